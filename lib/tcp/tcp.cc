@@ -1,0 +1,1050 @@
+// The RFC 9293 state machine.  SEGMENT ARRIVES follows the RFC's order of
+// checks and says so at each step; each transition arm opens with one
+// sentence.  Congestion control is NewReno (RFC 5681, RFC 6582), the
+// retransmission timer RFC 6298, options RFC 7323, blind-attack defences
+// RFC 5961.
+//
+// Trade-offs, stated once:
+//  - No Nagle (every application write goes out when the windows allow), but
+//    sender silly-window avoidance (RFC 9293 3.8.6.2.1) with the persist timer
+//    as the override timeout.
+//  - SACK is parsed but not offered; recovery is NewReno.
+//  - Out-of-order data is kept (up to four holes, first copy of a byte wins);
+//    an out-of-order FIN is dropped and awaits its retransmission.
+//  - A bare FIN is sent even into a zero window: it needs no buffer space at
+//    the receiver and this keeps closing flows from waiting on the window.
+#include "tcp/tcp.h"
+
+#include <algorithm>
+#include <cassert>
+
+namespace tcpterm::tcp {
+
+using wire::TcpRepr;
+namespace F = wire::flag;
+
+namespace {
+
+// ------------------------------------------------------------ helpers ---
+uint32_t eff_mss(const Tcb& t) { return t.snd_mss - (t.has(kTsOk) ? 12u : 0u); }
+
+void arm(Tcb& t, uint8_t bit, uint32_t at) {
+  t.timers |= bit;
+  if (bit == kTmDelAck) t.delack_at = at;
+  else if (bit == kTmLife) t.life_at = at;
+  else t.rtx_at = at;  // kTmRtx, kTmPersist
+}
+void disarm(Tcb& t, uint8_t bits) { t.timers &= uint8_t(~bits); }
+
+uint32_t rcv_window_avail(const Tcb& t, const Config& c) {
+  return c.rcv_buf > t.rcvq.len ? c.rcv_buf - t.rcvq.len : 0;
+}
+
+// Timeouts counted per state (RFC names in the counters).
+void count_timeout(TcpState s, Stats& st) {
+  switch (s) {
+    case TcpState::SynSent: st.timeout_syn_sent++; break;
+    case TcpState::SynReceived: st.timeout_syn_received++; break;
+    case TcpState::Established: st.timeout_established++; break;
+    case TcpState::FinWait1: st.timeout_fin_wait_1++; break;
+    case TcpState::FinWait2: st.timeout_fin_wait_2++; break;
+    case TcpState::CloseWait: st.timeout_close_wait++; break;
+    case TcpState::Closing: st.timeout_closing++; break;
+    case TcpState::LastAck: st.timeout_last_ack++; break;
+    default: break;
+  }
+}
+
+// Fills the common part of an outgoing segment: <SEQ=seq><ACK=RCV.NXT>,
+// window, timestamps.
+OutSeg& make_seg(Tcb& t, Env& e, Out& out, Seq seq, uint8_t flags) {
+  OutSeg& s = out.push();
+  s = OutSeg{};
+  s.h.seq = seq.v;
+  s.h.flags = flags;
+  if (flags & F::ACK) {
+    s.h.ack = t.rcv_nxt.v;
+    s.h.window = window_field(t, e);
+    t.last_ack_sent = t.rcv_nxt;
+    t.flags &= uint16_t(~kAckNow);
+    t.delack_segs = 0;
+    disarm(t, kTmDelAck);
+  }
+  if (t.has(kTsOk) && !(flags & F::RST)) {
+    s.h.opt.has_ts = true;
+    s.h.opt.ts_val = e.now;
+    s.h.opt.ts_ecr = t.ts_recent;
+  }
+  e.st.segs_out++;
+  return s;
+}
+
+void emit_ack(Tcb& t, Env& e, Out& out) {
+  if (out.full()) return;
+  make_seg(t, e, out, t.snd_nxt, F::ACK);
+}
+
+// RFC 5961 7: challenge ACKs are limited per flow (never a host-global
+// counter, CVE-2016-5696).
+void challenge_ack(Tcb& t, Env& e, Out& out) {
+  if (t.last_challenge != 0 && !time_reached(e.now, t.last_challenge + e.cfg.challenge_ack_interval_ms)) {
+    e.st.challenge_acks_suppressed++;
+    return;
+  }
+  t.last_challenge = e.now ? e.now : 1;  // 0 means "never"
+  e.st.challenge_acks++;
+  emit_ack(t, e, out);
+}
+
+void emit_rst(Tcb& t, Env& e, Out& out, Seq seq) {
+  if (out.full()) return;
+  make_seg(t, e, out, seq, F::RST);
+  e.st.resets_out++;
+}
+
+void emit_syn(Tcb& t, Env& e, Out& out, bool with_ack) {
+  if (out.full()) return;
+  OutSeg& s = make_seg(t, e, out, t.iss, F::SYN | (with_ack ? F::ACK : 0));
+  s.h.window = uint16_t(std::min<uint32_t>(e.cfg.rcv_buf, 65535));  // RFC 7323 2.2: unscaled
+  s.h.opt.mss = e.cfg.mss;
+  bool offer_ws = e.cfg.window_scaling && (!with_ack || t.has(kWsOk));
+  if (offer_ws) s.h.opt.wscale = e.cfg.rcv_wscale();
+  bool offer_ts = e.cfg.timestamps && (!with_ack || t.has(kTsOk));
+  s.h.opt.has_ts = offer_ts;
+  s.h.opt.ts_val = e.now;
+  s.h.opt.ts_ecr = with_ack ? t.ts_recent : 0;
+}
+
+// Frees everything and reports the flow gone.
+void finish(Tcb& t, Env& e, Out& out, uint8_t events) {
+  release(t, e);
+  set_state(t, TcpState::Closed, e.st);
+  t.timers = 0;
+  out.events |= events | ev::Closed;
+  out.op = FlowOp::Free;
+}
+
+void enter_time_wait(Tcb& t, Env& e, Out& out) {
+  // The final ACK goes out before the TCB is reduced to a record.
+  if (t.has(kAckNow)) emit_ack(t, e, out);
+  release(t, e);
+  set_state(t, TcpState::TimeWait, e.st);
+  t.timers = 0;  // the TIME-WAIT record carries its own 2MSL expiry
+  e.st.tw_entered++;
+  e.st.closed_active++;
+  out.events |= ev::Closed;
+  out.op = FlowOp::ToTimeWait;
+}
+
+void arm_life(Tcb& t, Env& e) {
+  const Config& c = e.cfg;
+  switch (t.state) {
+    case TcpState::Established:
+    case TcpState::CloseWait:
+      arm(t, kTmLife, e.now + (c.idle_timeout_ms ? c.idle_timeout_ms : c.keepalive_idle_ms));
+      break;
+    case TcpState::FinWait2:
+      arm(t, kTmLife, e.now + c.fin_wait_2_timeout_ms);
+      break;
+    default:
+      disarm(t, kTmLife);
+  }
+}
+
+// RFC 6298 2.2 / 2.3, with srtt and rttvar scaled by 8 and 4 (clock
+// granularity G = 1 ms).
+void rtt_sample(Tcb& t, const Config& c, uint32_t r) {
+  if (t.srtt8 == 0) {
+    t.srtt8 = (r << 3) | 1;  // never 0 after the first sample
+    t.rttvar4 = r << 1;      // R/2, scaled by 4
+  } else {
+    int32_t delta = int32_t(r) - int32_t(t.srtt8 >> 3);
+    int32_t adelta = delta < 0 ? -delta : delta;
+    t.rttvar4 = uint32_t(int32_t(t.rttvar4) + adelta - int32_t(t.rttvar4 >> 2));
+    t.srtt8 = uint32_t(int32_t(t.srtt8) + delta);
+  }
+  uint32_t rto = (t.srtt8 >> 3) + std::max<uint32_t>(1, t.rttvar4);
+  t.rto_ms = std::clamp(rto, c.rto_min_ms, c.rto_max_ms);
+}
+
+uint32_t backoff(const Tcb& t, const Config& c) {
+  uint64_t r = uint64_t(t.rto_ms) << std::min<uint8_t>(t.retries, 20);
+  return uint32_t(std::min<uint64_t>(r, c.rto_max_ms));
+}
+
+// RFC 9293 3.7.1 MSS and RFC 7323 option negotiation from the peer's SYN.
+void negotiate(Tcb& t, const TcpRepr& syn, const Config& c, bool we_offered) {
+  uint16_t peer_mss = syn.opt.mss ? syn.opt.mss : 536;
+  t.snd_mss = std::max(kMinMss, std::min(c.mss, peer_mss));
+  if (c.window_scaling && syn.opt.has_wscale() && we_offered) {
+    t.flags |= kWsOk;
+    t.snd_wscale = std::min(syn.opt.wscale, kMaxWscale);  // RFC 7323 2.3: clamp to 14
+    t.rcv_wscale = c.rcv_wscale();
+  }
+  if (c.timestamps && syn.opt.has_ts) {
+    t.flags |= kTsOk;
+    t.ts_recent = syn.opt.ts_val;
+  }
+}
+
+void init_send_side(Tcb& t, uint32_t iss, const Config& c) {
+  t.iss = Seq(iss);
+  t.snd_una = t.iss;
+  t.snd_nxt = t.iss + 1;
+  t.snd_max = t.snd_nxt;
+  t.recover = t.iss;
+  t.rto_ms = c.rto_initial_ms;
+}
+
+// RFC 5681 3.1: IW = min(4*SMSS, max(2*SMSS, 4380)).
+void init_cwnd(Tcb& t) {
+  uint32_t m = eff_mss(t);
+  t.cwnd = std::min(4 * m, std::max(2 * m, 4380u));
+  t.ssthresh = 0x7fffffff;
+}
+
+// Sends len bytes of the send queue starting at seq (plus FIN when asked).
+void emit_data(Tcb& t, Env& e, Out& out, Seq seq, uint32_t len, bool fin, bool push) {
+  uint8_t fl = F::ACK | (push ? F::PSH : 0) | (fin ? F::FIN : 0);
+  OutSeg& s = make_seg(t, e, out, seq, fl);
+  s.data_len = len;
+  e.st.bytes_out += len;
+  if (seq < t.snd_max) e.st.retransmits++;
+}
+
+// ----------------------------------------------------- receive window ---
+// RFC 9293 3.8.6.2.2 receiver SWS avoidance: the right edge moves only by at
+// least min(RCV.BUFF/2, MSS); it never moves left.
+Seq window_edge(const Tcb& t, const Config& c) {
+  Seq edge = t.rcv_nxt + rcv_window_avail(t, c);
+  uint32_t step = std::min<uint32_t>(c.rcv_buf / 2, t.snd_mss);
+  if (edge > t.rcv_adv && uint32_t(edge - t.rcv_adv) < step) edge = t.rcv_adv;
+  return max(edge, t.rcv_adv);
+}
+
+// ---------------------------------------------------------- receiving ---
+// Out-of-order data: writes only the bytes no range holds yet (the first
+// copy of a byte wins), then records [s, end).  False when a fifth hole
+// would be needed or memory ran out.
+bool ooo_insert(Tcb& t, Env& e, Seq s, std::span<const uint8_t> data) {
+  Seq end = s + uint32_t(data.size());
+  if (t.ooo == kNil) {
+    t.ooo = e.ooo.alloc();
+    if (t.ooo == kNil) return false;
+  }
+  OooState& o = e.ooo[t.ooo];
+  // Count the ranges after merging, before touching anything.
+  int overlapping = 0;
+  for (int i = 0; i < o.count; i++)
+    if (o.start[i] <= end && s <= o.end[i]) overlapping++;
+  if (o.count - overlapping + 1 > OooState::kMaxRanges) return false;
+  Seq head = t.rcv_nxt - t.rcvq.len;  // sequence number of rcvq byte 0
+  // Write the gaps of [s, end) between existing ranges.
+  Seq cur = s;
+  for (int i = 0; i <= o.count && cur < end; i++) {
+    Seq gap_end = i < o.count ? min(end, o.start[i]) : end;
+    if (cur < gap_end) {
+      uint32_t off = uint32_t(cur - s);
+      if (!bq_write_at(t.rcvq, e.chunks, uint32_t(cur - head), data.data() + off,
+                       uint32_t(gap_end - cur)))
+        return false;
+    }
+    if (i < o.count) cur = max(cur, o.end[i]);
+  }
+  // Merge.
+  Seq ns = s, ne = end;
+  int w = 0;
+  Seq st[OooState::kMaxRanges + 1], en[OooState::kMaxRanges + 1];
+  bool placed = false;
+  for (int i = 0; i < o.count; i++) {
+    if (o.end[i] < ns) {
+      st[w] = o.start[i]; en[w++] = o.end[i];
+    } else if (ne < o.start[i]) {
+      if (!placed) { st[w] = ns; en[w++] = ne; placed = true; }
+      st[w] = o.start[i]; en[w++] = o.end[i];
+    } else {
+      ns = min(ns, o.start[i]);
+      ne = max(ne, o.end[i]);
+    }
+  }
+  if (!placed) { st[w] = ns; en[w++] = ne; }
+  for (int i = 0; i < w; i++) { o.start[i] = st[i]; o.end[i] = en[i]; }
+  o.count = uint8_t(w);
+  return true;
+}
+
+// After RCV.NXT advanced: absorb out-of-order ranges that became in-order.
+bool ooo_absorb(Tcb& t, Env& e) {
+  if (t.ooo == kNil) return false;
+  OooState& o = e.ooo[t.ooo];
+  bool moved = false;
+  while (o.count && o.start[0] <= t.rcv_nxt) {
+    if (o.end[0] > t.rcv_nxt) {
+      t.rcvq.len += uint32_t(o.end[0] - t.rcv_nxt);
+      t.rcv_nxt = o.end[0];
+    }
+    for (int i = 1; i < o.count; i++) { o.start[i - 1] = o.start[i]; o.end[i - 1] = o.end[i]; }
+    o.count--;
+    moved = true;
+  }
+  if (o.count == 0) {
+    e.ooo.free(t.ooo);
+    t.ooo = kNil;
+  }
+  return moved;
+}
+
+// RFC 9293 3.10.7.4 seventh: segment text (already trimmed to the window).
+void process_text(Tcb& t, Env& e, Out& out, Seq seq, std::span<const uint8_t> data) {
+  if (seq == t.rcv_nxt) {
+    if (!bq_write_at(t.rcvq, e.chunks, t.rcvq.len, data.data(), data.size())) {
+      e.st.rcv_buf_full++;  // pool exhausted: not acknowledged, the peer retransmits
+      return;
+    }
+    t.rcvq.len += uint32_t(data.size());
+    t.rcv_nxt += uint32_t(data.size());
+    e.st.bytes_in += data.size();
+    out.events |= ev::Readable;
+    // RFC 5681 4.2: ACK at once when a segment fills a hole.
+    if (ooo_absorb(t, e)) t.flags |= kAckNow;
+    // RFC 9293 3.8.6.3: ACK at least every second full-sized segment.
+    if (++t.delack_segs >= 2) t.flags |= kAckNow;
+    else if (!(t.timers & kTmDelAck)) arm(t, kTmDelAck, e.now + e.cfg.delack_ms);
+  } else {
+    e.st.ooo_segments++;
+    if (!ooo_insert(t, e, seq, data)) e.st.ooo_dropped++;
+    t.flags |= kAckNow;  // RFC 5681 4.2: a duplicate ACK at once
+  }
+}
+
+// ----------------------------------------------------- ACK processing ---
+// RFC 9293 3.10.7.4 fifth, for the synchronized states: SND.UNA, the
+// retransmission timer, RTT, congestion window, send window.
+void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
+  Seq ack(seg.ack);
+  Seq sseq(seg.seq);
+  const uint32_t mss = eff_mss(t);
+  if (ack > t.snd_una) {
+    // New data acknowledged: drop it from the queue, restart the timer.
+    uint32_t acked = uint32_t(ack - t.snd_una);
+    uint32_t data_acked = std::min(acked, t.sndq.len);
+    if (data_acked) {
+      bq_consume(t.sndq, e.chunks, data_acked);
+      out.events |= ev::Writable;
+    }
+    t.snd_una = ack;
+    if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
+    // RTT: RFC 7323 4.1 (timestamps) or one timed segment (Karn).
+    if (t.has(kTsOk) && seg.opt.has_ts && seg.opt.ts_ecr != 0) {
+      rtt_sample(t, e.cfg, e.now - seg.opt.ts_ecr);
+    } else if (t.has(kRttTiming) && ack > t.rtt_seq) {
+      rtt_sample(t, e.cfg, e.now - t.rtt_start);
+    }
+    if (ack > t.rtt_seq) t.flags &= uint16_t(~kRttTiming);
+    t.retries = 0;
+    // Congestion control.
+    if (t.has(kInRecovery)) {
+      if (ack >= t.recover) {
+        // RFC 6582 3.2 (3): full ACK ends recovery.
+        t.cwnd = std::min(t.ssthresh, t.in_flight() + mss);
+        t.flags &= uint16_t(~kInRecovery);
+        t.dupacks = 0;
+      } else {
+        // RFC 6582 3.2 (4): partial ACK, retransmit the next hole, deflate.
+        uint32_t len = std::min<uint32_t>(mss, t.sndq.len);
+        if (len && !out.full()) {
+          emit_data(t, e, out, t.snd_una, len, false, false);
+          e.st.fast_retransmits++;
+        }
+        t.cwnd = t.cwnd > acked ? t.cwnd - acked : 0;
+        if (acked >= mss) t.cwnd += mss;
+        t.cwnd = std::max(t.cwnd, mss);
+      }
+    } else {
+      t.dupacks = 0;
+      if (t.cwnd < t.ssthresh) t.cwnd += std::min(acked, mss);          // slow start
+      else t.cwnd += std::max<uint32_t>(1, uint32_t(uint64_t(mss) * mss / t.cwnd));  // CA
+    }
+    // RFC 6298 5.2 / 5.3.
+    if (t.snd_una == t.snd_max) disarm(t, kTmRtx);
+    else if (!(t.timers & kTmPersist)) arm(t, kTmRtx, e.now + t.rto_ms);
+  } else if (ack == t.snd_una && t.snd_max > t.snd_una && seg.payload.empty() && !seg.fin() &&
+             (uint32_t(seg.window) << t.snd_wscale) == t.snd_wnd) {
+    // RFC 5681 2: a duplicate ACK.
+    e.st.dup_acks_in++;
+    if (++t.dupacks == 3 && !t.has(kInRecovery)) {
+      // RFC 5681 3.2 / RFC 6582: fast retransmit, enter fast recovery.
+      t.ssthresh = std::max(t.in_flight() / 2, 2 * mss);
+      t.recover = t.snd_max;
+      uint32_t len = std::min<uint32_t>(mss, t.sndq.len);
+      if (len && !out.full()) {
+        emit_data(t, e, out, t.snd_una, len, false, false);
+        e.st.fast_retransmits++;
+      }
+      t.cwnd = t.ssthresh + 3 * mss;
+      t.flags |= kInRecovery;
+      t.flags &= uint16_t(~kRttTiming);
+    } else if (t.dupacks > 3 || t.has(kInRecovery)) {
+      t.cwnd += mss;  // inflate for each segment that left the network
+    }
+  }
+  // Window update (RFC 9293 3.10.7.4, ESTABLISHED).
+  if (t.snd_wl1 < sseq || (t.snd_wl1 == sseq && t.snd_wl2 <= ack)) {
+    t.snd_wnd = uint32_t(seg.window) << t.snd_wscale;
+    t.snd_wl1 = sseq;
+    t.snd_wl2 = ack;
+    t.max_snd_wnd = std::max(t.max_snd_wnd, t.snd_wnd);
+    if (t.snd_wnd > 0 && (t.timers & kTmPersist)) {
+      disarm(t, kTmPersist);
+      t.retries = 0;
+    }
+  }
+}
+
+// The shared path for timeouts: an RST in synchronized states, then free.
+void drop_on_timeout(Tcb& t, Env& e, Out& out) {
+  count_timeout(t.state, e.st);
+  e.st.closed_timeout++;
+  if (synchronized(t.state)) emit_rst(t, e, out, t.snd_nxt);
+  finish(t, e, out, ev::TimedOut);
+}
+
+}  // namespace
+
+// =================================================================== API ===
+
+void set_state(Tcb& t, TcpState s, Stats& st) {
+  if (t.state == s) return;
+  if (t.state != TcpState::Closed) st.states[size_t(t.state)]--;
+  if (s != TcpState::Closed) st.states[size_t(s)]++;
+  st.entered[size_t(s)]++;
+  t.state = s;
+}
+
+uint16_t window_field(Tcb& t, const Env& e) {
+  Seq edge = window_edge(t, e.cfg);
+  uint32_t w = uint32_t(edge - t.rcv_nxt) >> t.rcv_wscale;
+  w = std::min<uint32_t>(w, 65535);
+  t.rcv_adv = max(t.rcv_adv, t.rcv_nxt + (w << t.rcv_wscale));
+  return uint16_t(w);
+}
+
+void open_passive(Tcb& t, const TcpRepr& syn, uint32_t iss, Env& e, Out& out) {
+  // LISTEN + SYN -> SYN-RECEIVED: record the peer's ISN, send <SYN,ACK>.
+  t = Tcb{};
+  set_state(t, TcpState::SynReceived, e.st);
+  t.flags |= kPassive;
+  t.irs = Seq(syn.seq);
+  t.rcv_nxt = t.irs + 1;
+  t.rcv_adv = t.rcv_nxt + std::min<uint32_t>(e.cfg.rcv_buf, 65535);
+  init_send_side(t, iss, e.cfg);
+  negotiate(t, syn, e.cfg, true);
+  init_cwnd(t);
+  t.snd_wnd = syn.window;  // RFC 7323 2.2: the window of a SYN is never scaled
+  t.max_snd_wnd = t.snd_wnd;
+  t.snd_wl1 = t.irs;
+  t.last_rcv = e.now;
+  t.rtt_start = e.now;
+  if (!syn.payload.empty()) e.st.syn_data_ignored++;  // not acknowledged: retransmitted later
+  e.st.passive_opens++;
+  emit_syn(t, e, out, true);
+  arm(t, kTmRtx, e.now + t.rto_ms);
+}
+
+void open_active(Tcb& t, uint32_t iss, Env& e, Out& out) {
+  // OPEN -> SYN-SENT: send <SYN> with every option we support.
+  t = Tcb{};
+  set_state(t, TcpState::SynSent, e.st);
+  init_send_side(t, iss, e.cfg);
+  t.last_rcv = e.now;
+  t.rtt_start = e.now;
+  e.st.active_opens++;
+  emit_syn(t, e, out, false);
+  arm(t, kTmRtx, e.now + t.rto_ms);
+}
+
+namespace {
+
+// RFC 9293 3.10.7.3: SEGMENT ARRIVES in SYN-SENT.
+void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
+  Seq ack(seg.ack);
+  bool ack_ok = false;
+  // First, check the ACK bit.
+  if (seg.has_ack()) {
+    if (ack <= t.iss || ack > t.snd_max) {
+      if (!seg.rst()) {
+        make_seg(t, e, out, ack, F::RST);  // <SEQ=SEG.ACK><CTL=RST>
+        e.st.resets_out++;
+      }
+      return;
+    }
+    ack_ok = t.snd_una < ack && ack <= t.snd_max;
+  }
+  // Second, check the RST bit: only an RST that acknowledges our SYN resets.
+  if (seg.rst()) {
+    if (ack_ok) {
+      e.st.resets_in++;
+      e.st.closed_reset++;
+      finish(t, e, out, ev::Reset);
+    } else {
+      e.st.resets_ignored++;
+    }
+    return;
+  }
+  // Fourth, check the SYN bit (third, security, does not apply).
+  if (!seg.syn()) return;  // fifth: neither SYN nor RST, drop
+  t.irs = Seq(seg.seq);
+  t.rcv_nxt = t.irs + 1;
+  t.rcv_adv = t.rcv_nxt + std::min<uint32_t>(e.cfg.rcv_buf, 65535);  // our SYN's window
+  t.last_rcv = e.now;
+  negotiate(t, seg, e.cfg, true);
+  init_cwnd(t);
+  t.snd_wnd = seg.window;  // RFC 7323 2.2: unscaled in <SYN,ACK>
+  t.max_snd_wnd = t.snd_wnd;
+  t.snd_wl1 = Seq(seg.seq);
+  if (!seg.payload.empty()) e.st.syn_data_ignored++;
+  if (ack_ok) {
+    // <SYN,ACK> acknowledging our SYN: SYN-SENT -> ESTABLISHED, send <ACK>.
+    t.snd_una = ack;
+    t.snd_wl2 = ack;
+    if (t.retries == 0) rtt_sample(t, e.cfg, e.now - t.rtt_start);
+    t.retries = 0;
+    disarm(t, kTmRtx);
+    set_state(t, TcpState::Established, e.st);
+    e.st.established++;
+    arm_life(t, e);
+    t.flags |= kAckNow;
+    out.events |= ev::Established;
+  } else {
+    // A bare SYN: simultaneous open, SYN-SENT -> SYN-RECEIVED, send <SYN,ACK>.
+    set_state(t, TcpState::SynReceived, e.st);
+    if (!t.has(kWsOk)) t.rcv_wscale = 0;
+    emit_syn(t, e, out, true);
+    arm(t, kTmRtx, e.now + t.rto_ms);
+  }
+}
+
+// RFC 9293 3.10.7.4, first check: is the segment acceptable?  Trims it to
+// the window; returns false when it must be dropped.
+bool check_sequence(Tcb& t, const TcpRepr& seg, Env& e, Out& out, Seq& seq,
+                    std::span<const uint8_t>& data, bool& fin) {
+  uint32_t wnd = t.rcv_adv > t.rcv_nxt ? uint32_t(t.rcv_adv - t.rcv_nxt) : 0;
+  uint32_t len = seg.seg_len();
+  Seq s(seg.seq);
+  bool ok;
+  if (len == 0) ok = wnd == 0 ? s == t.rcv_nxt : in_range(t.rcv_nxt, s, t.rcv_nxt + wnd);
+  else ok = wnd != 0 && (in_range(t.rcv_nxt, s, t.rcv_nxt + wnd) ||
+                         in_range(t.rcv_nxt, s + (len - 1), t.rcv_nxt + wnd));
+  if (!ok && wnd == 0 && s == t.rcv_nxt) {
+    // RFC 9293 3.10.7.4: with a zero window, still process ACK, URG and RST
+    // of a segment at RCV.NXT; its text and FIN are not accepted.
+    seq = s;
+    data = {};
+    fin = false;
+    if (len) e.st.rcv_buf_full++;
+    return true;
+  }
+  if (!ok) {
+    e.st.unacceptable_segments++;
+    if (seg.rst()) return false;
+    if (t.state == TcpState::SynReceived && seg.syn() && s == t.irs) {
+      // The peer retransmitted its SYN: our <SYN,ACK> was lost, resend it.
+      e.st.synack_retransmits++;
+      emit_syn(t, e, out, true);
+      return false;
+    }
+    emit_ack(t, e, out);
+    return false;
+  }
+  // Trim to the window: the front (already received), then the tail.
+  seq = s;
+  data = seg.payload;
+  fin = seg.fin();
+  if (seg.syn()) seq += 1;  // text starts after the SYN
+  if (seq < t.rcv_nxt) {
+    uint32_t skip = std::min<uint32_t>(uint32_t(t.rcv_nxt - seq), uint32_t(data.size()));
+    data = data.subspan(skip);
+    seq += skip;
+  }
+  Seq edge = t.rcv_nxt + wnd;
+  if (seq + uint32_t(data.size()) > edge) {
+    data = data.subspan(0, seq < edge ? uint32_t(edge - seq) : 0);
+    fin = false;  // the FIN lies beyond the window
+  }
+  return true;
+}
+
+}  // namespace
+
+void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
+  e.st.segs_in++;
+  if (t.state == TcpState::SynSent) return syn_sent_arrives(t, seg, e, out);
+  assert(t.state != TcpState::Closed && t.state != TcpState::Listen &&
+         t.state != TcpState::TimeWait);
+
+  // RFC 7323 5.3 (PAWS), before the sequence check: an older timestamp makes
+  // the segment unacceptable.  RFC 7323 3.2: once negotiated, a non-RST
+  // segment without timestamps is dropped.
+  if (t.has(kTsOk) && !seg.rst()) {
+    if (!seg.opt.has_ts) {
+      e.st.paws_rejected++;
+      return;
+    }
+    if (int32_t(seg.opt.ts_val - t.ts_recent) < 0) {
+      e.st.paws_rejected++;
+      emit_ack(t, e, out);
+      return;
+    }
+  }
+
+  // RFC 9293 3.10.7.4: first, check sequence number.
+  Seq seq;
+  std::span<const uint8_t> data;
+  bool fin;
+  if (!check_sequence(t, seg, e, out, seq, data, fin)) return;
+  t.last_rcv = e.now;
+  t.ka_probes = 0;
+  // RFC 7323 4.3: remember the timestamp of the segment at the left edge.
+  if (t.has(kTsOk) && seg.opt.has_ts && Seq(seg.seq) <= t.last_ack_sent)
+    t.ts_recent = seg.opt.ts_val;
+
+  // Second, check the RST bit (RFC 5961 3.2: only an exact match resets).
+  if (seg.rst()) {
+    if (Seq(seg.seq) != t.rcv_nxt) {
+      challenge_ack(t, e, out);
+      return;
+    }
+    e.st.resets_in++;
+    if (t.state == TcpState::SynReceived && t.has(kPassive)) {
+      // RST in a passive SYN-RECEIVED: return to LISTEN (the listener stays).
+      e.st.syn_received_dropped++;
+      finish(t, e, out, 0);
+      return;
+    }
+    // RST in any other state: the connection is reset, CLOSED.
+    e.st.closed_reset++;
+    finish(t, e, out, ev::Reset);
+    return;
+  }
+
+  // Fourth, check the SYN bit (third, security, does not apply).
+  if (seg.syn()) {
+    if (t.state == TcpState::SynReceived && t.has(kPassive)) {
+      // A new SYN in a passive SYN-RECEIVED: return to LISTEN (RFC 9293).
+      e.st.syn_received_dropped++;
+      finish(t, e, out, 0);
+      return;
+    }
+    // RFC 5961 4.2: any SYN in a synchronized state gets a challenge ACK.
+    challenge_ack(t, e, out);
+    return;
+  }
+
+  // Fifth, check the ACK field.
+  if (!seg.has_ack()) return;
+  Seq ack(seg.ack);
+  if (t.state == TcpState::SynReceived) {
+    if (!(t.snd_una < ack && ack <= t.snd_max)) {
+      // An unacceptable ACK in SYN-RECEIVED: <SEQ=SEG.ACK><CTL=RST>.
+      emit_rst(t, e, out, ack);
+      return;
+    }
+    // The ACK of our SYN: SYN-RECEIVED -> ESTABLISHED.
+    if (t.retries == 0) rtt_sample(t, e.cfg, e.now - t.rtt_start);  // the SYN-ACK was not retransmitted
+    set_state(t, TcpState::Established, e.st);
+    e.st.established++;
+    t.snd_wl1 = Seq(seg.seq) - 1;  // so the window update below takes this segment
+    t.snd_wl2 = ack;
+    arm_life(t, e);
+    out.events |= ev::Established;
+  }
+  // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
+  if (ack > t.snd_max) {
+    e.st.acks_future++;
+    emit_ack(t, e, out);
+    return;
+  }
+  if (ack < t.snd_una - t.max_snd_wnd) {
+    e.st.acks_too_old++;
+    challenge_ack(t, e, out);
+    return;
+  }
+  process_ack(t, seg, e, out);
+  switch (t.state) {
+    case TcpState::FinWait1:
+      if (t.fin_acked()) {
+        // Our FIN is acknowledged: FIN-WAIT-1 -> FIN-WAIT-2.
+        disarm(t, kTmRtx | kTmPersist);
+        set_state(t, TcpState::FinWait2, e.st);
+        arm_life(t, e);
+      }
+      break;
+    case TcpState::Closing:
+      if (t.fin_acked()) {
+        // Our FIN is acknowledged in CLOSING: -> TIME-WAIT.
+        enter_time_wait(t, e, out);
+        return;
+      }
+      break;
+    case TcpState::LastAck:
+      if (t.fin_acked()) {
+        // Our FIN is acknowledged in LAST-ACK: -> CLOSED.
+        e.st.closed_passive++;
+        finish(t, e, out, 0);
+        return;
+      }
+      break;
+    default:
+      break;
+  }
+
+  // Sixth, check the URG bit: urgent data is delivered inline.
+  if (seg.flags & F::URG) e.st.urg_ignored++;
+
+  // Seventh, process the segment text.
+  if (!data.empty()) {
+    if (!can_receive(t.state)) {
+      // CLOSE-WAIT, CLOSING, LAST-ACK: the peer already sent its FIN.
+    } else if (t.has(kOrphan)) {
+      // RFC 1122 4.2.2.13: data after a full CLOSE is answered with RST.
+      e.st.closed_abort++;
+      emit_rst(t, e, out, t.snd_nxt);
+      finish(t, e, out, ev::Reset);
+      return;
+    } else {
+      process_text(t, e, out, seq, data);
+    }
+  }
+
+  // Eighth, check the FIN bit (only a FIN that is next in sequence; a FIN
+  // behind a hole is dropped and retransmitted by the peer).
+  if (!fin || seq + uint32_t(data.size()) != t.rcv_nxt) return;
+  switch (t.state) {
+    case TcpState::SynReceived:
+    case TcpState::Established:
+      // FIN in ESTABLISHED: -> CLOSE-WAIT.
+      t.rcv_nxt += 1;
+      t.flags |= kAckNow;
+      out.events |= ev::PeerFin;
+      set_state(t, TcpState::CloseWait, e.st);
+      arm_life(t, e);
+      break;
+    case TcpState::FinWait1:
+      t.rcv_nxt += 1;
+      t.flags |= kAckNow;
+      out.events |= ev::PeerFin;
+      if (t.fin_acked()) {
+        // FIN that also acknowledges ours: FIN-WAIT-1 -> TIME-WAIT.
+        enter_time_wait(t, e, out);
+        return;
+      }
+      // FIN before the ACK of ours: simultaneous close, FIN-WAIT-1 -> CLOSING.
+      set_state(t, TcpState::Closing, e.st);
+      break;
+    case TcpState::FinWait2:
+      // FIN in FIN-WAIT-2: -> TIME-WAIT.
+      t.rcv_nxt += 1;
+      t.flags |= kAckNow;
+      out.events |= ev::PeerFin;
+      enter_time_wait(t, e, out);
+      return;
+    default:
+      // CLOSE-WAIT, CLOSING, LAST-ACK: the FIN was already consumed; a
+      // retransmission of it failed the sequence check and was ACKed there.
+      break;
+  }
+}
+
+size_t send_space(const Tcb& t, const Env& e) {
+  if (!can_send(t.state) || t.has(kFinQueued)) return 0;
+  return e.cfg.snd_buf > t.sndq.len ? e.cfg.snd_buf - t.sndq.len : 0;
+}
+
+size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
+  size_t n = std::min(data.size(), send_space(t, e));
+  size_t done = bq_append(t.sndq, e.chunks, data.data(), n);
+  if (done < n) e.st.snd_pool_exhausted++;
+  return done;
+}
+
+void consume(Tcb& t, size_t n, Env& e) {
+  n = std::min<size_t>(n, t.rcvq.len);
+  if (!n) return;
+  Seq before = window_edge(t, e.cfg);
+  bq_consume(t.rcvq, e.chunks, n, t.ooo == kNil);
+  Seq after = window_edge(t, e.cfg);
+  // RFC 9293 3.8.6.2.2: announce a window that opened by 2*MSS or half the buffer.
+  uint32_t opened = uint32_t(after - before);
+  if (synchronized(t.state) && opened > 0 &&
+      (uint32_t(after - t.rcv_adv) >= std::min<uint32_t>(2u * t.snd_mss, e.cfg.rcv_buf / 2))) {
+    t.flags |= kAckNow;
+    e.st.window_updates++;
+  }
+}
+
+void output(Tcb& t, Env& e, Out& out) {
+  bool sending = t.state == TcpState::Established || t.state == TcpState::CloseWait ||
+                 t.state == TcpState::FinWait1 || t.state == TcpState::Closing ||
+                 t.state == TcpState::LastAck;
+  const uint32_t mss = eff_mss(t);
+  while (sending) {
+    if (out.full()) {
+      out.more = true;
+      return;
+    }
+    uint32_t sent_data = std::min(t.in_flight(), t.sndq.len);
+    uint32_t unsent = t.sndq.len - sent_data;
+    uint32_t wnd = std::min(t.snd_wnd, t.cwnd);
+    uint32_t usable = wnd > t.in_flight() ? wnd - t.in_flight() : 0;
+    bool fin_due = t.has(kFinQueued) && unsent == 0 && t.snd_nxt == t.snd_una + t.sndq.len &&
+                   (!t.has(kFinSent) || t.snd_nxt < t.snd_max);
+    if (unsent > 0) {
+      uint32_t len = std::min({unsent, mss, usable});
+      // RFC 9293 3.8.6.2.1: send a full segment, all that is queued, or at
+      // least half the largest window the peer offered.
+      bool ok = len > 0 && (len == mss || len == unsent || len >= t.max_snd_wnd / 2);
+      if (!ok) {
+        if (!(t.timers & (kTmRtx | kTmPersist)) && t.in_flight() == 0)
+          arm(t, kTmPersist, e.now + backoff(t, e.cfg));
+        break;
+      }
+      bool fin = t.has(kFinQueued) && len == unsent;
+      if (!t.has(kRttTiming) && !t.has(kTsOk) && t.snd_nxt == t.snd_max) {
+        t.flags |= kRttTiming;
+        t.rtt_seq = t.snd_nxt;
+        t.rtt_start = e.now;
+      }
+      emit_data(t, e, out, t.snd_nxt, len, fin, len == unsent);
+      t.snd_nxt += len + (fin ? 1 : 0);
+      if (fin) t.flags |= kFinSent;
+      t.snd_max = max(t.snd_max, t.snd_nxt);
+      if (!(t.timers & kTmRtx)) {
+        disarm(t, kTmPersist);
+        arm(t, kTmRtx, e.now + backoff(t, e.cfg));
+      }
+      continue;
+    }
+    if (fin_due) {
+      // A bare FIN (see the note at the top about zero windows).
+      emit_data(t, e, out, t.snd_nxt, 0, true, false);
+      t.snd_nxt += 1;
+      t.flags |= kFinSent;
+      t.snd_max = max(t.snd_max, t.snd_nxt);
+      if (!(t.timers & kTmRtx)) {
+        disarm(t, kTmPersist);
+        arm(t, kTmRtx, e.now + backoff(t, e.cfg));
+      }
+      continue;
+    }
+    break;
+  }
+  if (t.has(kAckNow) && t.state != TcpState::SynSent && t.state != TcpState::Closed) emit_ack(t, e, out);
+}
+
+void on_timer(Tcb& t, Env& e, Out& out) {
+  const Config& c = e.cfg;
+  // Delayed ACK (RFC 9293 3.8.6.3).
+  if ((t.timers & kTmDelAck) && time_reached(e.now, t.delack_at)) {
+    disarm(t, kTmDelAck);
+    e.st.delayed_acks++;
+    t.flags |= kAckNow;
+  }
+  // Retransmission (RFC 6298 5.4-5.7) and zero-window probes (RFC 9293 3.8.6.1).
+  if ((t.timers & (kTmRtx | kTmPersist)) && time_reached(e.now, t.rtx_at)) {
+    bool persist = t.timers & kTmPersist;
+    disarm(t, kTmRtx | kTmPersist);
+    uint8_t limit = t.state == TcpState::SynSent       ? c.syn_retries
+                    : t.state == TcpState::SynReceived ? c.synack_retries
+                    : t.has(kOrphan)                   ? c.orphan_retries
+                                                       : c.data_retries;
+    if (++t.retries > limit) {
+      if (persist) e.st.timeout_persist++;
+      if (t.state == TcpState::SynReceived && t.has(kPassive)) {
+        // The handshake never completed: back to LISTEN, silently.
+        e.st.timeout_syn_received++;
+        e.st.syn_received_dropped++;
+        finish(t, e, out, 0);
+        return;
+      }
+      drop_on_timeout(t, e, out);
+      return;
+    }
+    if (persist) {
+      // Probe with (at least) one octet of new data beyond the window.
+      e.st.persist_probes++;
+      uint32_t unsent = t.sndq.len - std::min(t.in_flight(), t.sndq.len);
+      uint32_t wnd = std::min(t.snd_wnd, t.cwnd);
+      uint32_t usable = wnd > t.in_flight() ? wnd - t.in_flight() : 0;
+      uint32_t len = std::min({unsent, eff_mss(t), std::max<uint32_t>(usable, 1)});
+      if (len) {
+        emit_data(t, e, out, t.snd_nxt, len, false, len == unsent);
+        if (usable >= len) {
+          t.snd_nxt += len;  // the window had room: a real (SWS-override) send
+          t.snd_max = max(t.snd_max, t.snd_nxt);
+        } else {
+          t.snd_max = max(t.snd_max, t.snd_nxt + len);  // the peer may accept the probe
+        }
+      }
+      if (t.in_flight() > 0) arm(t, kTmRtx, e.now + backoff(t, c));
+      else arm(t, kTmPersist, e.now + backoff(t, c));
+    } else {
+      e.st.rto_expired++;
+      t.flags &= uint16_t(~kRttTiming);  // Karn: no sample from a retransmission
+      if (t.state == TcpState::SynSent) {
+        e.st.syn_retransmits++;
+        emit_syn(t, e, out, false);
+      } else if (t.state == TcpState::SynReceived) {
+        e.st.synack_retransmits++;
+        emit_syn(t, e, out, true);
+      } else {
+        // RFC 5681 3.1 (4): ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS;
+        // go back to SND.UNA.
+        uint32_t mss = eff_mss(t);
+        t.ssthresh = std::max(t.in_flight() / 2, 2 * mss);
+        t.cwnd = mss;
+        t.flags &= uint16_t(~kInRecovery);
+        t.dupacks = 0;
+        t.recover = t.snd_max;
+        t.snd_nxt = t.snd_una;
+        arm(t, kTmRtx, e.now + backoff(t, c));  // before output(): keep the backoff
+        output(t, e, out);
+        return;
+      }
+      arm(t, kTmRtx, e.now + backoff(t, c));
+    }
+  }
+  // Idle timeout, keep-alive, FIN-WAIT-2 timeout.
+  if ((t.timers & kTmLife) && time_reached(e.now, t.life_at)) {
+    disarm(t, kTmLife);
+    if (t.state == TcpState::FinWait2) {
+      // An orphaned FIN-WAIT-2 is reclaimed (Linux tcp_fin_timeout, FreeBSD
+      // tcp_finwait2_timeout): no RST, the peer may already be gone.
+      e.st.timeout_fin_wait_2++;
+      e.st.closed_timeout++;
+      finish(t, e, out, ev::TimedOut);
+      return;
+    }
+    if (t.state == TcpState::Established || t.state == TcpState::CloseWait) {
+      uint32_t idle = e.now - t.last_rcv;
+      if (c.idle_timeout_ms) {
+        if (idle >= c.idle_timeout_ms) {
+          // The load balancer's client timeout: close gracefully.
+          e.st.timeout_idle++;
+          close(t, e, out);
+          out.events |= ev::TimedOut;
+        } else {
+          arm(t, kTmLife, t.last_rcv + c.idle_timeout_ms);
+        }
+      } else if (idle < c.keepalive_idle_ms && t.ka_probes == 0) {
+        arm(t, kTmLife, t.last_rcv + c.keepalive_idle_ms);
+      } else if (t.ka_probes >= c.keepalive_probes) {
+        e.st.timeout_keepalive++;
+        drop_on_timeout(t, e, out);
+        return;
+      } else {
+        // RFC 9293 3.8.4: a keep-alive probe is <SEQ=SND.NXT-1> with no data.
+        t.ka_probes++;
+        e.st.keepalive_probes++;
+        if (!out.full()) make_seg(t, e, out, t.snd_una - 1, F::ACK);
+        arm(t, kTmLife, e.now + c.keepalive_intvl_ms);
+      }
+    }
+  }
+  if (t.state != TcpState::Closed) output(t, e, out);
+}
+
+void close(Tcb& t, Env& e, Out& out) {
+  t.flags |= kOrphan;
+  switch (t.state) {
+    case TcpState::SynSent:
+      // CLOSE in SYN-SENT: delete the TCB.
+      e.st.closed_abort++;
+      finish(t, e, out, 0);
+      return;
+    case TcpState::SynReceived:
+    case TcpState::Established:
+      // CLOSE in ESTABLISHED (or SYN-RECEIVED): queue a FIN, -> FIN-WAIT-1.
+      if (t.rcvq.len > 0) {
+        // RFC 1122 4.2.2.13: unread data at CLOSE is answered with RST.
+        abort(t, e, out);
+        return;
+      }
+      t.flags |= kFinQueued;
+      disarm(t, kTmLife);
+      set_state(t, TcpState::FinWait1, e.st);
+      break;
+    case TcpState::CloseWait:
+      // CLOSE in CLOSE-WAIT: queue a FIN, -> LAST-ACK.
+      t.flags |= kFinQueued;
+      disarm(t, kTmLife);
+      set_state(t, TcpState::LastAck, e.st);
+      break;
+    default:
+      return;  // already closing
+  }
+  if (t.state != TcpState::SynReceived) output(t, e, out);
+}
+
+void abort(Tcb& t, Env& e, Out& out) {
+  // ABORT: RST in the synchronized states and SYN-RECEIVED, then CLOSED.
+  if (t.state >= TcpState::SynReceived) emit_rst(t, e, out, t.snd_nxt);
+  e.st.closed_abort++;
+  finish(t, e, out, 0);
+}
+
+void release(Tcb& t, Env& e) {
+  bq_clear(t.sndq, e.chunks);
+  bq_clear(t.rcvq, e.chunks);
+  if (t.ooo != kNil) {
+    e.ooo.free(t.ooo);
+    t.ooo = kNil;
+  }
+}
+
+bool next_deadline(const Tcb& t, uint32_t& at) {
+  bool any = false;
+  auto take = [&](uint8_t bit, uint32_t d) {
+    if (!(t.timers & bit)) return;
+    if (!any || int32_t(d - at) < 0) at = d;
+    any = true;
+  };
+  take(kTmRtx | kTmPersist, t.rtx_at);
+  take(kTmDelAck, t.delack_at);
+  take(kTmLife, t.life_at);
+  return any;
+}
+
+bool check_invariants(const Tcb& t) {
+  if (t.state == TcpState::Closed || t.state == TcpState::Listen ||
+      t.state == TcpState::TimeWait)
+    return true;
+  if (t.timers == 0) return false;
+  if ((t.timers & kTmRtx) && (t.timers & kTmPersist)) return false;
+  if (!(t.snd_una <= t.snd_nxt && t.snd_nxt <= t.snd_max)) return false;
+  if (t.snd_una + t.sndq.len + (t.has(kFinSent) ? 1 : 0) < t.snd_max &&
+      t.state != TcpState::SynSent && t.state != TcpState::SynReceived)
+    return false;
+  // Something in flight is always covered by the retransmission timer.
+  if (t.snd_una < t.snd_max && !(t.timers & (kTmRtx | kTmPersist))) return false;
+  return true;
+}
+
+bool reset_for(const TcpRepr& in, TcpRepr& rst) {
+  if (in.rst()) return false;  // never answer an RST
+  rst = TcpRepr{};
+  rst.src_port = in.dst_port;
+  rst.dst_port = in.src_port;
+  if (in.has_ack()) {
+    // <SEQ=SEG.ACK><CTL=RST>
+    rst.seq = in.ack;
+    rst.flags = F::RST;
+  } else {
+    // <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>
+    rst.seq = 0;
+    rst.ack = in.seq + in.seg_len();
+    rst.flags = F::RST | F::ACK;
+  }
+  return true;
+}
+
+}  // namespace tcpterm::tcp

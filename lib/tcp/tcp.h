@@ -1,0 +1,116 @@
+// The RFC 9293 state machine, decided in the core and acted upon at the edge.
+//
+// Every entry point takes the TCB, an Env (configuration, counters, buffer
+// pools, the current lcore time) and an Out, and fills Out with what to do:
+// segments to emit, application events, and what becomes of the flow
+// (keep, convert to a TIME-WAIT record, free).  Nothing here reads a clock,
+// allocates, or touches DPDK.
+//
+// The edge calls, per event:   on_segment / on_timer / app call
+//                              -> application callbacks (may send / close)
+//                              -> output()    (data, FIN, owed ACK)
+//                              -> re-arm the flow's wheel entry at next_deadline()
+//
+// Data segments in Out carry only a length: their bytes are those of the
+// send queue at position (seg.seq - tcb.snd_una), to be copied by the edge
+// right after the call returns.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <span>
+
+#include "tcp/buffer.h"
+#include "tcp/config.h"
+#include "tcp/stats.h"
+#include "tcp/tcb.h"
+#include "wire/wire.h"
+
+namespace tcpterm::tcp {
+
+inline constexpr uint16_t kMinMss = 216;  // MSS clamp floor (FreeBSD net.inet.tcp.minmss)
+inline constexpr uint8_t kMaxWscale = 14;  // RFC 7323 2.3
+
+struct Env {
+  const Config& cfg;
+  Stats& st;
+  ChunkPool& chunks;
+  OooPool& ooo;
+  uint32_t now = 0;  // lcore clock, milliseconds (also our TSval)
+};
+
+enum class FlowOp : uint8_t { Keep, ToTimeWait, Free };
+
+// Application-visible events raised by a call.
+namespace ev {
+inline constexpr uint8_t Established = 1, Readable = 2, PeerFin = 4, Reset = 8, Writable = 16,
+                         Closed = 32, TimedOut = 64;
+}
+
+struct OutSeg {
+  wire::TcpRepr h;        // ports left zero: the edge fills them from the flow key
+  uint32_t data_len = 0;  // bytes from the send queue at (h.seq - snd_una)
+};
+
+struct Out {
+  static constexpr int kMax = 64;
+  std::array<OutSeg, kMax> seg;
+  uint8_t n = 0;
+  uint8_t events = 0;
+  FlowOp op = FlowOp::Keep;
+  bool more = false;  // output() stopped at kMax segments: call it again
+
+  bool full() const { return n == kMax; }
+  OutSeg& push() { return seg[n++]; }
+  void reset() { n = 0; events = 0; op = FlowOp::Keep; more = false; }
+};
+
+// ------------------------------------------------------------- opening ---
+// LISTEN + SYN (RFC 9293 3.10.7.2): the new TCB goes to SYN-RECEIVED and a
+// SYN-ACK is emitted.
+void open_passive(Tcb& t, const wire::TcpRepr& syn, uint32_t iss, Env& e, Out& out);
+// OPEN call, active (RFC 9293 3.10.1): SYN-SENT, SYN emitted.
+void open_active(Tcb& t, uint32_t iss, Env& e, Out& out);
+
+// ------------------------------------------------------------- events ---
+// SEGMENT ARRIVES (RFC 9293 3.10.7.3 / 3.10.7.4) for a TCB in any state
+// other than CLOSED, LISTEN and TIME-WAIT (see time_wait.h for the latter).
+void on_segment(Tcb& t, const wire::TcpRepr& seg, Env& e, Out& out);
+// Handles every deadline that has been reached (RFC 9293 3.10.8).
+void on_timer(Tcb& t, Env& e, Out& out);
+// Sends what the windows allow: data, FIN, an owed ACK.
+void output(Tcb& t, Env& e, Out& out);
+
+// ------------------------------------------------------- user calls ---
+// SEND (RFC 9293 3.10.2): queues up to data.size() bytes, bounded by
+// Config::snd_buf and the chunk pool; returns bytes queued.
+size_t send(Tcb& t, std::span<const uint8_t> data, Env& e);
+size_t send_space(const Tcb& t, const Env& e);
+// The application consumed n bytes of the receive queue (RECEIVE); may owe a
+// window update.
+void consume(Tcb& t, size_t n, Env& e);
+// CLOSE (RFC 9293 3.10.4), a full close: the application reads no more
+// (RFC 1122 4.2.2.13: unread or later data is answered with RST).
+void close(Tcb& t, Env& e, Out& out);
+// ABORT (RFC 9293 3.10.5): RST in synchronized states, then free.
+void abort(Tcb& t, Env& e, Out& out);
+// Returns buffers and out-of-order state to their pools (before freeing or
+// converting the TCB).
+void release(Tcb& t, Env& e);
+
+// Single writer of Tcb::state; keeps the per-state gauges.
+void set_state(Tcb& t, TcpState s, Stats& st);
+
+// The earliest armed deadline; false when no timer is armed.
+bool next_deadline(const Tcb& t, uint32_t& at);
+// Every state but CLOSED and LISTEN has a timer armed, and the sequence
+// variables are ordered (SND.UNA <= SND.NXT <= SND.MAX).
+bool check_invariants(const Tcb& t);
+
+// RFC 9293 3.10.7.1: the reply to a segment that matches no connection (or
+// reaches a LISTEN with ACK set); false when none is due (an RST).
+bool reset_for(const wire::TcpRepr& in, wire::TcpRepr& rst);
+
+// The window field for segments we send.
+uint16_t window_field(Tcb& t, const Env& e);
+
+}  // namespace tcpterm::tcp

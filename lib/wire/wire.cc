@@ -1,0 +1,310 @@
+// lib/wire: parsing and emitting.  See wire.h for the contract.
+#include "wire/wire.h"
+
+#include <charconv>
+#include <cstdio>
+
+namespace tcpterm::wire {
+
+const char* to_string(Drop d) {
+  switch (d) {
+#define X(name, str) \
+  case Drop::name:   \
+    return str;
+    TCPTERM_DROP_REASONS(X)
+#undef X
+    case Drop::Count:
+      break;
+  }
+  return "?";
+}
+
+std::string ip_to_string(uint32_t a) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255,
+                a & 255);
+  return buf;
+}
+
+bool parse_ip(std::string_view s, uint32_t& out) {
+  uint32_t v = 0;
+  const char* p = s.data();
+  const char* end = s.data() + s.size();
+  for (int i = 0; i < 4; i++) {
+    unsigned octet = 0;
+    auto [next, ec] = std::from_chars(p, end, octet);
+    if (ec != std::errc() || next == p || next - p > 3 || octet > 255) return false;
+    v = v << 8 | octet;
+    p = next;
+    if (i < 3) {
+      if (p == end || *p != '.') return false;
+      ++p;
+    }
+  }
+  if (p != end) return false;
+  out = v;
+  return true;
+}
+
+std::string mac_to_string(const Mac& m) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02X:%02X:%02X:%02X:%02X:%02X", m[0], m[1], m[2], m[3], m[4],
+                m[5]);
+  return buf;
+}
+
+uint32_t sum_bytes(const uint8_t* p, size_t n, uint32_t acc) {
+  uint64_t s = acc;
+  while (n >= 8) {
+    s += uint64_t(load16(p)) + load16(p + 2) + load16(p + 4) + load16(p + 6);
+    p += 8;
+    n -= 8;
+  }
+  while (n >= 2) {
+    s += load16(p);
+    p += 2;
+    n -= 2;
+  }
+  if (n) s += uint32_t(p[0]) << 8;
+  while (s >> 32) s = (s & 0xffffffff) + (s >> 32);
+  // Fold to 17 bits at most so callers may keep adding 16-bit words.
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return uint32_t(s);
+}
+
+// ------------------------------------------------------------- Ethernet ---
+Drop parse_eth(std::span<const uint8_t> f, EthRepr& out) {
+  if (f.size() < kEthHdrLen) return Drop::EthShort;
+  std::memcpy(out.dst.data(), f.data(), 6);
+  std::memcpy(out.src.data(), f.data() + 6, 6);
+  out.ethertype = load16(f.data() + 12);
+  return Drop::None;
+}
+
+void emit_eth(uint8_t* p, const EthRepr& e) {
+  std::memcpy(p, e.dst.data(), 6);
+  std::memcpy(p + 6, e.src.data(), 6);
+  store16(p + 12, e.ethertype);
+}
+
+// ------------------------------------------------------------------ ARP ---
+Drop parse_arp(std::span<const uint8_t> p, ArpRepr& out) {
+  if (p.size() < kArpLen) return Drop::ArpMalformed;
+  const uint8_t* b = p.data();
+  if (load16(b) != 1 || load16(b + 2) != kEtherTypeIpv4 || b[4] != 6 || b[5] != 4)
+    return Drop::ArpMalformed;
+  uint16_t op = load16(b + 6);
+  if (op != 1 && op != 2) return Drop::ArpMalformed;
+  out.op = ArpOp(op);
+  std::memcpy(out.sha.data(), b + 8, 6);
+  out.spa = load32(b + 14);
+  std::memcpy(out.tha.data(), b + 18, 6);
+  out.tpa = load32(b + 24);
+  return Drop::None;
+}
+
+void emit_arp(uint8_t* b, const ArpRepr& a) {
+  store16(b, 1);
+  store16(b + 2, kEtherTypeIpv4);
+  b[4] = 6;
+  b[5] = 4;
+  store16(b + 6, uint16_t(a.op));
+  std::memcpy(b + 8, a.sha.data(), 6);
+  store32(b + 14, a.spa);
+  std::memcpy(b + 18, a.tha.data(), 6);
+  store32(b + 24, a.tpa);
+}
+
+// ----------------------------------------------------------------- IPv4 ---
+Drop parse_ipv4(std::span<const uint8_t> p, Ipv4Repr& out, bool csum_verified) {
+  if (p.size() < kIpv4MinHdr) return Drop::Ipv4Short;
+  const uint8_t* b = p.data();
+  if ((b[0] >> 4) != 4) return Drop::Ipv4Version;
+  size_t ihl = size_t(b[0] & 0x0f) * 4;
+  if (ihl < kIpv4MinHdr || ihl > p.size()) return Drop::Ipv4Ihl;
+  uint16_t total = load16(b + 2);
+  if (total < ihl || total > p.size()) return Drop::Ipv4TotalLength;
+  if (!csum_verified && checksum(b, ihl) != 0) return Drop::Ipv4Checksum;
+  uint16_t frag = load16(b + 6);
+  if (frag & 0x3fff) return Drop::Ipv4Fragment;  // MF set or offset non-zero
+  out.tos = b[1];
+  out.id = load16(b + 4);
+  out.ttl = b[8];
+  out.proto = b[9];
+  out.src = load32(b + 12);
+  out.dst = load32(b + 16);
+  out.hdr_len = uint16_t(ihl);
+  out.payload_len = uint16_t(total - ihl);
+  return Drop::None;
+}
+
+void emit_ipv4(uint8_t* b, const Ipv4Repr& ip, bool fill_checksum) {
+  b[0] = 0x45;
+  b[1] = ip.tos;
+  store16(b + 2, uint16_t(kIpv4MinHdr + ip.payload_len));
+  store16(b + 4, ip.id);
+  store16(b + 6, 0x4000);  // DF
+  b[8] = ip.ttl;
+  b[9] = ip.proto;
+  store16(b + 10, 0);
+  store32(b + 12, ip.src);
+  store32(b + 16, ip.dst);
+  if (fill_checksum) store16(b + 10, checksum(b, kIpv4MinHdr));
+}
+
+// ------------------------------------------------------------ ICMP echo ---
+Drop parse_icmp_echo(std::span<const uint8_t> p, IcmpEchoRepr& out) {
+  if (p.size() < kIcmpHdrLen) return Drop::IcmpShort;
+  if (checksum(p.data(), p.size()) != 0) return Drop::IcmpChecksum;
+  if ((p[0] != 8 && p[0] != 0) || p[1] != 0) return Drop::IcmpType;
+  out.type = p[0];
+  out.ident = load16(p.data() + 4);
+  out.seq = load16(p.data() + 6);
+  out.data = p.subspan(kIcmpHdrLen);
+  return Drop::None;
+}
+
+size_t emit_icmp_echo(uint8_t* b, const IcmpEchoRepr& e) {
+  b[0] = e.type;
+  b[1] = 0;
+  store16(b + 2, 0);
+  store16(b + 4, e.ident);
+  store16(b + 6, e.seq);
+  if (!e.data.empty()) std::memmove(b + kIcmpHdrLen, e.data.data(), e.data.size());
+  size_t n = kIcmpHdrLen + e.data.size();
+  store16(b + 2, checksum(b, n));
+  return n;
+}
+
+// ------------------------------------------------------------------ TCP ---
+namespace {
+enum : uint8_t { kOptEol = 0, kOptNop = 1, kOptMss = 2, kOptWscale = 3, kOptSackPerm = 4,
+                 kOptSack = 5, kOptTs = 8 };
+}
+
+Drop parse_tcp_options(std::span<const uint8_t> o, TcpOptions& out) {
+  size_t i = 0;
+  while (i < o.size()) {
+    uint8_t kind = o[i];
+    if (kind == kOptEol) break;
+    if (kind == kOptNop) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= o.size()) return Drop::TcpOption;  // no room for the length byte
+    uint8_t len = o[i + 1];
+    if (len < 2 || i + len > o.size()) return Drop::TcpOption;
+    const uint8_t* v = o.data() + i + 2;
+    switch (kind) {
+      case kOptMss:
+        if (len != 4) return Drop::TcpOption;
+        out.mss = load16(v);
+        break;
+      case kOptWscale:
+        if (len != 3) return Drop::TcpOption;
+        out.wscale = v[0];
+        break;
+      case kOptSackPerm:
+        if (len != 2) return Drop::TcpOption;
+        out.sack_permitted = true;
+        break;
+      case kOptSack: {
+        if ((len - 2) % 8 != 0) return Drop::TcpOption;
+        size_t n = (len - 2) / 8;
+        out.sack_count = 0;
+        for (size_t k = 0; k < n && k < out.sack.size(); k++) {
+          out.sack[k] = {load32(v + 8 * k), load32(v + 8 * k + 4)};
+          out.sack_count++;
+        }
+        break;
+      }
+      case kOptTs:
+        if (len != 10) return Drop::TcpOption;
+        out.has_ts = true;
+        out.ts_val = load32(v);
+        out.ts_ecr = load32(v + 4);
+        break;
+      default:
+        break;  // unknown options are skipped by their length (RFC 9293 3.2)
+    }
+    i += len;
+  }
+  return Drop::None;
+}
+
+Drop parse_tcp(std::span<const uint8_t> p, TcpRepr& out, const Ipv4Repr* ip,
+               bool csum_verified) {
+  if (p.size() < kTcpMinHdr) return Drop::TcpShort;
+  const uint8_t* b = p.data();
+  size_t doff = size_t(b[12] >> 4) * 4;
+  if (doff < kTcpMinHdr || doff > p.size()) return Drop::TcpDataOffset;
+  if (ip && !csum_verified) {
+    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, uint16_t(p.size()));
+    if (fold(sum_bytes(b, p.size(), acc)) != 0) return Drop::TcpChecksum;
+  }
+  out.src_port = load16(b);
+  out.dst_port = load16(b + 2);
+  if (out.src_port == 0 || out.dst_port == 0) return Drop::TcpPort;
+  out.seq = load32(b + 4);
+  out.ack = load32(b + 8);
+  out.flags = b[13];
+  out.window = load16(b + 14);
+  out.urgent = load16(b + 18);
+  uint8_t f = out.flags;
+  // Impossible combinations: nothing set, SYN with FIN or RST.
+  if ((f & (flag::SYN | flag::FIN | flag::RST | flag::ACK | flag::PSH | flag::URG)) == 0)
+    return Drop::TcpFlags;
+  if ((f & flag::SYN) && (f & (flag::FIN | flag::RST))) return Drop::TcpFlags;
+  out.opt = TcpOptions{};
+  if (Drop d = parse_tcp_options(p.subspan(kTcpMinHdr, doff - kTcpMinHdr), out.opt);
+      d != Drop::None)
+    return d;
+  out.payload = p.subspan(doff);
+  return Drop::None;
+}
+
+size_t tcp_header_len(const TcpRepr& t) {
+  size_t n = kTcpMinHdr;
+  if (t.opt.mss) n += 4;
+  if (t.opt.has_wscale()) n += 4;         // NOP + 3
+  if (t.opt.sack_permitted && !t.opt.has_ts) n += 4;  // NOP NOP + 2
+  if (t.opt.has_ts) n += 12;               // (SACK-perm + TS) or (NOP NOP + TS)
+  return n;
+}
+
+size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len) {
+  size_t hl = tcp_header_len(t);
+  store16(b, t.src_port);
+  store16(b + 2, t.dst_port);
+  store32(b + 4, t.seq);
+  store32(b + 8, t.ack);
+  b[12] = uint8_t((hl / 4) << 4);
+  b[13] = t.flags;
+  store16(b + 14, t.window);
+  store16(b + 16, 0);
+  store16(b + 18, t.urgent);
+  uint8_t* o = b + kTcpMinHdr;
+  if (t.opt.mss) {
+    o[0] = kOptMss; o[1] = 4; store16(o + 2, t.opt.mss); o += 4;
+  }
+  if (t.opt.has_wscale()) {
+    o[0] = kOptNop; o[1] = kOptWscale; o[2] = 3; o[3] = t.opt.wscale; o += 4;
+  }
+  if (t.opt.has_ts) {
+    if (t.opt.sack_permitted) { o[0] = kOptSackPerm; o[1] = 2; }
+    else { o[0] = kOptNop; o[1] = kOptNop; }
+    o[2] = kOptTs; o[3] = 10; store32(o + 4, t.opt.ts_val); store32(o + 8, t.opt.ts_ecr);
+    o += 12;
+  } else if (t.opt.sack_permitted) {
+    o[0] = kOptNop; o[1] = kOptNop; o[2] = kOptSackPerm; o[3] = 2; o += 4;
+  }
+  if (ip) {
+    uint16_t len = uint16_t(hl + payload_len);
+    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, len);
+    store16(b + 16, fold(sum_bytes(b, len, acc)));
+  }
+  return hl;
+}
+
+}  // namespace tcpterm::wire

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Shared helpers for tcpterm's scripts: dependency installation and the build.
+# Sourced, not run.
+
+TCPTERM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian packages the build needs (SPEC.md) and the test tools the suites use.
+TCPTERM_BUILD_PKGS=(dpdk libdpdk-dev meson ninja-build pkg-config g++ libboost-dev
+                    libspdlog-dev catch2)
+TCPTERM_TEST_PKGS=(iproute2 curl python3 python3-scapy tshark tcpdump iptables procps
+                   psmisc)
+
+# ensure_packages PKG...: installs whichever are missing (root, apt-get).
+ensure_packages() {
+  local missing=()
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "installing: ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing packages (${missing[*]}) and not root" >&2
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; answer once.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
+  apt-get update -qq >/dev/null || return 1
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+}
+
+# build [BUILDDIR] [meson options...]: configures once, then builds.
+build() {
+  local dir=${1:-build}
+  shift || true
+  cd "$TCPTERM_TOP" || return 1
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "$@" >/dev/null || { meson setup "$dir" "$@"; return 1; }
+  fi
+  ninja -C "$dir" -j "$(nproc)" >/dev/null || { ninja -C "$dir" -j "$(nproc)"; return 1; }
+}

@@ -1,0 +1,181 @@
+// lib/flow: the flow table against std::unordered_map, the slot pool, and
+// the TIME-WAIT FIFO's timing (N-1 / N), restart, kill and eviction.
+#include <catch2/catch.hpp>
+
+#include <random>
+#include <unordered_map>
+#include <vector>
+
+#include "flow/key.h"
+#include "flow/pool.h"
+#include "flow/table.h"
+#include "flow/time_wait.h"
+
+using namespace tcpterm::flow;
+using tcpterm::tcp::Seq;
+using tcpterm::tcp::TwState;
+
+namespace {
+struct KeyHash {
+  size_t operator()(const FlowKey4& k) const { return hash_key(k); }
+};
+FlowKey4 random_key(std::mt19937& rng, uint32_t space) {
+  uint32_t r = rng() % space;
+  return FlowKey4{0xC6120002, 0xC6120000 | (r >> 16), 80, uint16_t(1024 + (r & 0xffff) % 60000)};
+}
+}  // namespace
+
+TEST_CASE("flow table: randomised against std::unordered_map", "[flow][random]") {
+  const uint32_t kCap = 5000;
+  FlowTable table(kCap);
+  SlotPool<FlowKey4> keys(kCap);  // refs index this pool, as TCB slots do
+  std::unordered_map<FlowKey4, uint32_t, KeyHash> model;
+  std::mt19937 rng(99);
+  auto eq_for = [&](const FlowKey4& k) { return [&keys, k](uint32_t ref) { return keys[ref] == k; }; };
+  for (int step = 0; step < 200000; step++) {
+    FlowKey4 k = random_key(rng, 20000);
+    uint32_t h = hash_key(k);
+    uint32_t found = table.find(h, eq_for(k));
+    auto it = model.find(k);
+    REQUIRE((found == FlowTable::kNotFound) == (it == model.end()));
+    if (it != model.end()) REQUIRE(found == it->second);
+    if (rng() % 2) {
+      if (it == model.end()) {
+        uint32_t ref = keys.alloc();
+        if (ref == kNoIndex) {
+          CHECK(model.size() == kCap);
+          CHECK_FALSE(table.insert(h, 0));
+          continue;
+        }
+        keys[ref] = k;
+        REQUIRE(table.insert(h, ref));
+        model[k] = ref;
+      }
+    } else if (it != model.end()) {
+      REQUIRE(table.erase(h, it->second));
+      keys.free(it->second);
+      model.erase(it);
+    }
+    REQUIRE(table.size() == model.size());
+    if (step % 20000 == 0)
+      REQUIRE(table.check_invariants([&](uint32_t ref) { return hash_key(keys[ref]); }));
+  }
+  REQUIRE(table.check_invariants([&](uint32_t ref) { return hash_key(keys[ref]); }));
+  // Every model entry is still found; probe lengths stay short.
+  for (auto& [k, ref] : model) CHECK(table.find(hash_key(k), eq_for(k)) == ref);
+  CHECK(table.counters().max_probe <= 8);
+}
+
+TEST_CASE("flow table: full table refuses, burst lookup, replace in place", "[flow]") {
+  FlowTable table(100);
+  std::vector<FlowKey4> keys;
+  for (uint32_t i = 0; i < 100; i++) {
+    keys.push_back(FlowKey4{1, 2, 80, uint16_t(1000 + i)});
+    REQUIRE(table.insert(hash_key(keys.back()), i));
+  }
+  CHECK_FALSE(table.insert(hash_key(FlowKey4{1, 2, 80, 9}), 100));
+  CHECK(table.counters().insert_failures == 1);
+  uint32_t hashes[8], out[8];
+  for (int i = 0; i < 8; i++) hashes[i] = hash_key(keys[i * 10]);
+  hashes[7] = hash_key(FlowKey4{9, 9, 9, 9});
+  table.find_burst(hashes, 8, out, [&](unsigned i, uint32_t ref) {
+    return i < 7 ? keys[ref] == keys[i * 10] : false;
+  });
+  for (int i = 0; i < 7; i++) CHECK(out[i] == uint32_t(i * 10));
+  CHECK(out[7] == FlowTable::kNotFound);
+  // Replace: the TCB -> TIME-WAIT record conversion keeps the slot.
+  uint32_t h = hash_key(keys[5]);
+  REQUIRE(table.replace(h, 5, 0x80000005));
+  CHECK(table.find(h, [&](uint32_t ref) { return ref == 0x80000005; }) == 0x80000005);
+  CHECK(table.size() == 100);
+}
+
+TEST_CASE("flow table: a bucket is one cache line", "[flow]") {
+  STATIC_REQUIRE(sizeof(FlowTable::Bucket) == 64);
+  STATIC_REQUIRE(alignof(FlowTable::Bucket) == 64);
+  FlowTable t(7000);
+  CHECK(t.bucket_count() == 1024);
+}
+
+TEST_CASE("slot pool: stable indices and generations", "[flow]") {
+  SlotPool<int> p(2);
+  uint32_t a = p.alloc(), b = p.alloc();
+  CHECK(p.alloc() == kNoIndex);
+  uint32_t g = p.generation(a);
+  p.free(a);
+  CHECK(p.generation(a) == g + 1);
+  CHECK_FALSE(p.in_use(a));
+  CHECK(p.in_use(b));
+  CHECK(p.alloc() == a);
+  CHECK(p.size() == 2);
+}
+
+namespace {
+TwState tw(uint32_t snd, uint32_t rcv) { return TwState{Seq(snd), Seq(rcv), 0, false, false}; }
+}  // namespace
+
+TEST_CASE("TIME-WAIT: a record is 32 bytes", "[flow][time-wait]") {
+  STATIC_REQUIRE(sizeof(TwRecord) == 32);
+}
+
+TEST_CASE("TIME-WAIT: records expire at exactly 2MSL, in order", "[flow][time-wait]") {
+  const uint32_t two_msl = 60000;
+  TimeWaitTable t(8);
+  uint32_t a = t.add(FlowKey4{1, 2, 3, 4}, tw(101, 301), 1000 + two_msl);
+  uint32_t b = t.add(FlowKey4{1, 2, 3, 5}, tw(7, 8), 1500 + two_msl);
+  CHECK(t.size() == 2);
+  std::vector<uint32_t> gone;
+  auto cb = [&](uint32_t i) { gone.push_back(i); };
+  CHECK(t.expire(1000 + two_msl - 1, 100, cb) == 0);
+  CHECK(t.expire(1000 + two_msl, 100, cb) == 1);
+  CHECK(gone == std::vector<uint32_t>{a});
+  CHECK(t.expire(1500 + two_msl - 1, 100, cb) == 0);
+  CHECK(t.expire(1500 + two_msl, 100, cb) == 1);
+  CHECK(gone == std::vector<uint32_t>{a, b});
+  CHECK(t.size() == 0);
+  CHECK(t.occupied() == 0);
+}
+
+TEST_CASE("TIME-WAIT: restart moves a record behind the others", "[flow][time-wait]") {
+  TimeWaitTable t(4);
+  uint32_t a = t.add(FlowKey4{1, 2, 3, 4}, tw(1, 2), 100);
+  uint32_t b = t.add(FlowKey4{1, 2, 3, 5}, tw(1, 2), 200);
+  t.restart(a, 250);  // retransmitted FIN at t=190 with 2MSL=60
+  std::vector<uint32_t> gone;
+  auto cb = [&](uint32_t i) { gone.push_back(i); };
+  CHECK(t.expire(199, 10, cb) == 0);  // a is not expired at its old time
+  CHECK(t.expire(200, 10, cb) == 1);
+  CHECK(gone == std::vector<uint32_t>{b});
+  CHECK(t.expire(249, 10, cb) == 0);
+  CHECK(t.expire(250, 10, cb) == 1);
+  CHECK(gone == std::vector<uint32_t>{b, a});
+}
+
+TEST_CASE("TIME-WAIT: killed records are reclaimed silently; eviction takes the oldest",
+          "[flow][time-wait]") {
+  TimeWaitTable t(3);
+  uint32_t a = t.add(FlowKey4{1, 2, 3, 4}, tw(1, 2), 100);
+  uint32_t b = t.add(FlowKey4{1, 2, 3, 5}, tw(1, 2), 110);
+  uint32_t c = t.add(FlowKey4{1, 2, 3, 6}, tw(1, 2), 120);
+  CHECK(t.full());
+  CHECK(t.add(FlowKey4{9, 9, 9, 9}, tw(1, 2), 130) == TimeWaitTable::kNil);
+  t.kill(a);
+  CHECK(t.size() == 2);
+  std::vector<uint32_t> evicted;
+  REQUIRE(t.evict_oldest([&](uint32_t i) { evicted.push_back(i); }));
+  CHECK(evicted == std::vector<uint32_t>{b});  // a was dead: skipped and freed
+  CHECK(t.occupied() == 1);
+  std::vector<uint32_t> gone;
+  CHECK(t.expire(1000, 10, [&](uint32_t i) { gone.push_back(i); }) == 1);
+  CHECK(gone == std::vector<uint32_t>{c});
+  CHECK(t.occupied() == 0);
+}
+
+TEST_CASE("TIME-WAIT: expiry works across the 32-bit clock wrap", "[flow][time-wait]") {
+  TimeWaitTable t(2);
+  uint32_t start = 0xffffff00u;
+  t.add(FlowKey4{1, 2, 3, 4}, tw(1, 2), start + 60000);  // wraps
+  int n = 0;
+  CHECK(t.expire(start + 59999, 10, [&](uint32_t) { n++; }) == 0);
+  CHECK(t.expire(start + 60000, 10, [&](uint32_t) { n++; }) == 1);
+}
