@@ -1,0 +1,224 @@
+#include "apps/apps.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+
+namespace tcpterm::apps {
+
+// ------------------------------------------------------------------ echo ---
+void Echo::pump(stack::Stream& s) {
+  s.forward_to_send(s.readable());
+  if ((s.app().flags & kPeerFin) && s.readable() == 0) s.close();
+}
+
+// ------------------------------------------------------------------ http ---
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++)
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  return true;
+}
+
+std::string_view trim(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\r')) v.remove_suffix(1);
+  return v;
+}
+
+// Does a comma-separated header value contain `token` (case-insensitive)?
+bool has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    size_t c = value.find(',');
+    if (iequals(trim(value.substr(0, c)), token)) return true;
+    if (c == std::string_view::npos) break;
+    value.remove_prefix(c + 1);
+  }
+  return false;
+}
+
+bool is_tchar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
+}
+
+// A fixed body pattern, sent in pieces.
+constexpr std::string_view kPattern = "tcpterm says hello\n";
+const std::array<uint8_t, 4096>& body_block() {
+  static const std::array<uint8_t, 4096> b = [] {
+    std::array<uint8_t, 4096> a{};
+    for (size_t i = 0; i < a.size(); i++) a[i] = uint8_t(kPattern[i % kPattern.size()]);
+    return a;
+  }();
+  return b;
+}
+
+}  // namespace
+
+bool Http::parse_head(std::string_view head, Request& r) {
+  // Request line: method SP request-target SP HTTP/1.x (RFC 9112 3).
+  size_t eol = head.find("\r\n");
+  if (eol == std::string_view::npos) return false;
+  std::string_view line = head.substr(0, eol);
+  size_t sp1 = line.find(' ');
+  if (sp1 == 0 || sp1 == std::string_view::npos) return false;
+  std::string_view method = line.substr(0, sp1);
+  for (char c : method)
+    if (!is_tchar(c)) return false;
+  size_t sp2 = line.find(' ', sp1 + 1);
+  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
+  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
+  for (char c : target)
+    if (c <= ' ' || c == 127) return false;
+  std::string_view version = line.substr(sp2 + 1);
+  bool v11;
+  if (version == "HTTP/1.1") v11 = true;
+  else if (version == "HTTP/1.0") v11 = false;
+  else return false;
+  r.head_method = method == "HEAD";
+  bool conn_close = false, conn_keep = false, chunked = false, have_len = false;
+  std::string_view rest = head.substr(eol + 2);
+  while (!rest.empty()) {
+    size_t e = rest.find("\r\n");
+    std::string_view h = rest.substr(0, e);
+    rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
+    if (h.empty()) break;
+    size_t colon = h.find(':');
+    if (colon == std::string_view::npos || colon == 0) return false;
+    std::string_view name = h.substr(0, colon);
+    for (char c : name)
+      if (!is_tchar(c)) return false;  // includes whitespace before the colon
+    std::string_view value = trim(h.substr(colon + 1));
+    if (iequals(name, "connection")) {
+      conn_close |= has_token(value, "close");
+      conn_keep |= has_token(value, "keep-alive");
+    } else if (iequals(name, "content-length")) {
+      uint64_t n = 0;
+      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+      if (ec != std::errc() || p != value.data() + value.size() || n > kMaxBody) return false;
+      if (have_len && n != r.content_length) return false;
+      have_len = true;
+      r.content_length = n;
+    } else if (iequals(name, "transfer-encoding")) {
+      chunked = true;
+    }
+  }
+  if (chunked) return false;  // not supported: 400 (documented)
+  (void)conn_keep;  // HTTP/1.0 keep-alive is not offered: the appliance closes first
+  r.keep_alive = v11 && !conn_close;
+  return true;
+}
+
+bool Http::start_response(stack::Stream& s, int status, bool keep_alive, bool head_only) {
+  char hdr[256];
+  uint64_t body = status == 200 ? body_len_ : 0;
+  int n = std::snprintf(hdr, sizeof hdr,
+                        "HTTP/1.1 %s\r\nServer: tcpterm\r\nContent-Type: text/plain\r\n"
+                        "Content-Length: %llu\r\n%s\r\n",
+                        status == 200 ? "200 OK" : "400 Bad Request",
+                        static_cast<unsigned long long>(body),
+                        keep_alive ? "" : "Connection: close\r\n");
+  if (s.send_space() < size_t(n)) return false;
+  s.send(std::span(reinterpret_cast<const uint8_t*>(hdr), size_t(n)));
+  auto& st = s.app();
+  st.a = head_only ? 0 : body;
+  if (!keep_alive) st.flags |= kCloseAfter;
+  return true;
+}
+
+void Http::pump(stack::Stream& s) {
+  auto& st = s.app();  // a: response body bytes left; b: request body bytes to drop
+  for (;;) {
+    if (!s.alive()) return;
+    // 1. Finish the response in progress.
+    while (st.a > 0) {
+      size_t room = s.send_space();
+      if (room == 0) return;  // on_writable resumes
+      const auto& blk = body_block();
+      size_t k = std::min<uint64_t>({st.a, room, blk.size()});
+      // Keep the pattern continuous across pieces.
+      size_t phase = size_t((body_len_ - st.a) % kPattern.size());
+      size_t sent = s.send(std::span(blk.data() + phase, std::min(k, blk.size() - phase)));
+      if (sent == 0) return;
+      st.a -= sent;
+    }
+    if (st.flags & kCloseAfter) {
+      s.consume(s.readable());
+      s.close();
+      return;
+    }
+    // 2. Drop a request body.
+    if (st.b > 0) {
+      size_t k = std::min<uint64_t>(st.b, s.readable());
+      s.consume(k);
+      st.b -= uint32_t(k);
+      if (st.b > 0) return;
+    }
+    // 3. The next request head.
+    size_t avail = s.readable();
+    if (avail == 0) {
+      if (st.flags & kPeerFin) s.close();
+      return;
+    }
+    char buf[kMaxHeader];
+    size_t n = s.peek(reinterpret_cast<uint8_t*>(buf), std::min(avail, kMaxHeader));
+    std::string_view v(buf, n);
+    size_t end = v.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (n < kMaxHeader && !(st.flags & kPeerFin)) return;  // wait for the rest
+      if (n < kMaxHeader) {  // the peer closed mid-request
+        s.consume(avail);
+        s.close();
+        return;
+      }
+    }
+    Request r;
+    bool ok = end != std::string_view::npos && parse_head(v.substr(0, end + 4), r);
+    if (!ok) {
+      bad_++;
+      s.consume(s.readable());
+      if (!start_response(s, 400, false, false)) s.abort();
+      continue;
+    }
+    if (!start_response(s, 200, r.keep_alive, r.head_method)) return;  // no room yet
+    requests_++;
+    s.consume(end + 4);
+    st.b = uint32_t(std::min<uint64_t>(r.content_length, 0xffffffffu));
+  }
+}
+
+// --------------------------------------------------------------- factory ---
+std::unique_ptr<stack::App> make_app(std::string_view name, const Params& params,
+                                     std::string& err) {
+  auto no_params = [&](std::string_view app) {
+    if (params.empty()) return true;
+    err = std::string(app) + " takes no parameters (got '" + params.begin()->first + "')";
+    return false;
+  };
+  if (name == "echo") return no_params(name) ? std::make_unique<Echo>() : nullptr;
+  if (name == "discard") return no_params(name) ? std::make_unique<Discard>() : nullptr;
+  if (name == "http") {
+    uint64_t body = 64;
+    for (auto& [k, v] : params) {
+      if (k != "body") {
+        err = "http: unknown parameter '" + k + "' (known: body)";
+        return nullptr;
+      }
+      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), body);
+      if (ec != std::errc() || p != v.data() + v.size() || body > Http::kMaxBody) {
+        err = "http: body must be a byte count up to 1 GiB, got '" + v + "'";
+        return nullptr;
+      }
+    }
+    return std::make_unique<Http>(body);
+  }
+  err = "unknown application '" + std::string(name) + "' (known: echo, discard, http)";
+  return nullptr;
+}
+
+}  // namespace tcpterm::apps

@@ -1,0 +1,84 @@
+// Applications on the stream interface: echo, discard, http.  One object per
+// listener; per-flow state lives in Stream::app() (16 bytes), so an idle
+// flow costs the applications nothing.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "stack/stream.h"
+
+namespace tcpterm::apps {
+
+using Params = std::map<std::string, std::string, std::less<>>;
+
+// echo: sends back every byte received; when the peer closes, closes once
+// the echo is sent (passive close: CLOSE-WAIT -> LAST-ACK -> CLOSED).
+class Echo final : public stack::App {
+ public:
+  const char* name() const override { return "echo"; }
+  void on_data(stack::Stream& s) override { pump(s); }
+  void on_writable(stack::Stream& s) override { pump(s); }
+  void on_peer_close(stack::Stream& s) override {
+    s.app().flags |= kPeerFin;
+    pump(s);
+  }
+
+ private:
+  static constexpr uint8_t kPeerFin = 1;
+  static void pump(stack::Stream& s);
+};
+
+// discard: reads and drops; closes when the peer closes.
+class Discard final : public stack::App {
+ public:
+  const char* name() const override { return "discard"; }
+  void on_data(stack::Stream& s) override { s.consume(s.readable()); }
+  void on_peer_close(stack::Stream& s) override { s.close(); }
+};
+
+// http: answers each HTTP/1.x request with 200 OK, Content-Length and a body
+// of `body` bytes.  Keep-alive per HTTP/1.1; for `Connection: close` or
+// HTTP/1.0 the appliance closes first after the response (active close).  A
+// malformed request gets 400 and a close.  Request bodies with
+// Content-Length are read and dropped; chunked request bodies get 400.
+class Http final : public stack::App {
+ public:
+  static constexpr size_t kMaxHeader = 8192;
+  static constexpr uint64_t kMaxBody = 1ull << 30;
+  explicit Http(uint64_t body_len) : body_len_(body_len) {}
+  const char* name() const override { return "http"; }
+  void on_data(stack::Stream& s) override { pump(s); }
+  void on_writable(stack::Stream& s) override { pump(s); }
+  void on_peer_close(stack::Stream& s) override {
+    s.app().flags |= kPeerFin;
+    pump(s);
+  }
+  uint64_t body_len() const { return body_len_; }
+  uint64_t requests() const { return requests_; }
+  uint64_t bad_requests() const { return bad_; }
+
+  // Parses one request head (exposed for tests).  Returns false when
+  // malformed.  `keep_alive` and `content_length` are outputs.
+  struct Request {
+    bool head_method = false;
+    bool keep_alive = true;
+    uint64_t content_length = 0;
+  };
+  static bool parse_head(std::string_view head, Request& r);
+
+ private:
+  static constexpr uint8_t kPeerFin = 1, kCloseAfter = 2;
+  void pump(stack::Stream& s);
+  bool start_response(stack::Stream& s, int status, bool keep_alive, bool head_only);
+  uint64_t body_len_;
+  uint64_t requests_ = 0, bad_ = 0;
+};
+
+// Builds an application from `--listen ...,APP[,key=value]`; nullptr and
+// `err` set on an unknown app or parameter.
+std::unique_ptr<stack::App> make_app(std::string_view name, const Params& params,
+                                     std::string& err);
+
+}  // namespace tcpterm::apps

@@ -1,0 +1,493 @@
+// The per-lcore stack: dispatch of segments to flows, TIME-WAIT records and
+// listeners; application events; TIME-WAIT conversion and expiry.
+#include "stack/stack.h"
+
+#include <algorithm>
+#include <cassert>
+
+#include "tcp/time_wait.h"
+
+namespace tcpterm::stack {
+
+using flow::FlowKey4;
+using tcp::FlowOp;
+using tcp::TcpState;
+
+Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
+    : cfg_(cfg),
+      sink_(sink),
+      now_(now_ms),
+      chunks_(cfg.chunks),
+      ooo_(cfg.ooo_states),
+      pool_(cfg.max_flows),
+      table_(cfg.max_flows + cfg.max_time_wait),
+      tw_(std::min(cfg.max_time_wait, flow::TimeWaitTable::kMaxCapacity)),
+      wheel_(cfg.max_flows, now_ms),
+      iss_(cfg.iss_k0, cfg.iss_k1),
+      out_(std::make_unique<tcp::Out>()) {}
+
+Stack::~Stack() = default;
+
+// ------------------------------------------------------------ listeners ---
+bool Stack::add_listener(uint32_t addr, uint16_t port, App* app) {
+  for (auto& l : listeners_)
+    if (l.addr == addr && l.port == port) return false;
+  listeners_.push_back(Listener{addr, port, app, 0});
+  st_.states[size_t(TcpState::Listen)]++;
+  return true;
+}
+
+bool Stack::remove_listener(uint32_t addr, uint16_t port) {
+  for (auto it = listeners_.begin(); it != listeners_.end(); ++it) {
+    if (it->addr == addr && it->port == port) {
+      listeners_.erase(it);
+      st_.states[size_t(TcpState::Listen)]--;
+      return true;
+    }
+  }
+  return false;
+}
+
+const Listener* Stack::find_listener(uint32_t addr, uint16_t port) const {
+  const Listener* any = nullptr;
+  for (const auto& l : listeners_) {
+    if (l.port != port) continue;
+    if (l.addr == addr) return &l;
+    if (l.addr == 0) any = &l;
+  }
+  return any;
+}
+
+// --------------------------------------------------------------- lookup ---
+uint32_t Stack::lookup(const FlowKey4& key, uint32_t hash) {
+  return table_.find(hash, [&](uint32_t ref) {
+    return (ref & kTwRef) ? tw_[ref & ~kTwRef].key == key : pool_[ref].key == key;
+  });
+}
+
+uint32_t Stack::ref_hash(uint32_t ref) const {
+  return (ref & kTwRef) ? flow::hash_key(tw_[ref & ~kTwRef].key) : pool_[ref].hash;
+}
+
+void Stack::input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg) {
+  FlowKey4 key{ip.dst, ip.src, seg.dst_port, seg.src_port};
+  uint32_t hash = flow::hash_key(key);
+  uint32_t ref = lookup(key, hash);
+  if (ref == flow::FlowTable::kNotFound) on_new_segment(key, hash, seg, 0, false);
+  else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, key, hash, seg);
+  else on_flow_segment(ref, seg);
+}
+
+void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, unsigned n) {
+  // Stage 1: hash every key and prefetch its home bucket.  Stage 2: look
+  // each up right before processing it (a segment may insert or erase the
+  // flow of a later one in the same burst, so lookups are not batched
+  // ahead of processing; the prefetch has already paid the cache miss).
+  constexpr unsigned kMax = 64;
+  FlowKey4 keys[kMax];
+  uint32_t hashes[kMax];
+  while (n) {
+    unsigned m = std::min(n, kMax);
+    for (unsigned i = 0; i < m; i++) {
+      keys[i] = FlowKey4{ips[i].dst, ips[i].src, segs[i].dst_port, segs[i].src_port};
+      hashes[i] = flow::hash_key(keys[i]);
+      table_.prefetch(hashes[i]);
+    }
+    for (unsigned i = 0; i < m; i++) {
+      uint32_t ref = lookup(keys[i], hashes[i]);
+      if (ref == flow::FlowTable::kNotFound) on_new_segment(keys[i], hashes[i], segs[i], 0, false);
+      else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, keys[i], hashes[i], segs[i]);
+      else on_flow_segment(ref, segs[i]);
+    }
+    ips += m;
+    segs += m;
+    n -= m;
+  }
+}
+
+// -------------------------------------------------------- segment paths ---
+void Stack::on_flow_segment(uint32_t fi, const wire::TcpRepr& seg) {
+  tcp::Out& out = *out_;
+  out.reset();
+  cur_out_ = &out;
+  tcp::Env e = env();
+  tcp::on_segment(pool_[fi].tcb, seg, e, out);
+  finish_event(fi, out);
+}
+
+void Stack::on_time_wait_segment(uint32_t ti, const FlowKey4& key, uint32_t hash,
+                                 const wire::TcpRepr& seg) {
+  sst_.tw_hits++;
+  tcp::TwState s = tw_.state(ti);
+  switch (tcp::tw_on_segment(s, seg, cfg_.tcp, st_)) {
+    case tcp::TwAction::Drop:
+      return;
+    case tcp::TwAction::Ack:
+      send_reply(key, tcp::tw_ack(s, cfg_.tcp, uint32_t(now_)));
+      return;
+    case tcp::TwAction::AckRestart:
+      send_reply(key, tcp::tw_ack(s, cfg_.tcp, uint32_t(now_)));
+      tw_.restart(ti, uint32_t(now_) + cfg_.tcp.two_msl_ms());
+      return;
+    case tcp::TwAction::Close:
+      tw_.kill(ti);
+      table_.erase(hash, kTwRef | ti);
+      st_.states[size_t(TcpState::TimeWait)]--;
+      return;
+    case tcp::TwAction::Reopen: {
+      uint32_t iss = tcp::tw_reopen_iss(s);
+      tw_.kill(ti);
+      table_.erase(hash, kTwRef | ti);
+      st_.states[size_t(TcpState::TimeWait)]--;
+      on_new_segment(key, hash, seg, iss, true);
+      return;
+    }
+  }
+}
+
+void Stack::send_reply(const FlowKey4& key, wire::TcpRepr h) {
+  h.src_port = key.lport;
+  h.dst_port = key.rport;
+  st_.segs_out++;
+  sink_.tcp_out(key, h, Payload{});
+}
+
+void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRepr& seg,
+                           uint32_t iss_override, bool has_iss) {
+  if (seg.rst()) {
+    st_.resets_ignored++;  // RFC 9293 3.10.7.1/2: an RST to nothing is dropped
+    return;
+  }
+  const Listener* l = find_listener(key.laddr, key.lport);
+  if (!l || seg.has_ack()) {
+    // CLOSED (no listener), or LISTEN receiving an ACK: reset.
+    if (l) sst_.ack_to_listener++;
+    else sst_.no_listener++;
+    wire::TcpRepr rst;
+    if (tcp::reset_for(seg, rst)) {
+      sst_.rst_to_unknown++;
+      st_.resets_out++;
+      send_reply(key, rst);
+    }
+    return;
+  }
+  if (!seg.syn()) return;  // LISTEN: any other text or control is dropped
+  uint32_t fi = pool_.alloc();
+  if (fi == flow::kNoIndex) {
+    sst_.flow_table_full++;  // like a full backlog: the peer retries its SYN
+    return;
+  }
+  if (!table_.insert(hash, fi)) {
+    pool_.free(fi);
+    sst_.flow_table_full++;
+    return;
+  }
+  Flow& f = pool_[fi];
+  f.key = key;
+  f.hash = hash;
+  f.app = l->app;
+  f.app_state = AppState{};
+  const_cast<Listener*>(l)->accepted++;
+  sst_.flows_opened++;
+  uint32_t iss = has_iss ? iss_override
+                         : iss_(key.laddr, key.lport, key.raddr, key.rport, now_ * 1000);
+  tcp::Out& out = *out_;
+  out.reset();
+  cur_out_ = &out;
+  tcp::Env e = env();
+  tcp::open_passive(f.tcb, seg, iss, e, out);
+  finish_event(fi, out);
+}
+
+bool Stack::connect(const FlowKey4& key, App* app) {
+  uint32_t hash = flow::hash_key(key);
+  if (lookup(key, hash) != flow::FlowTable::kNotFound) {
+    sst_.connect_failed++;
+    return false;
+  }
+  uint32_t fi = pool_.alloc();
+  if (fi == flow::kNoIndex) {
+    sst_.flow_table_full++;
+    sst_.connect_failed++;
+    return false;
+  }
+  if (!table_.insert(hash, fi)) {
+    pool_.free(fi);
+    sst_.flow_table_full++;
+    sst_.connect_failed++;
+    return false;
+  }
+  Flow& f = pool_[fi];
+  f.key = key;
+  f.hash = hash;
+  f.app = app;
+  f.app_state = AppState{};
+  sst_.flows_opened++;
+  tcp::Out& out = *out_;
+  out.reset();
+  cur_out_ = &out;
+  tcp::Env e = env();
+  tcp::open_active(f.tcb, iss_(key.laddr, key.lport, key.raddr, key.rport, now_ * 1000), e, out);
+  finish_event(fi, out);
+  return true;
+}
+
+// ------------------------------------------------------ after an event ---
+void Stack::deliver_events(uint32_t fi, uint8_t ev) {
+  Flow& f = pool_[fi];
+  if (!f.app || !ev) return;
+  Stream s(*this, fi);
+  namespace E = tcp::ev;
+  if (ev & E::Established) f.app->on_open(s);
+  if ((ev & E::Readable) && s.alive()) f.app->on_data(s);
+  if ((ev & E::PeerFin) && s.alive()) f.app->on_peer_close(s);
+  if ((ev & E::Writable) && s.alive()) f.app->on_writable(s);
+  if ((ev & E::Reset) || ((ev & E::TimedOut) && f.tcb.state == TcpState::Closed))
+    f.app->on_reset(s);
+}
+
+void Stack::finish_event(uint32_t fi, tcp::Out& out) {
+  Flow& f = pool_[fi];
+  deliver_events(fi, out.events);
+  tcp::Env e = env();
+  if (out.op == FlowOp::Keep && f.tcb.state != TcpState::Closed) {
+    for (;;) {
+      tcp::output(f.tcb, e, out);
+      if (!out.more) break;
+      transmit(fi, out);
+      out.n = 0;
+      out.more = false;
+    }
+  }
+  transmit(fi, out);
+  cur_out_ = nullptr;
+  switch (out.op) {
+    case FlowOp::Keep:
+      rearm(fi);
+#ifdef TCPTERM_CHECK_INVARIANTS
+      assert(tcp::check_invariants(f.tcb));
+#endif
+      break;
+    case FlowOp::ToTimeWait:
+      to_time_wait(fi);
+      break;
+    case FlowOp::Free:
+      free_flow(fi);
+      break;
+  }
+}
+
+void Stack::transmit(uint32_t fi, const tcp::Out& out) {
+  Flow& f = pool_[fi];
+  for (unsigned i = 0; i < out.n; i++) {
+    const tcp::OutSeg& s = out.seg[i];
+    wire::TcpRepr h = s.h;
+    h.src_port = f.key.lport;
+    h.dst_port = f.key.rport;
+    Payload p;
+    if (s.data_len) {
+      uint32_t off = uint32_t(tcp::Seq(h.seq) - f.tcb.snd_una);
+      // Data queued and then aborted in the same event: the queue is gone.
+      if (uint64_t(off) + s.data_len > f.tcb.sndq.len) continue;
+      p = Payload{&chunks_, &f.tcb.sndq, off, s.data_len};
+    }
+    sink_.tcp_out(f.key, h, p);
+  }
+}
+
+void Stack::rearm(uint32_t fi) {
+  uint32_t d;
+  if (!tcp::next_deadline(pool_[fi].tcb, d)) {
+    wheel_.cancel(fi);
+    return;
+  }
+  int32_t delta = int32_t(d - uint32_t(now_));
+  uint64_t at = delta <= 0 ? now_ : now_ + uint64_t(delta);
+  if (!wheel_.armed(fi) || wheel_.deadline(fi) != at) wheel_.arm(fi, at);
+}
+
+void Stack::to_time_wait(uint32_t fi) {
+  Flow& f = pool_[fi];
+  tcp::TwState s = tcp::tw_from_tcb(f.tcb);
+  auto drop_record = [&](uint32_t ti) {
+    table_.erase(flow::hash_key(tw_[ti].key), kTwRef | ti);
+    st_.states[size_t(TcpState::TimeWait)]--;
+  };
+  uint32_t ti = flow::TimeWaitTable::kNil;
+  if (tw_.full() && cfg_.tcp.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest) {
+    if (tw_.evict_oldest(drop_record)) st_.tw_recycled++;
+  }
+  if (!tw_.full()) ti = tw_.add(f.key, s, uint32_t(now_) + cfg_.tcp.two_msl_ms());
+  if (ti == flow::TimeWaitTable::kNil) {
+    // The Skip policy (or nothing left to recycle): no TIME-WAIT.
+    st_.tw_cap_skipped++;
+    st_.states[size_t(TcpState::TimeWait)]--;
+    free_flow(fi);
+    return;
+  }
+  table_.replace(f.hash, fi, kTwRef | ti);
+  wheel_.cancel(fi);
+  pool_.free(fi);
+  sst_.flows_freed++;
+}
+
+void Stack::free_flow(uint32_t fi) {
+  Flow& f = pool_[fi];
+  table_.erase(f.hash, fi);
+  wheel_.cancel(fi);
+  f.app = nullptr;
+  pool_.free(fi);
+  sst_.flows_freed++;
+}
+
+// ---------------------------------------------------------------- timers ---
+void Stack::advance(uint64_t now_ms) {
+  if (now_ms > now_) now_ = now_ms;
+  wheel_.advance(now_, [&](timer::Wheel::Id fi) {
+    if (!pool_.in_use(fi)) return;
+    tcp::Out& out = *out_;
+    out.reset();
+    cur_out_ = &out;
+    tcp::Env e = env();
+    tcp::on_timer(pool_[fi].tcb, e, out);
+    finish_event(fi, out);
+  });
+  tw_.expire(uint32_t(now_), cfg_.tw_expire_budget, [&](uint32_t ti) {
+    table_.erase(flow::hash_key(tw_[ti].key), kTwRef | ti);
+    st_.tw_expired++;
+    st_.states[size_t(TcpState::TimeWait)]--;
+  });
+}
+
+uint64_t Stack::next_event() const {
+  uint64_t n = wheel_.next_expiry();
+  uint32_t at;
+  if (tw_.next_expiry(at)) {
+    int32_t delta = int32_t(at - uint32_t(now_));
+    n = std::min<uint64_t>(n, delta <= 0 ? now_ : now_ + uint64_t(delta));
+  }
+  return n;
+}
+
+// ----------------------------------------------------------- observation ---
+void Stack::clear_stats() {
+  st_.clear_counters();
+  auto drops_kept = StackStats{};
+  sst_ = drops_kept;
+}
+
+std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t addr_filter) const {
+  std::vector<FlowInfo> v;
+  auto match = [&](const FlowKey4& k, TcpState s) {
+    if (state_filter >= 0 && int(s) != state_filter) return false;
+    if (addr_filter && k.raddr != addr_filter && k.laddr != addr_filter) return false;
+    return true;
+  };
+  for (uint32_t i = 0; i < pool_.capacity() && v.size() < max; i++) {
+    if (!pool_.in_use(i)) continue;
+    const Flow& f = pool_[i];
+    if (match(f.key, f.tcb.state)) v.push_back({f.key, f.tcb.state});
+  }
+  if (v.size() < max && (state_filter < 0 || state_filter == int(TcpState::TimeWait))) {
+    tw_.for_each_live([&](uint32_t, const flow::TwRecord& r) {
+      if (v.size() < max && match(r.key, TcpState::TimeWait)) v.push_back({r.key, TcpState::TimeWait});
+    });
+  }
+  return v;
+}
+
+size_t Stack::memory_bytes() const {
+  return size_t(pool_.capacity()) * sizeof(Flow) + table_.memory_bytes() + tw_.memory_bytes() +
+         size_t(wheel_.capacity()) * 24 + size_t(chunks_.capacity()) * tcp::ChunkPool::kChunk;
+}
+
+bool Stack::check_invariants() const {
+  uint32_t live = 0;
+  for (uint32_t i = 0; i < pool_.capacity(); i++) {
+    if (!pool_.in_use(i)) continue;
+    live++;
+    const Flow& f = pool_[i];
+    if (!tcp::check_invariants(f.tcb)) return false;
+    if (!wheel_.armed(i)) return false;
+  }
+  if (live + tw_.size() != table_.size()) return false;
+  return table_.check_invariants([&](uint32_t ref) { return ref_hash(ref); });
+}
+
+void Stack::clear_all() {
+  for (uint32_t i = 0; i < pool_.capacity(); i++) {
+    if (!pool_.in_use(i)) continue;
+    tcp::Env e = env();
+    tcp::release(pool_[i].tcb, e);
+    tcp::set_state(pool_[i].tcb, TcpState::Closed, st_);
+    free_flow(i);
+  }
+  tw_.expire(uint32_t(now_) + 0x7fffffffu, 0xffffffffu, [&](uint32_t ti) {
+    table_.erase(flow::hash_key(tw_[ti].key), kTwRef | ti);
+    st_.states[size_t(TcpState::TimeWait)]--;
+  });
+}
+
+// ---------------------------------------------------------------- Stream ---
+const FlowKey4& Stream::key() const { return stack_->flow_at(flow_).key; }
+AppState& Stream::app() { return stack_->flow_at(flow_).app_state; }
+bool Stream::alive() const {
+  TcpState s = stack_->flow_at(flow_).tcb.state;
+  return s != TcpState::Closed && s != TcpState::TimeWait;
+}
+bool Stream::can_send() const {
+  const tcp::Tcb& t = stack_->flow_at(flow_).tcb;
+  return tcp::can_send(t.state) && !t.has(tcp::kFinQueued);
+}
+bool Stream::peer_closed() const {
+  TcpState s = stack_->flow_at(flow_).tcb.state;
+  return s == TcpState::CloseWait || s == TcpState::LastAck || s == TcpState::Closing ||
+         s == TcpState::TimeWait;
+}
+size_t Stream::readable() const { return alive() ? stack_->flow_at(flow_).tcb.rcvq.len : 0; }
+size_t Stream::peek(uint8_t* dst, size_t n, size_t offset) const {
+  size_t have = readable();
+  if (offset >= have) return 0;
+  n = std::min(n, have - offset);
+  tcp::bq_copy_out(stack_->flow_at(flow_).tcb.rcvq, stack_->chunks(), offset, dst, n);
+  return n;
+}
+void Stream::consume(size_t n) {
+  if (!alive()) return;
+  tcp::Env e = stack_->env();
+  tcp::consume(stack_->flow_at(flow_).tcb, n, e);
+}
+size_t Stream::send_space() const {
+  if (!alive()) return 0;
+  tcp::Env e = const_cast<Stack*>(stack_)->env();
+  return tcp::send_space(stack_->flow_at(flow_).tcb, e);
+}
+size_t Stream::send(std::span<const uint8_t> data) {
+  if (!alive()) return 0;
+  tcp::Env e = stack_->env();
+  return tcp::send(stack_->flow_at(flow_).tcb, data, e);
+}
+size_t Stream::forward_to_send(size_t n) {
+  if (!alive()) return 0;
+  tcp::Tcb& t = stack_->flow_at(flow_).tcb;
+  n = std::min({n, size_t(t.rcvq.len), send_space()});
+  size_t moved = 0;
+  tcp::Env e = stack_->env();
+  tcp::bq_for_each(t.rcvq, stack_->chunks(), 0, n, [&](std::span<const uint8_t> piece) {
+    moved += tcp::send(t, piece, e);
+  });
+  tcp::consume(t, moved, e);
+  return moved;
+}
+void Stream::close() {
+  if (!alive()) return;
+  tcp::Env e = stack_->env();
+  tcp::close(stack_->flow_at(flow_).tcb, e, stack_->current_out());
+}
+void Stream::abort() {
+  if (!alive()) return;
+  tcp::Env e = stack_->env();
+  tcp::abort(stack_->flow_at(flow_).tcb, e, stack_->current_out());
+}
+
+}  // namespace tcpterm::stack

@@ -1,0 +1,206 @@
+// The per-lcore TCP endpoint: flow table, TCB pool, timer wheel, TIME-WAIT
+// records, listeners and applications, glued around the pure state machine.
+//
+// One Stack per worker lcore, single-threaded, no locks, no allocation after
+// construction.  The edge (lib/dp, or a test) hands in parsed segments and
+// the time; the stack hands segments out through a TxSink.  Memory per lcore
+// is fixed at construction from StackConfig.
+//
+// Ownership: a flow's slot index (into the TCB pool) is also its timer id in
+// the wheel; the flow table maps keys to refs that are either a slot index or
+// kTwRef | record index.
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "flow/key.h"
+#include "flow/pool.h"
+#include "flow/table.h"
+#include "flow/time_wait.h"
+#include "stack/stream.h"
+#include "tcp/buffer.h"
+#include "tcp/config.h"
+#include "tcp/iss.h"
+#include "tcp/stats.h"
+#include "tcp/tcp.h"
+#include "timer/wheel.h"
+#include "wire/wire.h"
+
+namespace tcpterm::stack {
+
+struct StackConfig {
+  tcp::Config tcp;
+  uint32_t max_flows = 65536;      // full TCBs per lcore
+  uint32_t max_time_wait = 262144; // TIME-WAIT records per lcore
+  uint32_t chunks = 16384;         // 2 KiB buffer chunks per lcore (32 MiB)
+  uint32_t ooo_states = 4096;      // flows with out-of-order data at once
+  uint32_t tw_expire_budget = 8192; // records examined per advance()
+  uint64_t iss_k0 = 0x0123456789abcdefull, iss_k1 = 0xfedcba9876543210ull;
+};
+
+// Stack-level counters (`show tcp stats` prints them after the TCP ones).
+#define TCPTERM_STACK_COUNTERS(X)                                                       \
+  X(flow_table_full) X(flow_alloc_failed) X(no_listener) X(rst_to_unknown)              \
+  X(ack_to_listener) X(tw_hits) X(tw_reopen_failed) X(flows_opened) X(flows_freed)      \
+  X(connect_failed)
+
+struct StackStats {
+#define X(n) uint64_t n = 0;
+  TCPTERM_STACK_COUNTERS(X)
+#undef X
+  std::array<uint64_t, wire::kDropCount> drops{};  // malformed input by reason
+
+  template <class F>
+  void for_each_counter(F&& f) const {
+#define X(n) f(std::string_view(#n), n);
+    TCPTERM_STACK_COUNTERS(X)
+#undef X
+  }
+  StackStats& operator+=(const StackStats& o) {
+#define X(n) n += o.n;
+    TCPTERM_STACK_COUNTERS(X)
+#undef X
+    for (size_t i = 0; i < drops.size(); i++) drops[i] += o.drops[i];
+    return *this;
+  }
+};
+
+// Payload bytes of an outgoing segment, copied by the sink.
+struct Payload {
+  const tcp::ChunkPool* pool = nullptr;
+  const tcp::ByteQueue* queue = nullptr;
+  uint32_t offset = 0, len = 0;
+  void copy_to(uint8_t* dst) const {
+    if (len) tcp::bq_copy_out(*queue, *pool, offset, dst, len);
+  }
+};
+
+// The edge: builds and transmits an IPv4/TCP segment from (key, header,
+// payload).  Ports in `h` are already set from the key.
+class TxSink {
+ public:
+  virtual ~TxSink() = default;
+  virtual void tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const Payload& p) = 0;
+};
+
+struct Listener {
+  uint32_t addr = 0;  // 0: any owned address
+  uint16_t port = 0;
+  App* app = nullptr;
+  uint64_t accepted = 0;
+};
+
+struct FlowInfo {
+  flow::FlowKey4 key;
+  tcp::TcpState state;
+};
+
+class Stack {
+ public:
+  Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms = 0);
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  // ---- configuration --------------------------------------------------
+  bool add_listener(uint32_t addr, uint16_t port, App* app);
+  bool remove_listener(uint32_t addr, uint16_t port);
+  const std::vector<Listener>& listeners() const { return listeners_; }
+  tcp::Config& tcp_config() { return cfg_.tcp; }
+  const StackConfig& config() const { return cfg_; }
+
+  // ---- the data path --------------------------------------------------
+  // Sets the clock (milliseconds, monotonic) without running timers.
+  void set_time(uint64_t now_ms) { now_ = now_ms; }
+  uint64_t now() const { return now_; }
+  // One segment addressed to us (dst address already checked by the edge).
+  void input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg);
+  // A burst: hashes, prefetch, staged lookup, then the state machine.
+  void input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, unsigned n);
+  // Runs due timers and expires TIME-WAIT records.
+  void advance(uint64_t now_ms);
+  // Earliest time advance() has work, as a lower bound (for idle sleeping).
+  uint64_t next_event() const;
+
+  // ---- the client role ------------------------------------------------
+  // Active open from key.laddr:lport to key.raddr:rport; false if the key is
+  // in use or the table is full.
+  bool connect(const flow::FlowKey4& key, App* app);
+
+  // ---- observation ----------------------------------------------------
+  const tcp::Stats& tcp_stats() const { return st_; }
+  tcp::Stats& tcp_stats() { return st_; }
+  const StackStats& stats() const { return sst_; }
+  StackStats& stats() { return sst_; }
+  void clear_stats();
+  uint32_t flows() const { return pool_.size(); }
+  uint32_t time_wait_records() const { return tw_.size(); }
+  const flow::FlowTable& table() const { return table_; }
+  const timer::Wheel& wheel() const { return wheel_; }
+  const flow::TimeWaitTable& time_wait() const { return tw_; }
+  const tcp::ChunkPool& chunks() const { return chunks_; }
+  // Up to max flows (TCBs, then TIME-WAIT records), optionally one state.
+  std::vector<FlowInfo> dump_flows(size_t max, int state_filter = -1, uint32_t addr_filter = 0) const;
+  // Bytes of memory per structure, for `show tcp timewait` and benchmarks.
+  size_t memory_bytes() const;
+  // Full consistency check (tests, debug): every flow has a timer, table
+  // and pools agree.  O(flows).
+  bool check_invariants() const;
+  // Frees every flow and record (shutdown); counts nothing.
+  void clear_all();
+
+  // ---- for Stream ------------------------------------------------------
+  struct Flow {
+    flow::FlowKey4 key;
+    uint32_t hash = 0;
+    App* app = nullptr;
+    AppState app_state;
+    tcp::Tcb tcb;
+  };
+  Flow& flow_at(uint32_t i) { return pool_[i]; }
+  const Flow& flow_at(uint32_t i) const { return pool_[i]; }
+  tcp::Env env() { return tcp::Env{cfg_.tcp, st_, chunks_, ooo_, uint32_t(now_)}; }
+  tcp::Out& current_out() { return *cur_out_; }
+
+ private:
+  static constexpr uint32_t kTwRef = 0x80000000u;
+
+  uint32_t lookup(const flow::FlowKey4& key, uint32_t hash);
+  void on_flow_segment(uint32_t fi, const wire::TcpRepr& seg);
+  void on_time_wait_segment(uint32_t ti, const flow::FlowKey4& key, uint32_t hash,
+                            const wire::TcpRepr& seg);
+  void on_new_segment(const flow::FlowKey4& key, uint32_t hash, const wire::TcpRepr& seg,
+                      uint32_t iss_override, bool has_iss);
+  // After the state machine ran for a flow: application events, output,
+  // transmission, then the flow operation.
+  void finish_event(uint32_t fi, tcp::Out& out);
+  void deliver_events(uint32_t fi, uint8_t events);
+  void transmit(uint32_t fi, const tcp::Out& out);
+  void to_time_wait(uint32_t fi);
+  void free_flow(uint32_t fi);
+  void rearm(uint32_t fi);
+  void send_reply(const flow::FlowKey4& key, wire::TcpRepr h);
+  const Listener* find_listener(uint32_t addr, uint16_t port) const;
+  uint32_t ref_hash(uint32_t ref) const;
+
+  StackConfig cfg_;
+  TxSink& sink_;
+  uint64_t now_;
+  tcp::Stats st_;
+  StackStats sst_;
+  tcp::ChunkPool chunks_;
+  tcp::OooPool ooo_;
+  flow::SlotPool<Flow> pool_;
+  flow::FlowTable table_;
+  flow::TimeWaitTable tw_;
+  timer::Wheel wheel_;
+  tcp::IssGenerator iss_;
+  std::vector<Listener> listeners_;
+  tcp::Out* cur_out_ = nullptr;
+  std::unique_ptr<tcp::Out> out_;  // scratch, reused for every event
+};
+
+}  // namespace tcpterm::stack
