@@ -1,0 +1,124 @@
+// show config, set msl|fin-wait-2-timeout|idle-timeout, listen, unlisten.
+#include <charconv>
+#include <sstream>
+
+#include "apps/apps.h"
+#include "cli/cli.h"
+#include "render.h"
+
+namespace tcpterm::app {
+namespace {
+
+struct ShowConfig {
+  cmdline_fixed_string_t show, config;
+};
+void show_config_parsed(void*, cmdline*, void*) { out(render_config(*g_cli.dp)); }
+cmdline_parse_token_string_t tok_show = TOKEN_STRING_INITIALIZER(ShowConfig, show, "show");
+cmdline_parse_token_string_t tok_config = TOKEN_STRING_INITIALIZER(ShowConfig, config, "config");
+cmdline_parse_inst_t cmd_show_config = {
+    show_config_parsed, nullptr, "show config: the effective configuration, MSL and timeouts included",
+    {TCPTERM_TOK(tok_show), TCPTERM_TOK(tok_config), nullptr}};
+
+struct SetTimeout {
+  cmdline_fixed_string_t set, what;
+  uint32_t ms;
+};
+void set_parsed(void* res, cmdline*, void*) {
+  auto* r = static_cast<SetTimeout*>(res);
+  std::string what = r->what;
+  dp::Request::Kind k;
+  if (what == "msl") {
+    if (r->ms < 1 || r->ms > 3600000) return out("error: msl must be 1..3600000 ms\n");
+    k = dp::Request::Kind::SetMsl;
+  } else if (what == "fin-wait-2-timeout") {
+    if (r->ms < 1) return out("error: fin-wait-2-timeout must be at least 1 ms\n");
+    k = dp::Request::Kind::SetFinWait2;
+  } else {
+    k = dp::Request::Kind::SetIdle;
+  }
+  auto rs = g_cli.dp->query_all(k, r->ms);
+  if (rs.empty()) return out("error: a worker did not answer\n");
+  out(what + " set to " + std::to_string(r->ms) + " ms (applies to timers armed from now on)\n");
+}
+cmdline_parse_token_string_t tok_set = TOKEN_STRING_INITIALIZER(SetTimeout, set, "set");
+cmdline_parse_token_string_t tok_swhat =
+    TOKEN_STRING_INITIALIZER(SetTimeout, what, "msl#fin-wait-2-timeout#idle-timeout");
+cmdline_parse_token_num_t tok_sms = TOKEN_NUM_INITIALIZER(SetTimeout, ms, RTE_UINT32);
+cmdline_parse_inst_t cmd_set = {
+    set_parsed, nullptr, "set msl|fin-wait-2-timeout|idle-timeout MS: change a timeout at run time",
+    {TCPTERM_TOK(tok_set), TCPTERM_TOK(tok_swhat), TCPTERM_TOK(tok_sms), nullptr}};
+
+// listen IPV4 PORT APP[,key=value...]
+struct Listen {
+  cmdline_fixed_string_t listen, ip;
+  uint16_t port;
+  cmdline_fixed_string_t app;
+};
+void listen_parsed(void* res, cmdline*, void*) {
+  auto* r = static_cast<Listen*>(res);
+  config::ListenSpec spec;
+  std::string text = std::string(r->ip) + ":" + std::to_string(r->port) + "/" + r->app;
+  if (auto e = config::parse_listen(text, spec)) return out("error: " + *e + "\n");
+  std::vector<std::unique_ptr<dp::Request>> rs;
+  std::vector<dp::Request*> raw;
+  for (size_t i = 0; i < g_cli.dp->workers().size(); i++) {
+    std::string err;
+    auto req = std::make_unique<dp::Request>();
+    req->kind = dp::Request::Kind::Listen;
+    req->addr = spec.addr;
+    req->port = spec.port;
+    req->app = apps::make_app(spec.app, spec.params, err);  // allocated here, not on the worker
+    raw.push_back(req.get());
+    rs.push_back(std::move(req));
+  }
+  if (!g_cli.dp->query(raw)) {
+    for (auto& q : rs) q.release();
+    return out("error: a worker did not answer\n");
+  }
+  out(rs[0]->ok ? "listening on " + text + "\n" : "error: already listening on that address and port\n");
+}
+cmdline_parse_token_string_t tok_listen = TOKEN_STRING_INITIALIZER(Listen, listen, "listen");
+cmdline_parse_token_string_t tok_lip = TOKEN_STRING_INITIALIZER(Listen, ip, nullptr);
+cmdline_parse_token_num_t tok_lport = TOKEN_NUM_INITIALIZER(Listen, port, RTE_UINT16);
+cmdline_parse_token_string_t tok_lapp = TOKEN_STRING_INITIALIZER(Listen, app, nullptr);
+cmdline_parse_inst_t cmd_listen = {
+    listen_parsed, nullptr, "listen IPV4 PORT APP[,key=value...]: add a listener (echo, discard, http)",
+    {TCPTERM_TOK(tok_listen), TCPTERM_TOK(tok_lip), TCPTERM_TOK(tok_lport), TCPTERM_TOK(tok_lapp), nullptr}};
+
+struct Unlisten {
+  cmdline_fixed_string_t unlisten, ip;
+  uint16_t port;
+};
+void unlisten_parsed(void* res, cmdline*, void*) {
+  auto* r = static_cast<Unlisten*>(res);
+  uint32_t addr;
+  if (!wire::parse_ip(r->ip, addr)) return out(std::string("error: bad IPv4 address '") + r->ip + "'\n");
+  std::vector<std::unique_ptr<dp::Request>> rs;
+  std::vector<dp::Request*> raw;
+  for (size_t i = 0; i < g_cli.dp->workers().size(); i++) {
+    rs.push_back(std::make_unique<dp::Request>());
+    rs.back()->kind = dp::Request::Kind::Unlisten;
+    rs.back()->addr = addr;
+    rs.back()->port = r->port;
+    raw.push_back(rs.back().get());
+  }
+  if (!g_cli.dp->query(raw)) {
+    for (auto& q : rs) q.release();
+    return out("error: a worker did not answer\n");
+  }
+  out(rs[0]->ok ? "listener removed (open flows continue)\n" : "error: no such listener\n");
+}
+cmdline_parse_token_string_t tok_unlisten = TOKEN_STRING_INITIALIZER(Unlisten, unlisten, "unlisten");
+cmdline_parse_token_string_t tok_uip = TOKEN_STRING_INITIALIZER(Unlisten, ip, nullptr);
+cmdline_parse_token_num_t tok_uport = TOKEN_NUM_INITIALIZER(Unlisten, port, RTE_UINT16);
+cmdline_parse_inst_t cmd_unlisten = {
+    unlisten_parsed, nullptr, "unlisten IPV4 PORT: remove a listener",
+    {TCPTERM_TOK(tok_unlisten), TCPTERM_TOK(tok_uip), TCPTERM_TOK(tok_uport), nullptr}};
+
+}  // namespace
+
+void register_config(std::vector<cmdline_parse_inst_t*>& v) {
+  v.insert(v.end(), {&cmd_show_config, &cmd_set, &cmd_listen, &cmd_unlisten});
+}
+
+}  // namespace tcpterm::app

@@ -1,0 +1,71 @@
+// start / stop / quit / help.
+#include <cstring>
+
+#include "cli/cli.h"
+
+namespace tcpterm::app {
+namespace {
+
+struct OneWord {
+  cmdline_fixed_string_t word;
+};
+
+void start_parsed(void*, cmdline*, void*) {
+  if (g_cli.dp->running()) return out("workers already running\n");
+  g_cli.dp->start();
+  out("workers started\n");
+}
+cmdline_parse_token_string_t tok_start = TOKEN_STRING_INITIALIZER(OneWord, word, "start");
+cmdline_parse_inst_t cmd_start = {start_parsed, nullptr, "start: start the data-plane lcores",
+                                  {TCPTERM_TOK(tok_start), nullptr}};
+
+void stop_parsed(void*, cmdline*, void*) {
+  if (!g_cli.dp->running()) return out("workers already stopped\n");
+  g_cli.dp->stop();
+  out("workers stopped (flows kept; timers resume on start)\n");
+}
+cmdline_parse_token_string_t tok_stop = TOKEN_STRING_INITIALIZER(OneWord, word, "stop");
+cmdline_parse_inst_t cmd_stop = {stop_parsed, nullptr, "stop: stop the data-plane lcores",
+                                 {TCPTERM_TOK(tok_stop), nullptr}};
+
+void quit_parsed(void*, cmdline* cl, void*) {
+  g_cli.quit = true;
+  cmdline_quit(cl);
+}
+cmdline_parse_token_string_t tok_quit = TOKEN_STRING_INITIALIZER(OneWord, word, "quit");
+cmdline_parse_inst_t cmd_quit = {quit_parsed, nullptr, "quit: stop everything cleanly and exit",
+                                 {TCPTERM_TOK(tok_quit), nullptr}};
+
+void help_all() {
+  std::string s = "Commands (tab completes):\n";
+  for (auto* c : command_list()) s += std::string("  ") + c->help_str + "\n";
+  out(s);
+}
+void help_parsed(void*, cmdline*, void*) { help_all(); }
+cmdline_parse_token_string_t tok_help = TOKEN_STRING_INITIALIZER(OneWord, word, "help");
+cmdline_parse_inst_t cmd_help = {help_parsed, nullptr, "help [COMMAND]: list commands, or those starting with COMMAND",
+                                 {TCPTERM_TOK(tok_help), nullptr}};
+
+struct HelpWord {
+  cmdline_fixed_string_t help;
+  cmdline_multi_string_t what;
+};
+void help_word_parsed(void* res, cmdline*, void*) {
+  std::string what = static_cast<HelpWord*>(res)->what;
+  std::string s;
+  for (auto* c : command_list())
+    if (std::strncmp(c->help_str, what.c_str(), what.size()) == 0) s += std::string("  ") + c->help_str + "\n";
+  out(s.empty() ? "no command starts with '" + what + "'\n" : s);
+}
+cmdline_parse_token_string_t tok_help2 = TOKEN_STRING_INITIALIZER(HelpWord, help, "help");
+cmdline_parse_token_string_t tok_help_what = TOKEN_STRING_INITIALIZER(HelpWord, what, TOKEN_STRING_MULTI);
+cmdline_parse_inst_t cmd_help_word = {help_word_parsed, nullptr, "help COMMAND: help for one command",
+                                      {TCPTERM_TOK(tok_help2), TCPTERM_TOK(tok_help_what), nullptr}};
+
+}  // namespace
+
+void register_control(std::vector<cmdline_parse_inst_t*>& v) {
+  v.insert(v.end(), {&cmd_help, &cmd_help_word, &cmd_start, &cmd_stop, &cmd_quit});
+}
+
+}  // namespace tcpterm::app

@@ -1,0 +1,271 @@
+#include "render.h"
+
+#include <rte_ethdev.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <sstream>
+
+namespace tcpterm::app {
+
+namespace {
+std::string ip(uint32_t a) { return wire::ip_to_string(a); }
+void line(std::ostringstream& o, std::string_view name, uint64_t v) {
+  o << "  " << name << ": " << v << "\n";
+}
+}  // namespace
+
+Totals snapshot(dp::Dataplane& dp) {
+  Totals t;
+  t.per_worker = dp.query_all(dp::Request::Kind::Snapshot);
+  if (t.per_worker.empty()) return t;
+  t.ok = true;
+  for (auto& r : t.per_worker) {
+    t.tcp += r->tcp;
+    t.sst += r->sst;
+#define X(n) t.wc.n += r->wc.n;
+    TCPTERM_WORKER_COUNTERS(X)
+#undef X
+    t.flows += r->flows;
+    t.time_wait += r->time_wait;
+    t.time_wait_cap += r->time_wait_cap;
+    t.chunks_in_use += r->chunks_in_use;
+    t.memory += r->memory;
+  }
+  // Every worker holds every listener: count them once.
+  t.listeners = t.per_worker[0]->tcp.states[size_t(tcp::TcpState::Listen)];
+  t.tcp.states[size_t(tcp::TcpState::Listen)] = t.listeners;
+  return t;
+}
+
+std::string render_states(const Totals& t) {
+  std::ostringstream o;
+  for (size_t s = size_t(tcp::TcpState::Listen); s < tcp::kStateCount; s++)
+    o << tcp::to_string(tcp::TcpState(s)) << ": " << t.tcp.states[s] << "\n";
+  return o.str();
+}
+
+std::string render_tcp_stats(const Totals& t) {
+  std::ostringstream o;
+  t.tcp.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });
+  t.sst.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });
+  for (size_t i = 1; i < wire::kDropCount; i++)
+    line(o, std::string("drop_") + wire::to_string(wire::Drop(i)), t.sst.drops[i]);
+  line(o, "drop_not_for_us", t.wc.not_for_us);
+  return o.str();
+}
+
+std::string render_timewait(const Totals& t, const dp::Dataplane& dp) {
+  std::ostringstream o;
+  line(o, "records", t.time_wait);
+  line(o, "cap", t.time_wait_cap);
+  line(o, "record_bytes", sizeof(flow::TwRecord));
+  line(o, "memory_bytes", t.time_wait_cap * sizeof(flow::TwRecord));
+  line(o, "msl_ms", dp.workers().empty() ? 0 : dp.workers()[0]->stack().tcp_config().msl_ms);
+  line(o, "entered", t.tcp.tw_entered);
+  line(o, "expired", t.tcp.tw_expired);
+  line(o, "recycled", t.tcp.tw_recycled);
+  line(o, "cap_skipped", t.tcp.tw_cap_skipped);
+  line(o, "fin_reacked", t.tcp.tw_fin_reacked);
+  line(o, "syn_reopened", t.tcp.tw_syn_reopened);
+  line(o, "rst_ignored", t.tcp.tw_rst_ignored);
+  o << "  policy: " << (dp.options().tw_recycle_oldest ? "recycle-oldest" : "skip")
+    << ", rst " << (dp.options().rfc1337 ? "ignore (RFC 1337)" : "close") << "\n";
+  return o.str();
+}
+
+std::string render_lcores(const Totals& t, const dp::Dataplane& dp) {
+  std::ostringstream o;
+  auto& ws = const_cast<dp::Dataplane&>(dp).workers();
+  for (size_t i = 0; i < t.per_worker.size() && i < ws.size(); i++) {
+    const auto& r = *t.per_worker[i];
+    double busy = r.wc.total_cycles ? 100.0 * double(r.wc.busy_cycles) / double(r.wc.total_cycles) : 0;
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f", busy);
+    o << "lcore " << ws[i]->lcore() << " (queue " << ws[i]->queue() << "):\n";
+    line(o, "rx_packets", r.wc.rx_packets);
+    line(o, "tx_packets", r.wc.tx_packets);
+    line(o, "flows", r.flows);
+    line(o, "time_wait", r.time_wait);
+    o << "  busy_percent: " << b << "\n";
+  }
+  return o.str();
+}
+
+std::string render_timers(const Totals& t, const dp::Dataplane& dp) {
+  std::ostringstream o;
+  auto& ws = const_cast<dp::Dataplane&>(dp).workers();
+  for (size_t i = 0; i < t.per_worker.size() && i < ws.size(); i++) {
+    const auto& r = *t.per_worker[i];
+    o << "lcore " << ws[i]->lcore() << ":\n";
+    size_t total = 0;
+    for (size_t l = 0; l < r.wheel.size(); l++) {
+      total += r.wheel[l];
+      line(o, l + 1 < r.wheel.size() ? "level_" + std::to_string(l) : std::string("overflow"), r.wheel[l]);
+    }
+    line(o, "armed", total);
+    line(o, "time_wait_fifo", r.time_wait);
+  }
+  return o.str();
+}
+
+std::string render_port_stats(int port) {
+  std::ostringstream o;
+  uint16_t p;
+  RTE_ETH_FOREACH_DEV(p) {
+    if (port >= 0 && p != port) continue;
+    rte_eth_stats s{};
+    rte_eth_stats_get(p, &s);
+    o << "  ######## NIC statistics for port " << p << " ########\n";
+    line(o, "RX-packets", s.ipackets);
+    line(o, "RX-bytes", s.ibytes);
+    line(o, "RX-errors", s.ierrors);
+    line(o, "RX-missed", s.imissed);
+    line(o, "RX-nombuf", s.rx_nombuf);
+    line(o, "TX-packets", s.opackets);
+    line(o, "TX-bytes", s.obytes);
+    line(o, "TX-errors", s.oerrors);
+  }
+  return o.str();
+}
+
+std::string render_port_xstats(int port) {
+  std::ostringstream o;
+  uint16_t p;
+  RTE_ETH_FOREACH_DEV(p) {
+    if (port >= 0 && p != port) continue;
+    int n = rte_eth_xstats_get_names(p, nullptr, 0);
+    if (n <= 0) continue;
+    std::vector<rte_eth_xstat_name> names(static_cast<size_t>(n));
+    std::vector<rte_eth_xstat> vals(static_cast<size_t>(n));
+    rte_eth_xstats_get_names(p, names.data(), unsigned(n));
+    int m = rte_eth_xstats_get(p, vals.data(), unsigned(n));
+    o << "  ######## NIC extended statistics for port " << p << " ########\n";
+    for (int i = 0; i < m; i++) line(o, names[vals[size_t(i)].id].name, vals[size_t(i)].value);
+  }
+  return o.str();
+}
+
+std::string render_port_info(const dp::Dataplane& dp) {
+  std::ostringstream o;
+  for (const auto& p : dp.ports()) {
+    rte_eth_link link{};
+    rte_eth_link_get_nowait(p.id, &link);
+    o << "  ******** Infos for port " << p.id << " ********\n";
+    o << "  Name: " << p.name << "\n  Driver: " << p.driver << "\n";
+    char mac[RTE_ETHER_ADDR_FMT_SIZE];
+    rte_ether_format_addr(mac, sizeof mac, &p.mac);
+    o << "  MAC address: " << mac << "\n";
+    o << "  Socket: " << p.socket << "\n";
+    o << "  Queues: " << p.queues << " rx, " << p.queues << " tx\n";
+    o << "  Link status: " << (link.link_status ? "up" : "down") << "\n";
+    o << "  Link speed: " << link.link_speed << " Mbps\n";
+    o << "  RSS: " << (p.rss ? "on" : "off") << "\n";
+    o << "  Checksum offload: rx ip " << (p.rx_ip_cksum ? "on" : "off") << ", rx tcp "
+      << (p.rx_tcp_cksum ? "on" : "off") << ", tx ip/tcp " << (p.tx_tcp_cksum ? "on" : "off") << "\n";
+    o << "  Addresses:";
+    for (const auto& a : p.addrs) o << " " << ip(a.addr) << "/" << int(a.prefix);
+    o << "\n";
+  }
+  return o.str();
+}
+
+std::string render_config(const dp::Dataplane& dp) {
+  std::ostringstream o;
+  const auto& opt = dp.options();
+  const tcp::Config& c = const_cast<dp::Dataplane&>(dp).workers().empty()
+                             ? dp.stack_config().tcp
+                             : const_cast<dp::Dataplane&>(dp).workers()[0]->stack().tcp_config();
+  line(o, "msl_ms", c.msl_ms);
+  line(o, "time_wait_ms", c.two_msl_ms());
+  line(o, "fin_wait_2_timeout_ms", c.fin_wait_2_timeout_ms);
+  line(o, "idle_timeout_ms", c.idle_timeout_ms);
+  line(o, "rto_initial_ms", c.rto_initial_ms);
+  line(o, "rto_min_ms", c.rto_min_ms);
+  line(o, "rto_max_ms", c.rto_max_ms);
+  line(o, "syn_retries", c.syn_retries);
+  line(o, "synack_retries", c.synack_retries);
+  line(o, "data_retries", c.data_retries);
+  line(o, "orphan_retries", c.orphan_retries);
+  line(o, "delack_ms", c.delack_ms);
+  line(o, "mss", c.mss);
+  line(o, "rcv_buf", c.rcv_buf);
+  line(o, "snd_buf", c.snd_buf);
+  line(o, "max_flows", dp.stack_config().max_flows);
+  line(o, "max_time_wait", dp.stack_config().max_time_wait);
+  line(o, "buffer_chunks", dp.stack_config().chunks);
+  line(o, "workers", const_cast<dp::Dataplane&>(dp).workers().size());
+  o << "  tw_rst: " << (c.tw_rst == tcp::TwRstPolicy::Ignore ? "ignore" : "close") << "\n";
+  o << "  tw_cap_policy: "
+    << (c.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest ? "recycle-oldest" : "skip") << "\n";
+  o << "  timestamps: " << (c.timestamps ? "on" : "off") << "\n";
+  o << "  window_scaling: " << (c.window_scaling ? "on" : "off") << "\n";
+  for (const auto& a : opt.addrs)
+    o << "  addr: " << a.port << "@" << ip(a.addr) << "/" << int(a.prefix) << "\n";
+  if (!const_cast<dp::Dataplane&>(dp).workers().empty())
+    for (const auto& l : const_cast<dp::Dataplane&>(dp).workers()[0]->stack().listeners())
+      o << "  listen: " << ip(l.addr) << ":" << l.port << "/" << l.app->name() << "\n";
+  return o.str();
+}
+
+std::string render_flows(dp::Dataplane& dp, size_t max, int state, uint32_t addr) {
+  std::vector<std::unique_ptr<dp::Request>> rs;
+  std::vector<dp::Request*> raw;
+  for (size_t i = 0; i < dp.workers().size(); i++) {
+    rs.push_back(std::make_unique<dp::Request>());
+    rs.back()->kind = dp::Request::Kind::DumpFlows;
+    rs.back()->max = max;
+    rs.back()->state_filter = state;
+    rs.back()->addr_filter = addr;
+    raw.push_back(rs.back().get());
+  }
+  if (!dp.query(raw)) {
+    for (auto& r : rs) r.release();
+    return "error: a worker did not answer\n";
+  }
+  std::ostringstream o;
+  size_t shown = 0;
+  o << "lcore  local                  remote                 state\n";
+  for (size_t i = 0; i < rs.size(); i++) {
+    for (const auto& f : rs[i]->dump) {
+      if (shown >= max) break;
+      char b[160];
+      std::string l = ip(f.key.laddr) + ":" + std::to_string(f.key.lport);
+      std::string r = ip(f.key.raddr) + ":" + std::to_string(f.key.rport);
+      std::snprintf(b, sizeof b, "%-6u %-22s %-22s %s\n", dp.workers()[i]->lcore(), l.c_str(),
+                    r.c_str(), std::string(tcp::to_string(f.state)).c_str());
+      o << b;
+      shown++;
+    }
+  }
+  o << "flows shown: " << shown << "\n";
+  return o.str();
+}
+
+std::string render_period(const Totals& now, const Totals& prev, double secs, double uptime) {
+  std::ostringstream o;
+  auto rate = [&](uint64_t a, uint64_t b) { return secs > 0 ? uint64_t(double(a - b) / secs + 0.5) : 0; };
+  uint64_t opens = now.tcp.passive_opens + now.tcp.active_opens;
+  uint64_t opens0 = prev.tcp.passive_opens + prev.tcp.active_opens;
+  auto teardowns = [](const Totals& t) {
+    return t.tcp.tw_entered + t.tcp.closed_passive + t.tcp.closed_reset + t.tcp.closed_abort +
+           t.tcp.closed_timeout;
+  };
+  uint64_t drops = 0, drops0 = 0;
+  for (size_t i = 1; i < wire::kDropCount; i++) {
+    drops += now.sst.drops[i];
+    drops0 += prev.sst.drops[i];
+  }
+  char head[96];
+  std::snprintf(head, sizeof head, "---- tcpterm stats at %.0f s ----\n", uptime);
+  o << head;
+  o << render_states(now);
+  line(o, "cps", rate(opens, opens0));
+  line(o, "teardowns_per_s", rate(teardowns(now), teardowns(prev)));
+  line(o, "rx_pps", rate(now.wc.rx_packets, prev.wc.rx_packets));
+  line(o, "tx_pps", rate(now.wc.tx_packets, prev.wc.tx_packets));
+  line(o, "drops", drops - drops0);
+  return o.str();
+}
+
+}  // namespace tcpterm::app

@@ -1,0 +1,174 @@
+#include "config/options.h"
+
+#include <charconv>
+#include <cstring>
+#include <fstream>
+
+#include "wire/wire.h"
+
+namespace tcpterm::config {
+
+namespace {
+
+template <class T>
+bool parse_num(std::string_view s, T& out, uint64_t lo, uint64_t hi) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty() || v < lo || v > hi) return false;
+  out = T(v);
+  return true;
+}
+
+struct NumOpt {
+  const char* name;
+  uint32_t Options::*field;
+  uint64_t lo, hi;
+  const char* what;
+};
+
+const NumOpt kNumOpts[] = {
+    {"--msl-ms", &Options::msl_ms, 1, 3600000, "milliseconds, 1..3600000"},
+    {"--fin-wait-2-timeout-ms", &Options::fin_wait_2_timeout_ms, 1, 86400000,
+     "milliseconds, 1..86400000"},
+    {"--idle-timeout-ms", &Options::idle_timeout_ms, 0, 86400000,
+     "milliseconds, 0 (disabled) ..86400000"},
+    {"--max-flows", &Options::max_flows, 1, 1u << 26, "a flow count, 1..67108864"},
+    {"--max-time-wait", &Options::max_time_wait, 1, (1u << 27) - 1,
+     "a record count, 1..134217727"},
+    {"--buffer-chunks", &Options::buffer_chunks, 16, 1u << 24, "2 KiB chunks, 16..16777216"},
+    {"--stats-period", &Options::stats_period_s, 1, 86400, "seconds, 1..86400"},
+    {"--idle-sleep-us", &Options::idle_sleep_us, 0, 100000, "microseconds, 0..100000"},
+    {"--run-seconds", &Options::run_seconds, 0, 31536000, "seconds"},
+};
+
+}  // namespace
+
+std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out) {
+  std::string_view v = s;
+  size_t at = v.find('@');
+  if (at != std::string_view::npos) {
+    if (!parse_num(v.substr(0, at), out.port, 0, 1023)) return "bad port in '" + s + "'";
+    v.remove_prefix(at + 1);
+  }
+  size_t slash = v.find('/');
+  if (slash == std::string_view::npos) return "'" + s + "' needs /PREFIX (e.g. 198.18.0.2/24)";
+  if (!wire::parse_ip(v.substr(0, slash), out.addr) || out.addr == 0)
+    return "bad IPv4 address in '" + s + "'";
+  if (!parse_num(v.substr(slash + 1), out.prefix, 1, 32)) return "bad prefix in '" + s + "'";
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out) {
+  out.text = s;
+  std::string_view v = s;
+  size_t colon = v.find(':');
+  size_t slash = v.find('/');
+  if (colon == std::string_view::npos || slash == std::string_view::npos || slash < colon)
+    return "'" + s + "' is not IPV4:PORT/APP[,key=value...]";
+  if (!wire::parse_ip(v.substr(0, colon), out.addr)) return "bad IPv4 address in '" + s + "'";
+  if (!parse_num(v.substr(colon + 1, slash - colon - 1), out.port, 1, 65535))
+    return "bad port in '" + s + "'";
+  std::string_view rest = v.substr(slash + 1);
+  size_t comma = rest.find(',');
+  out.app = std::string(rest.substr(0, comma));
+  while (comma != std::string_view::npos) {
+    rest.remove_prefix(comma + 1);
+    comma = rest.find(',');
+    std::string_view kv = rest.substr(0, comma);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos || eq == 0) return "bad key=value '" + std::string(kv) + "' in '" + s + "'";
+    out.params[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
+  }
+  std::string err;
+  if (!apps::make_app(out.app, out.params, err)) return err + " in '" + s + "'";
+  return std::nullopt;
+}
+
+std::string usage() {
+  return "usage: tcpterm [EAL options] -- [--addr [PORT@]IPV4/PREFIX]... "
+         "[--listen IPV4:PORT/APP[,key=value...]]... [--msl-ms N] "
+         "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
+         "[--max-time-wait N] [--buffer-chunks N] [-i|--interactive] [--cmdline-file FILE] "
+         "[--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
+         "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip]";
+}
+
+std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
+  auto need = [&](int& i, const char* name, std::string& val) -> std::optional<std::string> {
+    if (i + 1 >= argc) return std::string(name) + " needs a value";
+    val = argv[++i];
+    return std::nullopt;
+  };
+  for (int i = 1; i < argc; i++) {
+    std::string a = argv[i];
+    std::string val;
+    // --name=value is accepted too.
+    size_t eq = a.find('=');
+    bool inline_val = a.rfind("--", 0) == 0 && eq != std::string::npos;
+    if (inline_val) {
+      val = a.substr(eq + 1);
+      a = a.substr(0, eq);
+    }
+    auto value = [&]() -> std::optional<std::string> {
+      if (inline_val) return std::nullopt;
+      return need(i, a.c_str(), val);
+    };
+    bool matched = false;
+    for (const NumOpt& n : kNumOpts) {
+      if (a != n.name) continue;
+      matched = true;
+      if (auto e = value()) return e;
+      if (!parse_num(val, o.*(n.field), n.lo, n.hi))
+        return std::string(n.name) + ": bad value '" + val + "' (" + n.what + ")";
+    }
+    if (matched) continue;
+    if (a == "--addr") {
+      if (auto e = value()) return e;
+      AddrSpec s;
+      if (auto e = parse_addr(val, s)) return "--addr: " + *e;
+      o.addrs.push_back(s);
+    } else if (a == "--listen") {
+      if (auto e = value()) return e;
+      ListenSpec l;
+      if (auto e = parse_listen(val, l)) return "--listen: " + *e;
+      o.listens.push_back(l);
+    } else if (a == "-i" || a == "--interactive") {
+      if (inline_val) return a + " takes no value";
+      o.interactive = true;
+    } else if (a == "--cmdline-file") {
+      if (auto e = value()) return e;
+      std::ifstream f(val);
+      if (!f) return "--cmdline-file: cannot read '" + val + "'";
+      o.cmdline_file = val;
+    } else if (a == "--log-level") {
+      if (auto e = value()) return e;
+      static const char* levels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+      bool ok = false;
+      for (auto* l : levels) ok |= val == l;
+      if (!ok) return "--log-level: bad value '" + val + "' (trace, debug, info, warn, error, critical, off)";
+      o.log_level = val;
+    } else if (a == "--log-file") {
+      if (auto e = value()) return e;
+      o.log_file = val;
+    } else if (a == "--tw-rst") {
+      if (auto e = value()) return e;
+      if (val == "ignore") o.rfc1337 = true;
+      else if (val == "close") o.rfc1337 = false;
+      else return "--tw-rst: bad value '" + val + "' (ignore, close)";
+    } else if (a == "--tw-cap-policy") {
+      if (auto e = value()) return e;
+      if (val == "recycle-oldest") o.tw_recycle_oldest = true;
+      else if (val == "skip") o.tw_recycle_oldest = false;
+      else return "--tw-cap-policy: bad value '" + val + "' (recycle-oldest, skip)";
+    } else if (a == "-h" || a == "--help") {
+      return usage();
+    } else {
+      return "unknown option '" + std::string(argv[i]) + "'";
+    }
+  }
+  if (o.interactive && o.stats_period_s) return "--stats-period: only without -i (non-interactive mode)";
+  if (o.addrs.empty()) o.addrs.push_back(AddrSpec{0, 0xC6120002, 24});  // SPEC default topology
+  return std::nullopt;
+}
+
+}  // namespace tcpterm::config

@@ -1,0 +1,57 @@
+// tcpterm's application options (after `--`, testpmd convention).  Pure: the
+// parser is unit-tested without EAL.  Any bad option or value yields one
+// line naming it; the caller exits with status 2 before anything starts.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apps/apps.h"
+
+namespace tcpterm::config {
+
+struct AddrSpec {
+  uint16_t port = 0;
+  uint32_t addr = 0;
+  uint8_t prefix = 24;
+};
+
+struct ListenSpec {
+  uint32_t addr = 0;  // 0.0.0.0: every owned address
+  uint16_t port = 0;
+  std::string app;
+  apps::Params params;
+  std::string text;  // as given, for show config
+};
+
+struct Options {
+  std::vector<AddrSpec> addrs;
+  std::vector<ListenSpec> listens;
+  uint32_t msl_ms = 30000;
+  uint32_t fin_wait_2_timeout_ms = 60000;
+  uint32_t idle_timeout_ms = 300000;
+  uint32_t max_flows = 65536;
+  uint32_t max_time_wait = 262144;
+  uint32_t buffer_chunks = 16384;
+  bool interactive = false;
+  std::string cmdline_file;
+  uint32_t stats_period_s = 0;
+  uint32_t idle_sleep_us = 0;  // sleep when a poll finds nothing (shared machines)
+  uint32_t run_seconds = 0;    // non-interactive: stop after S seconds (0: until a signal)
+  std::string log_level = "info";
+  std::string log_file;
+  bool rfc1337 = true;          // ignore RST in TIME-WAIT
+  bool tw_recycle_oldest = true;  // TIME-WAIT cap policy
+};
+
+// Parses argv[0..argc) (argv[0] is the program name).  Returns an error
+// message naming the option, or nothing on success.
+std::optional<std::string> parse_options(int argc, char** argv, Options& o);
+std::string usage();
+
+// "[PORT@]IPV4/PREFIX" and "IPV4:PORT/APP[,key=value...]".
+std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out);
+std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out);
+
+}  // namespace tcpterm::config

@@ -1,0 +1,606 @@
+// The data plane.  Path of a packet: rte_eth_rx_burst -> Worker::rx_burst
+// (Ethernet, ARP, IPv4, ICMP handled here; TCP parsed and batched) ->
+// Stack::input_burst (staged lookup, state machine, applications) ->
+// Worker::tcp_out (mbuf built, checksums by NIC or software) ->
+// rte_eth_tx_buffer -> flushed once per loop iteration.
+#include "dp/dataplane.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_tcp.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "wire/wire.h"
+
+namespace tcpterm::dp {
+
+namespace {
+constexpr uint16_t kRxDesc = 1024, kTxDesc = 1024;
+constexpr unsigned kPoolCache = 256;
+
+int worker_main(void* arg) { return static_cast<Worker*>(arg)->run(); }
+
+void tx_drop_cb(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
+  *static_cast<uint64_t*>(userdata) += unsent;
+  for (uint16_t i = 0; i < unsent; i++) rte_pktmbuf_free(pkts[i]);
+}
+
+wire::Mac to_mac(const rte_ether_addr& a) {
+  wire::Mac m;
+  std::memcpy(m.data(), a.addr_bytes, 6);
+  return m;
+}
+}  // namespace
+
+// ================================================================ Worker ===
+Worker::Worker(Dataplane& dp, unsigned lcore, uint16_t queue, rte_mempool* pool)
+    : dp_(dp), lcore_(lcore), queue_(queue), pool_(pool), neigh_(kNeighbors) {
+  uint64_t now_ms = rte_get_tsc_cycles() / dp.tsc_per_ms();
+  stack::StackConfig cfg = dp.stack_config();
+  cfg.iss_k0 ^= uint64_t(lcore) * 0x9E3779B97F4A7C15ull;
+  stack_ = std::make_unique<stack::Stack>(cfg, *this, now_ms);
+  apps_.reserve(256);
+}
+
+bool Worker::init_tx() {
+  for (size_t p = txbuf_.size(); p < dp_.ports().size(); p++) {
+    auto* b = static_cast<rte_eth_dev_tx_buffer*>(
+        rte_zmalloc_socket("txbuf", RTE_ETH_TX_BUFFER_SIZE(kBurst), 0, rte_lcore_to_socket_id(lcore_)));
+    if (!b) return false;
+    rte_eth_tx_buffer_init(b, kBurst);
+    rte_eth_tx_buffer_set_err_callback(b, tx_drop_cb, &c_.tx_dropped);
+    txbuf_.push_back(b);
+  }
+  return true;
+}
+
+Worker::~Worker() {
+  for (auto* b : txbuf_) rte_free(b);
+}
+
+void Worker::flush_tx() {
+  for (uint16_t p = 0; p < txbuf_.size(); p++) rte_eth_tx_buffer_flush(p, queue_, txbuf_[p]);
+}
+
+int Worker::run() {
+  const uint64_t per_ms = dp_.tsc_per_ms();
+  const uint32_t sleep_us = dp_.idle_sleep_us();
+  const uint16_t nports = uint16_t(dp_.ports().size());
+  rte_mbuf* pkts[kBurst];
+  while (!dp_.stopping()) {
+    uint64_t t0 = rte_rdtsc();
+    stack_->set_time(t0 / per_ms);  // one clock read per iteration
+    bool work = false;
+    for (uint16_t p = 0; p < nports; p++) {
+      uint16_t n = rte_eth_rx_burst(p, queue_, pkts, kBurst);
+      if (n) {
+        work = true;
+        rx_burst(p, pkts, n);
+      }
+    }
+    stack_->advance(t0 / per_ms);
+    flush_tx();
+    Request* r;
+    while (requests.pop(r)) {
+      execute(*r);
+      replies.push(r);
+    }
+    uint64_t t1 = rte_rdtsc();
+    c_.iterations++;
+    c_.total_cycles += t1 - t0;
+    if (work) c_.busy_cycles += t1 - t0;
+    else if (sleep_us) rte_delay_us_sleep(sleep_us);
+  }
+  flush_tx();
+  return 0;
+}
+
+void Worker::learn(uint32_t ip, const rte_ether_addr& mac) {
+  Neighbor& n = neigh_[flow::mix32(ip) & (kNeighbors - 1)];
+  n.ip = ip;
+  n.mac = mac;
+}
+
+const rte_ether_addr* Worker::neighbor(uint32_t ip) const {
+  const Neighbor& n = neigh_[flow::mix32(ip) & (kNeighbors - 1)];
+  return n.ip == ip ? &n.mac : nullptr;
+}
+
+void Worker::send_frame(uint16_t port, rte_mbuf* m) {
+  c_.tx_packets++;
+  c_.tx_bytes += m->pkt_len;
+  rte_eth_tx_buffer(port, queue_, txbuf_[port], m);
+}
+
+void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  wire::Ipv4Repr ips[kBurst];
+  wire::TcpRepr segs[kBurst];
+  rte_mbuf* held[kBurst];
+  unsigned k = 0;
+  auto& drops = stack_->stats().drops;
+  const PortInfo& pi = dp_.ports()[port];
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    c_.rx_packets++;
+    c_.rx_bytes += m->pkt_len;
+    if (m->nb_segs != 1) {
+      c_.rx_multiseg++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    std::span<const uint8_t> frame(d, m->data_len);
+    wire::EthRepr eth;
+    wire::Drop why = wire::parse_eth(frame, eth);
+    if (why != wire::Drop::None) {
+      drops[size_t(why)]++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    rte_ether_addr src;
+    std::memcpy(src.addr_bytes, eth.src.data(), 6);
+    bool to_us = std::memcmp(eth.dst.data(), pi.mac.addr_bytes, 6) == 0 || eth.dst == wire::kBroadcastMac;
+    if (!to_us) {
+      c_.not_for_us++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    auto l3 = frame.subspan(wire::kEthHdrLen);
+    if (eth.ethertype == wire::kEtherTypeArp) {
+      handle_arp(port, l3.data(), l3.size());
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    if (eth.ethertype != wire::kEtherTypeIpv4) {
+      drops[size_t(wire::Drop::EthType)]++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    uint64_t ipf = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+    uint64_t l4f = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+    wire::Ipv4Repr ip;
+    why = ipf == RTE_MBUF_F_RX_IP_CKSUM_BAD ? wire::Drop::Ipv4Checksum
+                                            : wire::parse_ipv4(l3, ip, ipf == RTE_MBUF_F_RX_IP_CKSUM_GOOD);
+    if (why == wire::Drop::None && !dp_.owns(port, ip.dst)) {
+      c_.not_for_us++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    if (why == wire::Drop::None) {
+      learn(ip.src, src);
+      auto l4 = l3.subspan(ip.hdr_len, ip.payload_len);
+      if (ip.proto == wire::kProtoIcmp) {
+        handle_icmp(port, src, ip, l4);
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      if (ip.proto != wire::kProtoTcp) {
+        why = wire::Drop::Ipv4Proto;
+      } else if (l4f == RTE_MBUF_F_RX_L4_CKSUM_BAD) {
+        why = wire::Drop::TcpChecksum;
+      } else {
+        why = wire::parse_tcp(l4, segs[k], &ip, l4f == RTE_MBUF_F_RX_L4_CKSUM_GOOD);
+        if (why == wire::Drop::None) {
+          ips[k] = ip;
+          held[k++] = m;
+          continue;
+        }
+      }
+    }
+    drops[size_t(why)]++;
+    rte_pktmbuf_free(m);
+  }
+  if (k) stack_->input_burst(ips, segs, k);
+  rte_pktmbuf_free_bulk(held, k);
+}
+
+void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len) {
+  wire::ArpRepr a;
+  wire::Drop why = wire::parse_arp({data, len}, a);
+  if (why != wire::Drop::None) {
+    stack_->stats().drops[size_t(why)]++;
+    return;
+  }
+  rte_ether_addr sha;
+  std::memcpy(sha.addr_bytes, a.sha.data(), 6);
+  if (a.spa) learn(a.spa, sha);
+  if (a.op != wire::ArpOp::Request || !dp_.owns(port, a.tpa)) return;
+  c_.arp_requests_in++;
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    c_.tx_nombuf++;
+    return;
+  }
+  uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, wire::kEthHdrLen + wire::kArpLen));
+  const PortInfo& pi = dp_.ports()[port];
+  wire::emit_eth(d, {a.sha, to_mac(pi.mac), wire::kEtherTypeArp});
+  wire::ArpRepr r{wire::ArpOp::Reply, to_mac(pi.mac), a.sha, a.tpa, a.spa};
+  wire::emit_arp(d + wire::kEthHdrLen, r);
+  c_.arp_replies_out++;
+  send_frame(port, m);
+}
+
+void Worker::handle_icmp(uint16_t port, const rte_ether_addr& peer, const wire::Ipv4Repr& ip,
+                         std::span<const uint8_t> l4) {
+  wire::IcmpEchoRepr e;
+  wire::Drop why = wire::parse_icmp_echo(l4, e);
+  if (why != wire::Drop::None || e.type != 8) {
+    stack_->stats().drops[size_t(why == wire::Drop::None ? wire::Drop::IcmpType : why)]++;
+    return;
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    c_.tx_nombuf++;
+    return;
+  }
+  size_t total = wire::kEthHdrLen + wire::kIpv4MinHdr + wire::kIcmpHdrLen + e.data.size();
+  uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(total)));
+  if (!d) {
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const PortInfo& pi = dp_.ports()[port];
+  wire::emit_eth(d, {to_mac(peer), to_mac(pi.mac), wire::kEtherTypeIpv4});
+  wire::Ipv4Repr r;
+  r.src = ip.dst;
+  r.dst = ip.src;
+  r.proto = wire::kProtoIcmp;
+  r.id = ip_id_++;
+  r.payload_len = uint16_t(wire::kIcmpHdrLen + e.data.size());
+  wire::emit_ipv4(d + wire::kEthHdrLen, r);
+  wire::IcmpEchoRepr reply{0, e.ident, e.seq, e.data};
+  wire::emit_icmp_echo(d + wire::kEthHdrLen + wire::kIpv4MinHdr, reply);
+  c_.icmp_echo_replies++;
+  send_frame(port, m);
+}
+
+void Worker::tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const stack::Payload& p) {
+  int port = dp_.port_of(key.laddr);
+  const rte_ether_addr* mac = neighbor(key.raddr);
+  if (port < 0 || !mac) {
+    c_.tx_no_neighbor++;
+    return;
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    c_.tx_nombuf++;
+    return;
+  }
+  size_t hl = wire::tcp_header_len(h);
+  size_t total = wire::kEthHdrLen + wire::kIpv4MinHdr + hl + p.len;
+  uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(total)));
+  if (!d) {
+    c_.tx_nombuf++;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  const PortInfo& pi = dp_.ports()[port];
+  wire::emit_eth(d, {to_mac(*mac), to_mac(pi.mac), wire::kEtherTypeIpv4});
+  wire::Ipv4Repr ip;
+  ip.src = key.laddr;
+  ip.dst = key.raddr;
+  ip.proto = wire::kProtoTcp;
+  ip.id = ip_id_++;
+  ip.payload_len = uint16_t(hl + p.len);
+  uint8_t* l3 = d + wire::kEthHdrLen;
+  uint8_t* l4 = l3 + wire::kIpv4MinHdr;
+  p.copy_to(l4 + hl);
+  bool offload = pi.tx_ip_cksum && pi.tx_tcp_cksum;
+  wire::emit_ipv4(l3, ip, !offload);
+  if (offload) {
+    wire::emit_tcp_header(l4, h, nullptr, p.len);
+    m->l2_len = wire::kEthHdrLen;
+    m->l3_len = wire::kIpv4MinHdr;
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+    uint16_t ph = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(l3), m->ol_flags);
+    std::memcpy(l4 + 16, &ph, 2);
+  } else {
+    wire::emit_tcp_header(l4, h, &ip, p.len);
+  }
+  send_frame(uint16_t(port), m);
+}
+
+void Worker::execute(Request& r) {
+  stack::Stack& s = *stack_;
+  switch (r.kind) {
+    case Request::Kind::Snapshot: {
+      r.tcp = s.tcp_stats();
+      r.sst = s.stats();
+      r.wc = c_;
+      r.flows = s.flows();
+      r.time_wait = s.time_wait_records();
+      r.time_wait_cap = s.time_wait().capacity();
+      r.chunks_in_use = s.chunks().in_use();
+      r.wheel = s.wheel().occupancy();
+      r.memory = s.memory_bytes();
+      break;
+    }
+    case Request::Kind::DumpFlows:
+      r.dump = s.dump_flows(r.max, r.state_filter, r.addr_filter);
+      break;
+    case Request::Kind::SetMsl:
+      s.tcp_config().msl_ms = r.value;
+      break;
+    case Request::Kind::SetFinWait2:
+      s.tcp_config().fin_wait_2_timeout_ms = r.value;
+      break;
+    case Request::Kind::SetIdle:
+      s.tcp_config().idle_timeout_ms = r.value;
+      break;
+    case Request::Kind::Listen:
+      r.ok = s.add_listener(r.addr, r.port, r.app.get());
+      if (r.ok) apps_.push_back(std::move(r.app));
+      break;
+    case Request::Kind::Unlisten:
+      // The App object stays alive: existing flows still use it.
+      r.ok = s.remove_listener(r.addr, r.port);
+      break;
+    case Request::Kind::ClearTcp:
+      s.clear_stats();
+      c_ = WorkerCounters{};
+      break;
+  }
+}
+
+// ============================================================= Dataplane ===
+Dataplane::Dataplane(const config::Options& o) : opts_(o) {
+  scfg_.max_flows = o.max_flows;
+  scfg_.max_time_wait = o.max_time_wait;
+  scfg_.chunks = o.buffer_chunks;
+  scfg_.ooo_states = std::max<uint32_t>(64, o.max_flows / 16);
+  scfg_.tcp.msl_ms = o.msl_ms;
+  scfg_.tcp.fin_wait_2_timeout_ms = o.fin_wait_2_timeout_ms;
+  scfg_.tcp.idle_timeout_ms = o.idle_timeout_ms;
+  scfg_.tcp.tw_rst = o.rfc1337 ? tcp::TwRstPolicy::Ignore : tcp::TwRstPolicy::Close;
+  scfg_.tcp.tw_cap_policy = o.tw_recycle_oldest ? tcp::TwCapPolicy::RecycleOldest : tcp::TwCapPolicy::Skip;
+}
+
+Dataplane::~Dataplane() = default;
+
+int Dataplane::port_of(uint32_t addr) const {
+  for (const PortInfo& p : ports_)
+    for (const auto& a : p.addrs)
+      if (a.addr == addr) return p.id;
+  return -1;
+}
+
+bool Dataplane::owns(uint16_t port, uint32_t addr) const {
+  for (const auto& a : ports_[port].addrs)
+    if (a.addr == addr) return true;
+  return false;
+}
+
+bool Dataplane::init_port(uint16_t port, std::string& err) {
+  PortInfo pi;
+  pi.id = port;
+  pi.queues = uint16_t(workers_.empty() ? rte_lcore_count() - 1 : workers_.size());
+  rte_eth_dev_info info;
+  if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
+    err = "port " + std::to_string(port) + ": rte_eth_dev_info_get failed: " + rte_strerror(-rc);
+    return false;
+  }
+  pi.driver = info.driver_name ? info.driver_name : "?";
+  char name[RTE_ETH_NAME_MAX_LEN] = {};
+  rte_eth_dev_get_name_by_port(port, name);
+  pi.name = name;
+  if (pi.queues > info.max_rx_queues || pi.queues > info.max_tx_queues) {
+    err = "port " + std::to_string(port) + " (" + pi.driver + ") has " +
+          std::to_string(info.max_rx_queues) + " rx queues, " + std::to_string(pi.queues) +
+          " workers need one each";
+    return false;
+  }
+  rte_eth_conf conf{};
+  if (pi.queues > 1 && info.flow_type_rss_offloads) {
+    conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+    conf.rx_adv_conf.rss_conf.rss_hf =
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+    pi.rss = conf.rx_adv_conf.rss_conf.rss_hf != 0;
+  }
+  // Enable an offload only when the device reports it.
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
+    conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+    pi.rx_ip_cksum = true;
+  }
+  if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) {
+    conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+    pi.rx_tcp_cksum = true;
+  }
+  if ((info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) &&
+      (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM)) {
+    conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+    pi.tx_ip_cksum = pi.tx_tcp_cksum = true;
+  }
+  if (int rc = rte_eth_dev_configure(port, pi.queues, pi.queues, &conf); rc != 0) {
+    err = "port " + std::to_string(port) + ": configure failed: " + rte_strerror(-rc);
+    return false;
+  }
+  uint16_t nrx = kRxDesc, ntx = kTxDesc;
+  if (int rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nrx, &ntx); rc != 0) {
+    err = "port " + std::to_string(port) + ": descriptor counts refused: " + rte_strerror(-rc);
+    return false;
+  }
+  pi.socket = rte_eth_dev_socket_id(port);
+  if (pi.socket < 0) pi.socket = 0;
+  rte_eth_rxconf rxc = info.default_rxconf;
+  rxc.offloads = conf.rxmode.offloads;
+  rte_eth_txconf txc = info.default_txconf;
+  txc.offloads = conf.txmode.offloads;
+  for (uint16_t q = 0; q < pi.queues; q++) {
+    unsigned lc = workers_[q]->lcore();
+    int sock = int(rte_lcore_to_socket_id(lc));
+    rte_mempool* pool = pools_[size_t(sock) < pools_.size() && pools_[size_t(sock)] ? sock : 0];
+    if (rte_eth_rx_queue_setup(port, q, nrx, unsigned(pi.socket), &rxc, pool) < 0 ||
+        rte_eth_tx_queue_setup(port, q, ntx, unsigned(pi.socket), &txc) < 0) {
+      err = "port " + std::to_string(port) + ": queue " + std::to_string(q) + " setup failed";
+      return false;
+    }
+  }
+  if (int rc = rte_eth_dev_start(port); rc != 0) {
+    err = "port " + std::to_string(port) + ": start failed: " + rte_strerror(-rc);
+    return false;
+  }
+  rte_eth_macaddr_get(port, &pi.mac);
+  for (const auto& a : opts_.addrs)
+    if (a.port == port) pi.addrs.push_back(a);
+  ports_.push_back(pi);
+  return true;
+}
+
+bool Dataplane::init(std::string& err) {
+  tsc_per_ms_ = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
+  uint16_t nports = rte_eth_dev_count_avail();
+  if (nports == 0) {
+    err = "no Ethernet ports: add a device, e.g. --vdev net_tap0,iface=tt0";
+    return false;
+  }
+  for (const auto& a : opts_.addrs)
+    if (a.port >= nports) {
+      err = "--addr: port " + std::to_string(a.port) + " does not exist (" + std::to_string(nports) + " ports)";
+      return false;
+    }
+  std::vector<unsigned> lcores;
+  unsigned lc;
+  RTE_LCORE_FOREACH_WORKER(lc) lcores.push_back(lc);
+  if (lcores.empty()) {
+    err = "no worker lcore: give EAL at least two, e.g. -l 0,1 (the main lcore runs the CLI)";
+    return false;
+  }
+  // One mbuf pool per NUMA socket in use.
+  unsigned per_queue = kRxDesc + kTxDesc + 2 * kBurst + kPoolCache;
+  unsigned n = std::max(8191u, nports * unsigned(lcores.size()) * per_queue + 4096) ;
+  for (unsigned l : lcores) {
+    unsigned sock = rte_lcore_to_socket_id(l);
+    if (pools_.size() <= sock) pools_.resize(sock + 1, nullptr);
+    if (pools_[sock]) continue;
+    std::string name = "tcpterm_mbuf_s" + std::to_string(sock);
+    pools_[sock] = rte_pktmbuf_pool_create(name.c_str(), n, kPoolCache, 0,
+                                           RTE_MBUF_DEFAULT_BUF_SIZE, int(sock));
+    if (!pools_[sock]) {
+      err = "cannot create mbuf pool on socket " + std::to_string(sock) + ": " + rte_strerror(rte_errno);
+      return false;
+    }
+  }
+  for (size_t q = 0; q < lcores.size(); q++) {
+    unsigned sock = rte_lcore_to_socket_id(lcores[q]);
+    workers_.push_back(std::make_unique<Worker>(*this, lcores[q], uint16_t(q), pools_[sock]));
+  }
+  for (uint16_t p = 0; p < nports; p++)
+    if (!init_port(p, err)) return false;
+  for (auto& w : workers_)
+    if (!w->init_tx()) {
+      err = "cannot allocate TX buffers";
+      return false;
+    }
+  // Listeners: one application object per listener per worker.
+  for (const auto& l : opts_.listens) {
+    for (auto& w : workers_) {
+      std::string e;
+      auto app = apps::make_app(l.app, l.params, e);
+      if (!app) {
+        err = e;
+        return false;
+      }
+      w->stack().add_listener(l.addr, l.port, app.get());
+      w->add_app(std::move(app));
+    }
+  }
+  return true;
+}
+
+void Dataplane::start() {
+  if (running_) return;
+  stop_.store(false);
+  for (auto& w : workers_) rte_eal_remote_launch(worker_main, w.get(), w->lcore());
+  running_ = true;
+}
+
+void Dataplane::stop() {
+  if (!running_) return;
+  stop_.store(true);
+  for (auto& w : workers_) rte_eal_wait_lcore(w->lcore());
+  running_ = false;
+}
+
+bool Dataplane::query(const std::vector<Request*>& per_worker, unsigned timeout_ms) {
+  if (!running_) {
+    for (size_t i = 0; i < workers_.size(); i++) workers_[i]->execute(*per_worker[i]);
+    return true;
+  }
+  for (size_t i = 0; i < workers_.size(); i++)
+    while (!workers_[i]->requests.push(per_worker[i])) std::this_thread::sleep_for(std::chrono::microseconds(50));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  size_t got = 0;
+  std::vector<bool> done(workers_.size(), false);
+  while (got < workers_.size()) {
+    for (size_t i = 0; i < workers_.size(); i++) {
+      Request* r;
+      if (!done[i] && workers_[i]->replies.pop(r)) {
+        done[i] = true;
+        got++;
+      }
+    }
+    if (got == workers_.size()) break;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+  return true;
+}
+
+std::vector<std::unique_ptr<Request>> Dataplane::query_all(Request::Kind kind, uint32_t value) {
+  std::vector<std::unique_ptr<Request>> rs;
+  std::vector<Request*> raw;
+  for (size_t i = 0; i < workers_.size(); i++) {
+    rs.push_back(std::make_unique<Request>());
+    rs.back()->kind = kind;
+    rs.back()->value = value;
+    raw.push_back(rs.back().get());
+  }
+  if (!query(raw)) {
+    // A worker that does not answer keeps its request: leak it rather than
+    // free memory it may still write.
+    for (auto& r : rs) r.release();
+    rs.clear();
+  }
+  return rs;
+}
+
+std::string Dataplane::shutdown(bool& leak) {
+  stop();
+  size_t flows = 0, tw = 0;
+  for (auto& w : workers_) {
+    flows += w->stack().flows();
+    tw += w->stack().time_wait_records();
+    w->stack().clear_all();
+    w->flush_tx();
+  }
+  for (const PortInfo& p : ports_) {
+    rte_eth_dev_stop(p.id);
+    rte_eth_dev_close(p.id);
+  }
+  workers_.clear();  // frees TX buffers
+  std::string s = "shutdown: released " + std::to_string(flows) + " flows and " +
+                  std::to_string(tw) + " TIME-WAIT records";
+  leak = false;
+  for (rte_mempool* mp : pools_) {
+    if (!mp) continue;
+    unsigned in_use = rte_mempool_in_use_count(mp);
+    s += "; mbufs: " + std::to_string(mp->size - in_use) + "/" + std::to_string(mp->size) +
+         " back in " + mp->name;
+    if (in_use) leak = true;
+    rte_mempool_free(mp);
+  }
+  pools_.clear();
+  return s;
+}
+
+}  // namespace tcpterm::dp

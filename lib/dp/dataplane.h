@@ -1,0 +1,177 @@
+// lib/dp: the only DPDK-heavy library.  Ports, mbuf pools, the per-lcore
+// run-to-completion loop, TX buffering, ARP / ICMP, and the lock-free
+// control channel between the CLI (main lcore) and the workers.
+//
+// Memory and threads: the main lcore owns the Dataplane object and runs the
+// CLI; each worker lcore owns one Worker (its Stack, TX buffers, neighbour
+// cache and counters) and is the only writer of it while running.  The CLI
+// reaches a running worker only through its request queue (Boost.Lockfree
+// spsc_queue) and reads results from the request object the worker hands
+// back; a worker never waits for the CLI.  When workers are stopped, the main
+// lcore executes requests itself.
+#pragma once
+#include <rte_ether.h>
+
+#include <array>
+#include <atomic>
+#include <boost/lockfree/spsc_queue.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "apps/apps.h"
+#include "config/options.h"
+#include "stack/stack.h"
+
+struct rte_mempool;
+struct rte_mbuf;
+struct rte_eth_dev_tx_buffer;
+
+namespace tcpterm::dp {
+
+inline constexpr unsigned kBurst = 32;
+
+#define TCPTERM_WORKER_COUNTERS(X)                                                       \
+  X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(tx_nombuf) X(tx_dropped)         \
+  X(tx_no_neighbor) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies)           \
+  X(not_for_us) X(rx_multiseg) X(iterations) X(busy_cycles) X(total_cycles)
+
+struct alignas(64) WorkerCounters {
+#define X(n) uint64_t n = 0;
+  TCPTERM_WORKER_COUNTERS(X)
+#undef X
+  template <class F>
+  void for_each(F&& f) const {
+#define X(n) f(std::string_view(#n), n);
+    TCPTERM_WORKER_COUNTERS(X)
+#undef X
+  }
+};
+
+struct PortInfo {
+  uint16_t id = 0;
+  std::string name, driver;
+  rte_ether_addr mac{};
+  int socket = 0;
+  uint16_t queues = 0;
+  bool rx_ip_cksum = false, rx_tcp_cksum = false, tx_ip_cksum = false, tx_tcp_cksum = false;
+  bool rss = false;
+  std::vector<config::AddrSpec> addrs;
+};
+
+// A control-plane request, executed by a worker between bursts.
+struct Request {
+  enum class Kind { Snapshot, DumpFlows, SetMsl, SetFinWait2, SetIdle, Listen, Unlisten, ClearTcp };
+  Kind kind = Kind::Snapshot;
+  uint32_t value = 0;
+  uint32_t addr = 0;
+  uint16_t port = 0;
+  int state_filter = -1;
+  uint32_t addr_filter = 0;
+  size_t max = 20;
+  std::unique_ptr<stack::App> app;  // Listen: built by the CLI, owned by the worker after
+  // Results.
+  bool ok = true;
+  tcp::Stats tcp;
+  stack::StackStats sst;
+  WorkerCounters wc;
+  uint32_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0;
+  std::array<size_t, 7> wheel{};
+  size_t memory = 0;
+  std::vector<stack::FlowInfo> dump;
+};
+
+class Dataplane;
+
+class Worker final : public stack::TxSink {
+ public:
+  Worker(Dataplane& dp, unsigned lcore, uint16_t queue, rte_mempool* pool);
+  ~Worker() override;
+  unsigned lcore() const { return lcore_; }
+  uint16_t queue() const { return queue_; }
+  stack::Stack& stack() { return *stack_; }
+  const WorkerCounters& counters() const { return c_; }
+
+  int run();  // the lcore loop, until Dataplane::stop()
+  void execute(Request& r);  // a control request (worker thread, or main when stopped)
+  void flush_tx();
+  bool init_tx();  // one TX buffer per port, once ports exist
+  void add_app(std::unique_ptr<stack::App> app) { apps_.push_back(std::move(app)); }
+
+  boost::lockfree::spsc_queue<Request*, boost::lockfree::capacity<64>> requests, replies;
+
+  void tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const stack::Payload& p) override;
+
+ private:
+  struct Neighbor {
+    uint32_t ip = 0;
+    rte_ether_addr mac{};
+  };
+  static constexpr uint32_t kNeighbors = 4096;  // direct-mapped, learned from received frames
+
+  void rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n);
+  void handle_arp(uint16_t port, const uint8_t* data, size_t len);
+  void handle_icmp(uint16_t port, const rte_ether_addr& peer, const wire::Ipv4Repr& ip,
+                   std::span<const uint8_t> l4);
+  void learn(uint32_t ip, const rte_ether_addr& mac);
+  const rte_ether_addr* neighbor(uint32_t ip) const;
+  void send_frame(uint16_t port, rte_mbuf* m);
+
+  Dataplane& dp_;
+  unsigned lcore_;
+  uint16_t queue_;
+  rte_mempool* pool_;
+  std::unique_ptr<stack::Stack> stack_;
+  std::vector<std::unique_ptr<stack::App>> apps_;
+  std::vector<rte_eth_dev_tx_buffer*> txbuf_;
+  std::vector<Neighbor> neigh_;
+  uint16_t ip_id_ = 0;
+  WorkerCounters c_;
+};
+
+class Dataplane {
+ public:
+  explicit Dataplane(const config::Options& o);
+  ~Dataplane();
+  // After rte_eal_init: pools, ports, workers, listeners.  False + err on failure.
+  bool init(std::string& err);
+  void start();  // launch the workers
+  void stop();   // ask them to return and wait
+  bool running() const { return running_; }
+  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+  // Stops everything, frees every flow, stops and closes ports, and checks
+  // that every mbuf is back in its pool.  Returns a summary line.
+  std::string shutdown(bool& leak);
+
+  // Sends a request to every worker (or runs it when stopped) and waits for
+  // all replies; false when a worker did not answer within timeout_ms.
+  bool query(const std::vector<Request*>& per_worker, unsigned timeout_ms = 2000);
+  // Convenience: one request of `kind` per worker, returned.
+  std::vector<std::unique_ptr<Request>> query_all(Request::Kind kind, uint32_t value = 0);
+
+  const config::Options& options() const { return opts_; }
+  config::Options& options() { return opts_; }
+  const std::vector<PortInfo>& ports() const { return ports_; }
+  std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
+  const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  const stack::StackConfig& stack_config() const { return scfg_; }
+  // Which port owns `addr` (-1: none); is `addr` owned on `port`?
+  int port_of(uint32_t addr) const;
+  bool owns(uint16_t port, uint32_t addr) const;
+  uint32_t idle_sleep_us() const { return opts_.idle_sleep_us; }
+  uint64_t tsc_per_ms() const { return tsc_per_ms_; }
+  std::vector<rte_mempool*>& pools() { return pools_; }
+
+ private:
+  bool init_port(uint16_t port, std::string& err);
+  config::Options opts_;
+  stack::StackConfig scfg_;
+  std::vector<PortInfo> ports_;
+  std::vector<rte_mempool*> pools_;  // per NUMA socket
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::atomic<bool> stop_{false};
+  bool running_ = false;
+  uint64_t tsc_per_ms_ = 1;
+};
+
+}  // namespace tcpterm::dp
