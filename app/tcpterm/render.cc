@@ -49,6 +49,8 @@ std::string render_tcp_stats(const Totals& t) {
   std::ostringstream o;
   t.tcp.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });
   t.sst.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });
+  for (size_t s = size_t(tcp::TcpState::SynSent); s < tcp::kStateCount; s++)
+    line(o, "entered_" + std::string(tcp::to_string(tcp::TcpState(s))), t.tcp.entered[s]);
   for (size_t i = 1; i < wire::kDropCount; i++)
     line(o, std::string("drop_") + wire::to_string(wire::Drop(i)), t.sst.drops[i]);
   line(o, "drop_not_for_us", t.wc.not_for_us);

@@ -37,6 +37,7 @@ const NumOpt kNumOpts[] = {
      "a record count, 1..134217727"},
     {"--buffer-chunks", &Options::buffer_chunks, 16, 1u << 24, "2 KiB chunks, 16..16777216"},
     {"--stats-period", &Options::stats_period_s, 1, 86400, "seconds, 1..86400"},
+    {"--orphan-retries", &Options::orphan_retries, 1, 30, "a retry count, 1..30"},
     {"--idle-sleep-us", &Options::idle_sleep_us, 0, 100000, "microseconds, 0..100000"},
     {"--run-seconds", &Options::run_seconds, 0, 31536000, "seconds"},
 };
@@ -88,7 +89,7 @@ std::string usage() {
   return "usage: tcpterm [EAL options] -- [--addr [PORT@]IPV4/PREFIX]... "
          "[--listen IPV4:PORT/APP[,key=value...]]... [--msl-ms N] "
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
-         "[--max-time-wait N] [--buffer-chunks N] [-i|--interactive] [--cmdline-file FILE] "
+         "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [-i|--interactive] [--cmdline-file FILE] "
          "[--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
          "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip]";
 }

@@ -361,6 +361,7 @@ Dataplane::Dataplane(const config::Options& o) : opts_(o) {
   scfg_.tcp.msl_ms = o.msl_ms;
   scfg_.tcp.fin_wait_2_timeout_ms = o.fin_wait_2_timeout_ms;
   scfg_.tcp.idle_timeout_ms = o.idle_timeout_ms;
+  scfg_.tcp.orphan_retries = uint8_t(o.orphan_retries);
   scfg_.tcp.tw_rst = o.rfc1337 ? tcp::TwRstPolicy::Ignore : tcp::TwRstPolicy::Close;
   scfg_.tcp.tw_cap_policy = o.tw_recycle_oldest ? tcp::TwCapPolicy::RecycleOldest : tcp::TwCapPolicy::Skip;
 }

@@ -1,0 +1,173 @@
+"""End-to-end harness: a network namespace with tcpterm on a TAP and the
+Linux kernel as the peer.  Each test makes its own namespace (unique name,
+198.18.0.0/24 inside it only) and removes it, whatever happens.
+
+    with Appliance(listen=["198.18.0.2:80/http"], msl_ms=2000) as a:
+        a.run(["curl", "-s", "http://198.18.0.2/"])
+        states = a.states()
+"""
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("TCPTERM_BIN", os.path.join(TOP, "build", "app", "tcpterm"))
+PROMPT = b"tcpterm> "
+KERNEL_IP, APPLIANCE_IP = "198.18.0.1", "198.18.0.2"
+COUNTER = re.compile(r"^\s*([A-Za-z0-9_ -]+):\s+(-?\d+)\s*$")
+
+
+def sh(cmd, check=True, **kw):
+    r = subprocess.run(cmd, shell=isinstance(cmd, str), capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError(f"{cmd}: rc={r.returncode} {r.stderr.strip()}")
+    return r
+
+
+class Appliance:
+    def __init__(self, listen, msl_ms=None, extra=(), name=None, capture=False):
+        self.ns = name or f"tt{os.getpid() % 100000}"
+        self.tap = f"{self.ns}t"[:15]
+        self.listen = listen
+        self.msl_ms = msl_ms
+        self.extra = list(extra)
+        self.capture = capture
+        self.proc = None
+        self.pcap = None
+        self.tshark = None
+        self.exit_output = b""
+
+    # ---------------------------------------------------------- lifecycle --
+    def __enter__(self):
+        sh(f"ip netns del {self.ns}", check=False)
+        sh(f"ip netns add {self.ns}")
+        sh(f"ip netns exec {self.ns} ip link set lo up")
+        args = ["ip", "netns", "exec", self.ns, BIN, "-l", "0,1", "--no-huge", "-m", "1024",
+                "--no-pci", "--file-prefix", self.ns, "--log-level", "warn",
+                "--vdev", f"net_tap0,iface={self.tap}", "--", "-i", "--idle-sleep-us", "20"]
+        for l in self.listen:
+            args += ["--listen", l]
+        if self.msl_ms:
+            args += ["--msl-ms", str(self.msl_ms)]
+        args += self.extra
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT)
+        self.buf = b""
+        self._read_until_prompt(timeout=30)
+        sh(f"ip netns exec {self.ns} ip addr add {KERNEL_IP}/24 dev {self.tap}")
+        sh(f"ip netns exec {self.ns} ip link set {self.tap} up")
+        if self.capture:
+            self.pcap = f"/tmp/{self.ns}.pcap"
+            self.tshark = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, "tcpdump", "-i", self.tap, "-w", self.pcap,
+                 "-U", "-s", "0", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1.0)
+        # The first packet triggers ARP; make sure the path works.
+        for _ in range(50):
+            if sh(f"ip netns exec {self.ns} ip neigh show {APPLIANCE_IP}", check=False).stdout.strip():
+                break
+            sh(f"ip netns exec {self.ns} ping -c1 -W1 {APPLIANCE_IP}", check=False)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if self.tshark:
+                time.sleep(0.5)
+                self.tshark.send_signal(signal.SIGINT)
+                self.tshark.wait(timeout=10)
+            if self.proc and self.proc.poll() is None:
+                self.quit()
+        finally:
+            if self.proc and self.proc.poll() is None:
+                self.proc.kill()
+            sh(f"ip netns del {self.ns}", check=False)
+        return False
+
+    def quit(self):
+        """quit: exits 0 and every mbuf is back in its pool."""
+        self.proc.stdin.write(b"quit\n")
+        self.proc.stdin.flush()
+        out, _ = self.proc.communicate(timeout=30)
+        self.exit_output = self.buf + out
+        text = self.exit_output.decode(errors="replace")
+        m = re.search(r"mbufs: (\d+)/(\d+) back", text)
+        assert self.proc.returncode == 0, f"tcpterm exited {self.proc.returncode}: {text[-2000:]}"
+        assert m and m.group(1) == m.group(2), f"mbufs not all returned: {text[-500:]}"
+        return text
+
+    # ---------------------------------------------------------------- CLI --
+    def _read_until_prompt(self, timeout=10):
+        end = time.time() + timeout
+        while PROMPT not in self.buf:
+            left = end - time.time()
+            if left <= 0:
+                raise TimeoutError(f"no prompt; got {self.buf[-500:]!r}")
+            if self.proc.poll() is not None:
+                rest = self.proc.stdout.read() or b""
+                raise RuntimeError(f"tcpterm exited {self.proc.returncode}: {(self.buf + rest)[-2000:]!r}")
+            r, _, _ = select.select([self.proc.stdout], [], [], min(left, 0.5))
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    continue
+                self.buf += chunk
+        out, self.buf = self.buf.split(PROMPT, 1)
+        return out.decode(errors="replace")
+
+    def cli(self, cmd, timeout=10):
+        self.proc.stdin.write(cmd.encode() + b"\n")
+        self.proc.stdin.flush()
+        out = self._read_until_prompt(timeout)
+        lines = out.replace("\r", "").split("\n")
+        if lines and lines[0].strip() == cmd.strip():
+            lines = lines[1:]  # the echoed command
+        return "\n".join(lines)
+
+    def counters(self, cmd):
+        d = {}
+        for line in self.cli(cmd).split("\n"):
+            m = COUNTER.match(line)
+            if m:
+                d[m.group(1).strip()] = int(m.group(2))
+        return d
+
+    def states(self):
+        return self.counters("show tcp states")
+
+    def stats(self):
+        return self.counters("show tcp stats")
+
+    # -------------------------------------------------------------- peers --
+    def run(self, cmd, timeout=120, check=True):
+        if isinstance(cmd, str):
+            cmd = ["bash", "-c", cmd]
+        r = subprocess.run(["ip", "netns", "exec", self.ns] + cmd, capture_output=True,
+                           timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"{cmd}: rc={r.returncode}: {r.stderr.decode()[-1000:]}")
+        return r
+
+    def python(self, code, timeout=300):
+        """Runs Python code as a peer inside the namespace."""
+        return self.run(["/usr/bin/python3", "-c", code], timeout=timeout)
+
+    def wait_for(self, pred, timeout=30, every=0.2, what="condition"):
+        end = time.time() + timeout
+        last = None
+        while time.time() < end:
+            last = pred()
+            if last:
+                return last
+            time.sleep(every)
+        raise AssertionError(f"timed out waiting for {what} (last: {last})")
+
+
+def check(cond, msg):
+    if not cond:
+        print(f"FAIL: {msg}")
+        sys.exit(1)
+    print(f"ok: {msg}")

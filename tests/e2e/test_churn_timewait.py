@@ -1,0 +1,60 @@
+#!/usr/bin/python3
+"""2000 short connections (8 at a time) where the appliance closes first:
+all succeed, all land in TIME-WAIT, none leaves it before 2*MSL, all leave
+it after."""
+import time
+from harness import Appliance, check
+
+N, MSL_MS = 2000, 4000
+CHURN = r"""
+import socket, sys, threading, time
+N, C = %d, 8
+ok = [0] * C
+t0 = time.time()
+def worker(k):
+    for i in range(k, N, C):
+        s = socket.create_connection(("198.18.0.2", 80), timeout=10)
+        s.sendall(b"GET /%%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" %% i)
+        data = b""
+        while True:
+            c = s.recv(4096)
+            if not c: break
+            data += c
+        s.close()
+        if data.startswith(b"HTTP/1.1 200 OK") and data.endswith(b"tcpterm says hello\ntcpterm says hello\ntcpterm says hello\ntcpterm"):
+            ok[k] += 1
+ts = [threading.Thread(target=worker, args=(k,)) for k in range(C)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(sum(ok), time.time() - t0)
+""" % N
+
+with Appliance(listen=["198.18.0.2:80/http"], msl_ms=MSL_MS) as a:
+    a.cli("clear tcp stats")
+    t_start = time.time()
+    r = a.python(CHURN, timeout=600)
+    t_end = time.time()
+    done, took = r.stdout.decode().split()
+    check(int(done) == N, f"{N} connections, all answered 200 with the full body ({float(took):.1f} s)")
+    st = a.stats()
+    check(st["tw_entered"] == N, f"the appliance closed all {N} first (tw_entered {st['tw_entered']})")
+    two_msl = 2 * MSL_MS / 1000
+    if t_end - t_start < two_msl - 1.0:
+        s = a.states()
+        check(s["TIME-WAIT"] == N, f"show tcp states: TIME-WAIT {s['TIME-WAIT']} before 2*MSL")
+    # Not before 2*MSL: the earliest record entered after t_start, so until
+    # t_start + 2*MSL nothing may have expired.
+    wait = t_start + two_msl - 0.3 - time.time()
+    if wait > 0:
+        time.sleep(wait)
+        st = a.stats()
+        check(st["tw_expired"] == 0, f"no TIME-WAIT expired before 2*MSL (expired {st['tw_expired']})")
+    # After 2*MSL from the last close, all are gone.
+    time.sleep(max(0, t_end + two_msl + 0.5 - time.time()))
+    s = a.states()
+    st = a.stats()
+    check(s["TIME-WAIT"] == 0 and st["tw_expired"] == N, f"all {N} left TIME-WAIT after 2*MSL")
+    check(a.counters("show tcp timewait")["records"] == 0, "no records left")
+    check(all(v == 0 for k, v in s.items() if k != "LISTEN"), f"no flow left in any state: {s}")
+    a.quit()
+print("all ok")
