@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# A bad option or value: exit status 2, exactly one line on stderr naming the
+# option, and nothing starts (no EAL: no /var/run/dpdk/<prefix> appears).
+set -u
+bin=${TCPTERM_BIN:-build/app/tcpterm}
+fail=0
+expect_bad() {  # expect_bad WORD args...
+  local word=$1
+  shift
+  local err rc
+  err=$("$bin" --no-huge -m 64 --no-pci --file-prefix ttopt -- "$@" 2>&1 >/dev/null)
+  rc=$?
+  local lines
+  lines=$(printf '%s\n' "$err" | grep -c .)
+  if [ $rc -ne 2 ] || [ "$lines" -ne 1 ] || ! grep -q -- "$word" <<<"$err"; then
+    echo "FAIL: [$*] rc=$rc lines=$lines: $err"
+    fail=1
+  else
+    echo "ok: [$*] -> $err"
+  fi
+}
+expect_bad "--bogus" --bogus
+expect_bad "--msl-ms" --msl-ms abc
+expect_bad "--msl-ms" --msl-ms 0
+expect_bad "--msl-ms" --msl-ms
+expect_bad "--max-flows" --max-flows -5
+expect_bad "--idle-timeout-ms" --idle-timeout-ms 99999999999
+expect_bad "--addr" --addr 198.18.0.300/24
+expect_bad "--addr" --addr 198.18.0.2
+expect_bad "--listen" --listen 198.18.0.2:80/nosuchapp
+expect_bad "--listen" --listen 198.18.0.2:99999/http
+expect_bad "--listen" --listen 198.18.0.2:80/http,body=lots
+expect_bad "--listen" --listen 198.18.0.2:80/echo,x=1
+expect_bad "--cmdline-file" --cmdline-file /nonexistent/file
+expect_bad "--stats-period" -i --stats-period 1
+expect_bad "--tw-rst" --tw-rst maybe
+expect_bad "--log-level" --log-level loud
+[ -e /var/run/dpdk/ttopt ] && { echo "FAIL: EAL ran for a bad option"; fail=1; }
+# A good invocation without a worker lcore fails with a clear message (exit 1).
+err=$(timeout 30 "$bin" -l 0 --no-huge -m 256 --no-pci --file-prefix ttopt1 --vdev net_null0 -- 2>&1)
+rc=$?
+if [ $rc -ne 1 ] || ! grep -q "worker lcore" <<<"$err"; then echo "FAIL: -l 0: rc=$rc $err"; fail=1; else echo "ok: -l 0 refused: no worker lcore"; fi
+exit $fail
