@@ -1021,9 +1021,10 @@ bool check_invariants(const Tcb& t) {
   if (t.timers == 0) return false;
   if ((t.timers & kTmRtx) && (t.timers & kTmPersist)) return false;
   if (!(t.snd_una <= t.snd_nxt && t.snd_nxt <= t.snd_max)) return false;
-  if (t.snd_una + t.sndq.len + (t.has(kFinSent) ? 1 : 0) < t.snd_max &&
-      t.state != TcpState::SynSent && t.state != TcpState::SynReceived)
-    return false;
+  // Everything sent is accounted for: our SYN (until acknowledged), the
+  // queued bytes, our FIN.
+  uint32_t syn_unacked = t.snd_una == t.iss ? 1 : 0;
+  if (t.snd_una + syn_unacked + t.sndq.len + (t.has(kFinSent) ? 1 : 0) < t.snd_max) return false;
   // Something in flight is always covered by the retransmission timer.
   if (t.snd_una < t.snd_max && !(t.timers & (kTmRtx | kTmPersist))) return false;
   return true;

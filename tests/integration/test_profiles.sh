@@ -31,4 +31,13 @@ ip link set veth-tt-ns netns ttprof
 ip link set veth-tt up
 out=$(timeout 60 "$top/scripts/run.sh" af_packet --run-seconds 1 2>&1)
 check af_packet "$out" $?
+# SIGTERM (and SIGINT) stop it cleanly: exit 0, every mbuf back.
+for sig in TERM INT; do
+  (cd "$tmp" && exec "$top/scripts/run.sh" null >"$tmp/sig.out" 2>&1) &
+  pid=$!
+  sleep 3
+  kill -$sig $pid
+  wait $pid
+  check "SIG$sig" "$(cat "$tmp/sig.out")" $?
+done
 exit $fail

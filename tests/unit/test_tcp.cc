@@ -870,3 +870,25 @@ TEST_CASE("random segments never break the TCB invariants or leak buffers",
     REQUIRE(h.ooo.in_use() == 0);
   }
 }
+
+// ================================================ CLOSE before ESTABLISHED ===
+TEST_CASE("SYN-SENT: CLOSE deletes the TCB", "[tcp][syn-sent]") {
+  H h;
+  syn_sent(h);
+  Out& o = h.app_close();
+  expect_none(o);
+  CHECK(o.op == FlowOp::Free);
+  CHECK(h.st.states[size_t(TcpState::SynSent)] == 0);
+}
+
+TEST_CASE("SYN-RECEIVED: CLOSE -> FIN-WAIT-1; the FIN follows the ACK of our SYN",
+          "[tcp][syn-received][fin-wait-1]") {
+  H h;
+  listen_syn(h);
+  expect_none(h.app_close());
+  CHECK(h.t.state == TcpState::FinWait1);
+  // The handshake's ACK arrives: the FIN goes out <SEQ=100><ACK=300>.
+  expect_one(h.seg(S(300, 100, F::ACK)), 100, 300, F::FIN | F::ACK);
+  expect_none(h.seg(S(300, 101, F::ACK)));
+  CHECK(h.t.state == TcpState::FinWait2);
+}
