@@ -6,6 +6,7 @@
 // with status 2 and one line naming it before anything is initialised.
 #include <rte_eal.h>
 #include <rte_errno.h>
+#include <rte_pdump.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -21,6 +22,7 @@
 #include "config/options.h"
 #include "dp/dataplane.h"
 #include "render.h"
+#include "telemetry.h"
 
 volatile int g_signal = 0;
 
@@ -46,10 +48,15 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
   const auto& o = dp.options();
   auto start = clock::now();
   auto last = start;
+  auto last_report = start;
   tcpterm::app::Totals prev = tcpterm::app::snapshot(dp);
   while (!g_signal) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     auto now = clock::now();
+    if (now - last_report >= std::chrono::seconds(1)) {
+      tcpterm::app::report_events(dp);
+      last_report = now;
+    }
     double up = std::chrono::duration<double>(now - start).count();
     if (o.run_seconds && up >= o.run_seconds) break;
     double since = std::chrono::duration<double>(now - last).count();
@@ -90,6 +97,8 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  // Lets dpdk-dumpcap / dpdk-pdump capture tcpterm's ports.
+  if (rte_pdump_init() != 0) spdlog::warn("pdump unavailable: {}", rte_strerror(rte_errno));
 
   int rc = 0;
   {
@@ -110,6 +119,7 @@ int main(int argc, char** argv) {
                  opts.listens.size(), opts.msl_ms);
     dp.start();
     tcpterm::app::g_cli.dp = &dp;
+    tcpterm::app::telemetry_register(&dp);
     if (!opts.cmdline_file.empty()) tcpterm::app::run_file(opts.cmdline_file);
     if (opts.interactive && !tcpterm::app::g_cli.quit) tcpterm::app::run_interactive();
     else if (!tcpterm::app::g_cli.quit) run_loop(dp);
@@ -123,6 +133,8 @@ int main(int argc, char** argv) {
                   (unsigned long long)t.tcp.established, (unsigned long long)t.tcp.tw_entered,
                   (unsigned long long)t.tcp.tw_expired);
     }
+    tcpterm::app::telemetry_unregister();
+    rte_pdump_uninit();
     bool leak = false;
     std::string s = dp.shutdown(leak);
     std::printf("%s\n", s.c_str());

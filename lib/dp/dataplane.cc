@@ -533,6 +533,7 @@ void Dataplane::stop() {
 }
 
 bool Dataplane::query(const std::vector<Request*>& per_worker, unsigned timeout_ms) {
+  std::lock_guard<std::mutex> lock(query_mu_);
   if (!running_) {
     for (size_t i = 0; i < workers_.size(); i++) workers_[i]->execute(*per_worker[i]);
     return true;

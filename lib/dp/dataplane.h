@@ -16,6 +16,7 @@
 #include <atomic>
 #include <boost/lockfree/spsc_queue.hpp>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -171,6 +172,9 @@ class Dataplane {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<bool> stop_{false};
   bool running_ = false;
+  // The request queues are single-producer: the CLI and the telemetry
+  // thread take turns (control plane only; workers never lock).
+  std::mutex query_mu_;
   uint64_t tsc_per_ms_ = 1;
 };
 

@@ -29,13 +29,14 @@ def sh(cmd, check=True, **kw):
 
 
 class Appliance:
-    def __init__(self, listen, msl_ms=None, extra=(), name=None, capture=False):
+    def __init__(self, listen, msl_ms=None, extra=(), name=None, capture=False, hugepages=False):
         self.ns = name or f"tt{os.getpid() % 100000}"
         self.tap = f"{self.ns}t"[:15]
         self.listen = listen
         self.msl_ms = msl_ms
         self.extra = list(extra)
         self.capture = capture
+        self.mem = ["-m", "256"] if hugepages else ["--no-huge", "-m", "1024"]
         self.proc = None
         self.pcap = None
         self.tshark = None
@@ -46,7 +47,7 @@ class Appliance:
         sh(f"ip netns del {self.ns}", check=False)
         sh(f"ip netns add {self.ns}")
         sh(f"ip netns exec {self.ns} ip link set lo up")
-        args = ["ip", "netns", "exec", self.ns, BIN, "-l", "0,1", "--no-huge", "-m", "1024",
+        args = ["ip", "netns", "exec", self.ns, BIN, "-l", "0,1"] + self.mem + [
                 "--no-pci", "--file-prefix", self.ns, "--log-level", "warn",
                 "--vdev", f"net_tap0,iface={self.tap}", "--", "-i", "--idle-sleep-us", "20"]
         for l in self.listen:

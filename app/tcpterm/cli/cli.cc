@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include "telemetry.h"
+
 #include <cmdline_socket.h>
 #include <rte_cycles.h>
 
@@ -46,9 +48,15 @@ void run_interactive() {
     return;
   }
   g_cli.cl = cl;
-  // Poll so that a signal or `quit` ends the loop even while stdin is idle.
+  // Poll so that a signal or `quit` ends the loop even while stdin is idle;
+  // rare data-plane events are reported about once a second meanwhile.
+  uint64_t last_report = rte_get_timer_cycles();
   for (;;) {
     if (g_signal || g_cli.quit) break;
+    if (rte_get_timer_cycles() - last_report > rte_get_timer_hz()) {
+      report_events(*g_cli.dp);
+      last_report = rte_get_timer_cycles();
+    }
     pollfd p{STDIN_FILENO, POLLIN, 0};
     int r = poll(&p, 1, 200);
     if (r < 0) continue;
