@@ -200,6 +200,10 @@ std::string render_config(const dp::Dataplane& dp) {
   o << "  tw_rst: " << (c.tw_rst == tcp::TwRstPolicy::Ignore ? "ignore" : "close") << "\n";
   o << "  tw_cap_policy: "
     << (c.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest ? "recycle-oldest" : "skip") << "\n";
+  const char* sc[] = {"off", "on", "auto"};
+  const auto& ws = const_cast<dp::Dataplane&>(dp).workers();
+  o << "  syncookies: " << sc[size_t(ws.empty() ? dp.stack_config().syncookies : ws[0]->stack().config().syncookies)] << "\n";
+  line(o, "syn_backlog", dp.stack_config().syn_backlog);
   o << "  timestamps: " << (c.timestamps ? "on" : "off") << "\n";
   o << "  window_scaling: " << (c.window_scaling ? "on" : "off") << "\n";
   for (const auto& a : opt.addrs)

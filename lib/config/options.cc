@@ -38,6 +38,8 @@ const NumOpt kNumOpts[] = {
     {"--buffer-chunks", &Options::buffer_chunks, 16, 1u << 24, "2 KiB chunks, 16..16777216"},
     {"--stats-period", &Options::stats_period_s, 1, 86400, "seconds, 1..86400"},
     {"--orphan-retries", &Options::orphan_retries, 1, 30, "a retry count, 1..30"},
+    {"--synack-retries", &Options::synack_retries, 0, 30, "a retry count, 0..30"},
+    {"--syn-backlog", &Options::syn_backlog, 1, 1u << 26, "a count, 1..67108864"},
     {"--idle-sleep-us", &Options::idle_sleep_us, 0, 100000, "microseconds, 0..100000"},
     {"--run-seconds", &Options::run_seconds, 0, 31536000, "seconds"},
 };
@@ -89,7 +91,7 @@ std::string usage() {
   return "usage: tcpterm [EAL options] -- [--addr [PORT@]IPV4/PREFIX]... "
          "[--listen IPV4:PORT/APP[,key=value...]]... [--msl-ms N] "
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
-         "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [-i|--interactive] [--cmdline-file FILE] "
+         "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
          "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip]";
 }
@@ -156,6 +158,10 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
       if (val == "ignore") o.rfc1337 = true;
       else if (val == "close") o.rfc1337 = false;
       else return "--tw-rst: bad value '" + val + "' (ignore, close)";
+    } else if (a == "--syncookies") {
+      if (auto e = value()) return e;
+      if (val != "on" && val != "off" && val != "auto") return "--syncookies: bad value '" + val + "' (on, off, auto)";
+      o.syncookies = val;
     } else if (a == "--tw-cap-policy") {
       if (auto e = value()) return e;
       if (val == "recycle-oldest") o.tw_recycle_oldest = true;

@@ -37,7 +37,10 @@ struct Options {
   bool interactive = false;
   std::string cmdline_file;
   uint32_t stats_period_s = 0;
-  uint32_t orphan_retries = 8;  // FIN retransmissions after CLOSE before giving up
+  uint32_t orphan_retries = 8;  
+  uint32_t synack_retries = 5;
+  uint32_t syn_backlog = 1024;  // SYN-RECEIVED per lcore before auto SYN cookies engage
+  std::string syncookies = "auto";  // on, off, auto  // FIN retransmissions after CLOSE before giving up
   uint32_t idle_sleep_us = 0;  // sleep when a poll finds nothing (shared machines)
   uint32_t run_seconds = 0;    // non-interactive: stop after S seconds (0: until a signal)
   std::string log_level = "info";

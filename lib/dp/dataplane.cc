@@ -323,6 +323,7 @@ void Worker::execute(Request& r) {
       r.chunks_in_use = s.chunks().in_use();
       r.wheel = s.wheel().occupancy();
       r.memory = s.memory_bytes();
+      r.syncookies_engaged = s.syncookies_engaged();
       break;
     }
     case Request::Kind::DumpFlows:
@@ -336,6 +337,9 @@ void Worker::execute(Request& r) {
       break;
     case Request::Kind::SetIdle:
       s.tcp_config().idle_timeout_ms = r.value;
+      break;
+    case Request::Kind::SetSyncookies:
+      s.set_syncookies(stack::SynCookieMode(r.value));
       break;
     case Request::Kind::Listen:
       r.ok = s.add_listener(r.addr, r.port, r.app.get());
@@ -362,6 +366,11 @@ Dataplane::Dataplane(const config::Options& o) : opts_(o) {
   scfg_.tcp.fin_wait_2_timeout_ms = o.fin_wait_2_timeout_ms;
   scfg_.tcp.idle_timeout_ms = o.idle_timeout_ms;
   scfg_.tcp.orphan_retries = uint8_t(o.orphan_retries);
+  scfg_.tcp.synack_retries = uint8_t(o.synack_retries);
+  scfg_.syn_backlog = o.syn_backlog;
+  scfg_.syncookies = o.syncookies == "on"    ? stack::SynCookieMode::On
+                     : o.syncookies == "off" ? stack::SynCookieMode::Off
+                                             : stack::SynCookieMode::Auto;
   scfg_.tcp.tw_rst = o.rfc1337 ? tcp::TwRstPolicy::Ignore : tcp::TwRstPolicy::Close;
   scfg_.tcp.tw_cap_policy = o.tw_recycle_oldest ? tcp::TwCapPolicy::RecycleOldest : tcp::TwCapPolicy::Skip;
 }

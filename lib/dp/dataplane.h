@@ -62,7 +62,7 @@ struct PortInfo {
 
 // A control-plane request, executed by a worker between bursts.
 struct Request {
-  enum class Kind { Snapshot, DumpFlows, SetMsl, SetFinWait2, SetIdle, Listen, Unlisten, ClearTcp };
+  enum class Kind { Snapshot, DumpFlows, SetMsl, SetFinWait2, SetIdle, SetSyncookies, Listen, Unlisten, ClearTcp };
   Kind kind = Kind::Snapshot;
   uint32_t value = 0;
   uint32_t addr = 0;
@@ -79,6 +79,7 @@ struct Request {
   uint32_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0;
   std::array<size_t, 7> wheel{};
   size_t memory = 0;
+  bool syncookies_engaged = false;
   std::vector<stack::FlowInfo> dump;
 };
 

@@ -24,6 +24,7 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
       tw_(std::min(cfg.max_time_wait, flow::TimeWaitTable::kMaxCapacity)),
       wheel_(cfg.max_flows, now_ms),
       iss_(cfg.iss_k0, cfg.iss_k1),
+      cookies_(cfg.iss_k1 ^ 0x5bd1e9955bd1e995ull, cfg.iss_k0 + 0x2545F4914F6CDD1Dull),
       out_(std::make_unique<tcp::Out>()) {}
 
 Stack::~Stack() = default;
@@ -152,6 +153,60 @@ void Stack::send_reply(const FlowKey4& key, wire::TcpRepr h) {
   sink_.tcp_out(key, h, Payload{});
 }
 
+bool Stack::syncookies_engaged() const {
+  switch (cfg_.syncookies) {
+    case SynCookieMode::Off: return false;
+    case SynCookieMode::On: return true;
+    case SynCookieMode::Auto: break;
+  }
+  return st_.states[size_t(TcpState::SynReceived)] >= int64_t(cfg_.syn_backlog) ||
+         pool_.size() + cfg_.max_flows / 16 >= cfg_.max_flows;
+}
+
+uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app) {
+  uint32_t fi = pool_.alloc();
+  if (fi == flow::kNoIndex) {
+    sst_.flow_table_full++;  // like a full backlog: the peer retries
+    return flow::kNoIndex;
+  }
+  if (!table_.insert(hash, fi)) {
+    pool_.free(fi);
+    sst_.flow_table_full++;
+    return flow::kNoIndex;
+  }
+  Flow& f = pool_[fi];
+  f.key = key;
+  f.hash = hash;
+  f.app = app;
+  f.app_state = AppState{};
+  sst_.flows_opened++;
+  return fi;
+}
+
+bool Stack::try_cookie(const FlowKey4& key, uint32_t hash, App* app, const wire::TcpRepr& seg) {
+  // Only while cookies may be outstanding (sent in this or the last period).
+  if (cfg_.syncookies == SynCookieMode::Off || last_cookie_ms_ == 0 ||
+      now_ - last_cookie_ms_ > 2 * tcp::kCookiePeriodMs)
+    return false;
+  tcp::CookieData d;
+  if (!cookies_.check(key.laddr, key.lport, key.raddr, key.rport, seg.seq - 1, seg.ack - 1, now_, d)) {
+    sst_.syncookies_failed++;
+    return false;  // answered like any ACK to a listener: RST
+  }
+  uint32_t fi = open_flow(key, hash, app);
+  if (fi == flow::kNoIndex) return true;
+  sst_.syncookies_ok++;
+  tcp::Out& out = *out_;
+  out.reset();
+  cur_out_ = &out;
+  tcp::Env e = env();
+  tcp::Tcb& t = pool_[fi].tcb;
+  tcp::open_from_cookie(t, seg, d.mss, d.wscale, e, out);
+  if (!seg.payload.empty() || seg.fin()) tcp::on_segment(t, seg, e, out);  // text or FIN with it
+  finish_event(fi, out);
+  return true;
+}
+
 void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRepr& seg,
                            uint32_t iss_override, bool has_iss) {
   if (seg.rst()) {
@@ -159,6 +214,10 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     return;
   }
   const Listener* l = find_listener(key.laddr, key.lport);
+  if (l && seg.has_ack() && !seg.syn() && try_cookie(key, hash, l->app, seg)) {
+    const_cast<Listener*>(l)->accepted++;
+    return;
+  }
   if (!l || seg.has_ack()) {
     // CLOSED (no listener), or LISTEN receiving an ACK: reset.
     if (l) sst_.ack_to_listener++;
@@ -172,62 +231,42 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     return;
   }
   if (!seg.syn()) return;  // LISTEN: any other text or control is dropped
-  uint32_t fi = pool_.alloc();
-  if (fi == flow::kNoIndex) {
-    sst_.flow_table_full++;  // like a full backlog: the peer retries its SYN
+  if (!has_iss && syncookies_engaged()) {
+    // RFC 4987: answer statelessly; the ISS is the cookie.
+    tcp::CookieData d;
+    d.mss = seg.opt.mss ? seg.opt.mss : 536;
+    d.wscale = cfg_.tcp.window_scaling && seg.opt.has_wscale() ? seg.opt.wscale : 0xff;
+    uint32_t cookie = cookies_.make(key.laddr, key.lport, key.raddr, key.rport, seg.seq, d, now_);
+    send_reply(key, tcp::cookie_syn_ack(seg, cookie, cfg_.tcp, uint32_t(now_)));
+    sst_.syncookies_sent++;
+    last_cookie_ms_ = now_ ? now_ : 1;
     return;
   }
-  if (!table_.insert(hash, fi)) {
-    pool_.free(fi);
-    sst_.flow_table_full++;
-    return;
-  }
-  Flow& f = pool_[fi];
-  f.key = key;
-  f.hash = hash;
-  f.app = l->app;
-  f.app_state = AppState{};
+  uint32_t fi = open_flow(key, hash, l->app);
+  if (fi == flow::kNoIndex) return;
   const_cast<Listener*>(l)->accepted++;
-  sst_.flows_opened++;
   uint32_t iss = has_iss ? iss_override
                          : iss_(key.laddr, key.lport, key.raddr, key.rport, now_ * 1000);
   tcp::Out& out = *out_;
   out.reset();
   cur_out_ = &out;
   tcp::Env e = env();
-  tcp::open_passive(f.tcb, seg, iss, e, out);
+  tcp::open_passive(pool_[fi].tcb, seg, iss, e, out);
   finish_event(fi, out);
 }
 
 bool Stack::connect(const FlowKey4& key, App* app) {
   uint32_t hash = flow::hash_key(key);
-  if (lookup(key, hash) != flow::FlowTable::kNotFound) {
-    sst_.connect_failed++;
-    return false;
-  }
-  uint32_t fi = pool_.alloc();
+  uint32_t fi = lookup(key, hash) == flow::FlowTable::kNotFound ? open_flow(key, hash, app) : flow::kNoIndex;
   if (fi == flow::kNoIndex) {
-    sst_.flow_table_full++;
     sst_.connect_failed++;
     return false;
   }
-  if (!table_.insert(hash, fi)) {
-    pool_.free(fi);
-    sst_.flow_table_full++;
-    sst_.connect_failed++;
-    return false;
-  }
-  Flow& f = pool_[fi];
-  f.key = key;
-  f.hash = hash;
-  f.app = app;
-  f.app_state = AppState{};
-  sst_.flows_opened++;
   tcp::Out& out = *out_;
   out.reset();
   cur_out_ = &out;
   tcp::Env e = env();
-  tcp::open_active(f.tcb, iss_(key.laddr, key.lport, key.raddr, key.rport, now_ * 1000), e, out);
+  tcp::open_active(pool_[fi].tcb, iss_(key.laddr, key.lport, key.raddr, key.rport, now_ * 1000), e, out);
   finish_event(fi, out);
   return true;
 }

@@ -25,14 +25,21 @@
 #include "tcp/config.h"
 #include "tcp/iss.h"
 #include "tcp/stats.h"
+#include "tcp/syncookie.h"
 #include "tcp/tcp.h"
 #include "timer/wheel.h"
 #include "wire/wire.h"
 
 namespace tcpterm::stack {
 
+enum class SynCookieMode : uint8_t { Off, On, Auto };
+
 struct StackConfig {
   tcp::Config tcp;
+  // RFC 4987 SYN cookies: Auto engages when SYN-RECEIVED reaches syn_backlog
+  // or fewer than 1/16 of the TCB slots are free.
+  SynCookieMode syncookies = SynCookieMode::Auto;
+  uint32_t syn_backlog = 1024;
   uint32_t max_flows = 65536;      // full TCBs per lcore
   uint32_t max_time_wait = 262144; // TIME-WAIT records per lcore
   uint32_t chunks = 16384;         // 2 KiB buffer chunks per lcore (32 MiB)
@@ -45,7 +52,7 @@ struct StackConfig {
 #define TCPTERM_STACK_COUNTERS(X)                                                       \
   X(flow_table_full) X(flow_alloc_failed) X(no_listener) X(rst_to_unknown)              \
   X(ack_to_listener) X(tw_hits) X(tw_reopen_failed) X(flows_opened) X(flows_freed)      \
-  X(connect_failed)
+  X(connect_failed) X(syncookies_sent) X(syncookies_ok) X(syncookies_failed)
 
 struct StackStats {
 #define X(n) uint64_t n = 0;
@@ -110,6 +117,8 @@ class Stack {
   bool remove_listener(uint32_t addr, uint16_t port);
   const std::vector<Listener>& listeners() const { return listeners_; }
   tcp::Config& tcp_config() { return cfg_.tcp; }
+  void set_syncookies(SynCookieMode m) { cfg_.syncookies = m; }
+  bool syncookies_engaged() const;
   const StackConfig& config() const { return cfg_; }
 
   // ---- the data path --------------------------------------------------
@@ -174,6 +183,11 @@ class Stack {
                             const wire::TcpRepr& seg);
   void on_new_segment(const flow::FlowKey4& key, uint32_t hash, const wire::TcpRepr& seg,
                       uint32_t iss_override, bool has_iss);
+  // An ACK to a listener: true when it returned a valid SYN cookie (the flow
+  // is created and the segment processed).
+  bool try_cookie(const flow::FlowKey4& key, uint32_t hash, App* app, const wire::TcpRepr& seg);
+  // Allocates a flow slot and its table entry; kNoIndex (counted) when full.
+  uint32_t open_flow(const flow::FlowKey4& key, uint32_t hash, App* app);
   // After the state machine ran for a flow: application events, output,
   // transmission, then the flow operation.
   void finish_event(uint32_t fi, tcp::Out& out);
@@ -198,6 +212,8 @@ class Stack {
   flow::TimeWaitTable tw_;
   timer::Wheel wheel_;
   tcp::IssGenerator iss_;
+  tcp::SynCookies cookies_;
+  uint64_t last_cookie_ms_ = 0;  // when we last sent one (0: never)
   std::vector<Listener> listeners_;
   tcp::Out* cur_out_ = nullptr;
   std::unique_ptr<tcp::Out> out_;  // scratch, reused for every event

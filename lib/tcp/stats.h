@@ -14,7 +14,7 @@ namespace tcpterm::tcp {
 #define TCPTERM_TCP_COUNTERS(X)                                                              \
   X(passive_opens) X(active_opens) X(syn_received_dropped) X(established)                    \
   X(segs_in) X(segs_out) X(bytes_in) X(bytes_out)                                             \
-  X(resets_in) X(resets_out) X(resets_ignored) X(challenge_acks) X(challenge_acks_suppressed) \
+  X(resets_in) X(resets_out) X(resets_ignored) X(challenge_acks) X(challenge_acks_suppressed) X(oow_acks_suppressed) \
   X(unacceptable_segments) X(acks_future) X(acks_too_old) X(paws_rejected) X(dup_acks_in)     \
   X(syn_retransmits) X(synack_retransmits) X(retransmits) X(fast_retransmits)                 \
   X(rto_expired) X(persist_probes) X(delayed_acks) X(window_updates)                          \

@@ -96,6 +96,23 @@ void challenge_ack(Tcb& t, Env& e, Out& out) {
   emit_ack(t, e, out);
 }
 
+// Replies to unacceptable segments without text (pure ACKs, SYNs) share the
+// per-flow limit of challenge ACKs, so a blind flood of out-of-window ACKs
+// or a duplicate-ACK storm gets at most one reply per interval (Linux
+// tcp_invalid_ratelimit).  Segments with text are always answered: the peer
+// needs the ACK to recover.
+void oow_ack(Tcb& t, Env& e, Out& out, bool has_text) {
+  if (!has_text) {
+    if (t.last_challenge != 0 &&
+        !time_reached(e.now, t.last_challenge + e.cfg.challenge_ack_interval_ms)) {
+      e.st.oow_acks_suppressed++;
+      return;
+    }
+    t.last_challenge = e.now ? e.now : 1;
+  }
+  emit_ack(t, e, out);
+}
+
 void emit_rst(Tcb& t, Env& e, Out& out, Seq seq) {
   if (out.full()) return;
   make_seg(t, e, out, seq, F::RST);
@@ -451,6 +468,57 @@ void open_passive(Tcb& t, const TcpRepr& syn, uint32_t iss, Env& e, Out& out) {
   arm(t, kTmRtx, e.now + t.rto_ms);
 }
 
+void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t peer_wscale,
+                      Env& e, Out& out) {
+  // LISTEN + ACK of a valid cookie -> ESTABLISHED: SYN-RECEIVED was never kept.
+  t = Tcb{};
+  set_state(t, TcpState::Established, e.st);
+  t.flags |= kPassive;
+  t.irs = Seq(ack.seq) - 1;
+  t.rcv_nxt = Seq(ack.seq);
+  t.rcv_adv = t.rcv_nxt + std::min<uint32_t>(e.cfg.rcv_buf, 65535);  // our SYN-ACK's window
+  init_send_side(t, ack.ack - 1, e.cfg);
+  t.snd_una = t.snd_nxt;
+  t.snd_mss = std::max(kMinMss, std::min(e.cfg.mss, peer_mss));
+  if (e.cfg.window_scaling && peer_wscale != 0xff) {
+    t.flags |= kWsOk;
+    t.snd_wscale = std::min(peer_wscale, kMaxWscale);
+    t.rcv_wscale = e.cfg.rcv_wscale();
+  }
+  if (e.cfg.timestamps && ack.opt.has_ts) {
+    t.flags |= kTsOk;
+    t.ts_recent = ack.opt.ts_val;
+  }
+  init_cwnd(t);
+  t.snd_wnd = uint32_t(ack.window) << t.snd_wscale;
+  t.max_snd_wnd = t.snd_wnd;
+  t.snd_wl1 = Seq(ack.seq);
+  t.snd_wl2 = Seq(ack.ack);
+  t.last_rcv = e.now;
+  e.st.passive_opens++;
+  e.st.established++;
+  arm_life(t, e);
+  out.events |= ev::Established;
+}
+
+TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t now) {
+  TcpRepr h;
+  h.src_port = syn.dst_port;
+  h.dst_port = syn.src_port;
+  h.seq = cookie;
+  h.ack = syn.seq + 1;
+  h.flags = F::SYN | F::ACK;
+  h.window = uint16_t(std::min<uint32_t>(c.rcv_buf, 65535));
+  h.opt.mss = c.mss;
+  if (c.window_scaling && syn.opt.has_wscale()) h.opt.wscale = c.rcv_wscale();
+  if (c.timestamps && syn.opt.has_ts) {
+    h.opt.has_ts = true;
+    h.opt.ts_val = now;
+    h.opt.ts_ecr = syn.opt.ts_val;
+  }
+  return h;
+}
+
 void open_active(Tcb& t, uint32_t iss, Env& e, Out& out) {
   // OPEN -> SYN-SENT: send <SYN> with every option we support.
   t = Tcb{};
@@ -553,7 +621,7 @@ bool check_sequence(Tcb& t, const TcpRepr& seg, Env& e, Out& out, Seq& seq,
       emit_syn(t, e, out, true);
       return false;
     }
-    emit_ack(t, e, out);
+    oow_ack(t, e, out, !seg.payload.empty());
     return false;
   }
   // Trim to the window: the front (already received), then the tail.
@@ -592,7 +660,7 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     }
     if (int32_t(seg.opt.ts_val - t.ts_recent) < 0) {
       e.st.paws_rejected++;
-      emit_ack(t, e, out);
+      oow_ack(t, e, out, !seg.payload.empty());
       return;
     }
   }
@@ -661,7 +729,7 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
   if (ack > t.snd_max) {
     e.st.acks_future++;
-    emit_ack(t, e, out);
+    oow_ack(t, e, out, !seg.payload.empty());
     return;
   }
   if (ack < t.snd_una - t.max_snd_wnd) {

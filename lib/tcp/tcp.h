@@ -68,6 +68,13 @@ struct Out {
 // LISTEN + SYN (RFC 9293 3.10.7.2): the new TCB goes to SYN-RECEIVED and a
 // SYN-ACK is emitted.
 void open_passive(Tcb& t, const wire::TcpRepr& syn, uint32_t iss, Env& e, Out& out);
+// LISTEN + an ACK returning a valid SYN cookie (RFC 4987): the TCB starts in
+// ESTABLISHED from what the cookie and the ACK carry.  The caller then runs
+// on_segment() with the same ACK for its text or FIN.
+void open_from_cookie(Tcb& t, const wire::TcpRepr& ack, uint16_t peer_mss, uint8_t peer_wscale,
+                      Env& e, Out& out);
+// The stateless <SYN,ACK> answering `syn` with ISS = cookie.
+wire::TcpRepr cookie_syn_ack(const wire::TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t now);
 // OPEN call, active (RFC 9293 3.10.1): SYN-SENT, SYN emitted.
 void open_active(Tcb& t, uint32_t iss, Env& e, Out& out);
 

@@ -345,6 +345,7 @@ TEST_CASE("stack: a full flow table refuses SYNs and counts them", "[stack][exha
   Net n;
   StackConfig cfg = Net::small();
   cfg.max_flows = 2;
+  cfg.syncookies = stack::SynCookieMode::Off;  // with cookies the handshake would complete statelessly
   n.server = std::make_unique<Stack>(cfg, n.to_client, n.now);  // only the server is small
   apps::Discard discard;
   n.server->add_listener(kServerIp, 9, &discard);
@@ -407,4 +408,106 @@ TEST_CASE("stack: simultaneous close through CLOSING on both sides", "[stack][cl
   CHECK(c.opened);
   CHECK(n.client->tcp_stats().tw_entered == 1);
   CHECK(n.server->tcp_stats().closed_passive == 1);
+}
+
+TEST_CASE("syncookie: round trip, wrong ISN, expiry, MSS and window scale encoded",
+          "[syncookie]") {
+  tcp::SynCookies c(1, 2);
+  tcp::CookieData d{1460, 7}, out;
+  uint64_t t = 10 * tcp::kCookiePeriodMs + 5;
+  uint32_t k = c.make(kServerIp, 80, kClientIp, 40000, 12345, d, t);
+  REQUIRE(c.check(kServerIp, 80, kClientIp, 40000, 12345, k, t, out));
+  CHECK(out.mss == 1460);
+  CHECK(out.wscale == 7);
+  CHECK(c.check(kServerIp, 80, kClientIp, 40000, 12345, k, t + tcp::kCookiePeriodMs, out));
+  CHECK_FALSE(c.check(kServerIp, 80, kClientIp, 40000, 12345, k, t + 2 * tcp::kCookiePeriodMs, out));
+  CHECK_FALSE(c.check(kServerIp, 80, kClientIp, 40000, 12346, k, t, out));
+  CHECK_FALSE(c.check(kServerIp, 80, kClientIp, 40001, 12345, k, t, out));
+  CHECK_FALSE(c.check(kServerIp, 80, kClientIp, 40000, 12345, k ^ 0x20, t, out));  // MSS bits are MACed
+  tcp::CookieData small{1000, 0xff};
+  uint32_t k2 = c.make(kServerIp, 80, kClientIp, 40000, 1, small, t);
+  REQUIRE(c.check(kServerIp, 80, kClientIp, 40000, 1, k2, t, out));
+  CHECK(out.mss == 536);  // the largest table entry not above 1000
+  CHECK(out.wscale == 0xff);
+  // Random guesses almost never pass (24-bit MAC).
+  int passed = 0;
+  for (uint32_t g = 0; g < 100000; g++) passed += c.check(kServerIp, 80, kClientIp, 40000, 1, g * 2654435761u & ~1u, t, out);
+  CHECK(passed <= 1);
+}
+
+TEST_CASE("stack: with SYN cookies on, no state is kept before the ACK and HTTP works",
+          "[stack][syncookie]") {
+  StackConfig cfg = Net::small();
+  cfg.syncookies = stack::SynCookieMode::On;
+  Net n(cfg);
+  apps::Http http(20);
+  n.server->add_listener(kServerIp, 80, &http);
+  Client c;
+  c.request = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+  REQUIRE(n.open(c, 49000));
+  n.deliver(n.to_server, *n.server);  // the SYN
+  CHECK(n.server->flows() == 0);
+  CHECK(n.state(*n.server, TcpState::SynReceived) == 0);
+  CHECK(n.server->stats().syncookies_sent == 1);
+  n.run(n.now + 1000);
+  CHECK(n.server->stats().syncookies_ok == 1);
+  CHECK(c.got.rfind("HTTP/1.1 200 OK", 0) == 0);
+  CHECK(c.peer_closed);
+  CHECK(n.server->time_wait_records() == 1);
+}
+
+TEST_CASE("stack: an ACK with a forged cookie gets RST and is counted", "[stack][syncookie]") {
+  StackConfig cfg = Net::small();
+  cfg.syncookies = stack::SynCookieMode::On;
+  Net n(cfg);
+  apps::Http http(20);
+  n.server->add_listener(kServerIp, 80, &http);
+  Client c;
+  REQUIRE(n.open(c, 49001));
+  n.deliver(n.to_server, *n.server);  // a real cookie is outstanding now
+  wire::Ipv4Repr ip;
+  ip.src = kClientIp;
+  ip.dst = kServerIp;
+  wire::TcpRepr forged;
+  forged.src_port = 50000;
+  forged.dst_port = 80;
+  forged.seq = 7;
+  forged.ack = 0x12345678;
+  forged.flags = wire::flag::ACK;
+  forged.window = 1000;
+  n.to_client.q.clear();
+  n.server->input(ip, forged);
+  CHECK(n.server->stats().syncookies_failed == 1);
+  REQUIRE(n.to_client.q.size() == 1);
+  CHECK(n.to_client.q.front().h.flags == wire::flag::RST);
+  CHECK(n.to_client.q.front().h.seq == 0x12345678);
+  CHECK(n.server->flows() == 0);
+}
+
+TEST_CASE("stack: auto mode engages when SYN-RECEIVED reaches the backlog", "[stack][syncookie]") {
+  StackConfig cfg = Net::small();
+  cfg.syn_backlog = 3;
+  Net n(cfg);
+  apps::Discard d;
+  n.server->add_listener(kServerIp, 9, &d);
+  wire::Ipv4Repr ip;
+  ip.src = 0xC6120063;  // a spoofed source that never answers
+  ip.dst = kServerIp;
+  for (uint16_t i = 0; i < 10; i++) {
+    wire::TcpRepr syn;
+    syn.src_port = uint16_t(1000 + i);
+    syn.dst_port = 9;
+    syn.seq = 1000u * i;
+    syn.flags = wire::flag::SYN;
+    syn.window = 1000;
+    n.server->input(ip, syn);
+  }
+  CHECK(n.state(*n.server, TcpState::SynReceived) == 3);
+  CHECK(n.server->stats().syncookies_sent == 7);
+  CHECK(n.server->syncookies_engaged());
+  // The half-open flows time out after their SYN-ACK retries; then cookies disengage.
+  n.run(n.now + 200000);
+  CHECK(n.state(*n.server, TcpState::SynReceived) == 0);
+  CHECK(n.server->flows() == 0);
+  CHECK_FALSE(n.server->syncookies_engaged());
 }

@@ -260,6 +260,7 @@ TEST_CASE("ESTABLISHED: sequence acceptability, all four cases", "[tcp][establis
   expect_none(h.seg(S(300, 100, F::ACK)));
   expect_one(h.seg(S(299, 100, F::ACK)), 100, 300, F::ACK);  // left of the window
   uint32_t wnd = uint32_t(h.t.rcv_adv - h.t.rcv_nxt);
+  h.now += h.cfg.challenge_ack_interval_ms;  // replies to pure ACKs are rate limited
   expect_one(h.seg(S(300 + wnd, 100, F::ACK)), 100, 300, F::ACK);  // right of it
   CHECK(h.st.unacceptable_segments == 2);
   // len > 0, window > 0: either end inside.  Data overlapping the left edge is trimmed.
@@ -891,4 +892,47 @@ TEST_CASE("SYN-RECEIVED: CLOSE -> FIN-WAIT-1; the FIN follows the ACK of our SYN
   expect_one(h.seg(S(300, 100, F::ACK)), 100, 300, F::FIN | F::ACK);
   expect_none(h.seg(S(300, 101, F::ACK)));
   CHECK(h.t.state == TcpState::FinWait2);
+}
+
+TEST_CASE("ESTABLISHED: a storm of out-of-window ACKs gets one reply per interval",
+          "[tcp][established][rfc5961][dupack]") {
+  H h;
+  established(h);
+  int replies = 0;
+  for (int i = 0; i < 100; i++) replies += h.seg(S(100000 + i, 100, F::ACK)).n;
+  CHECK(replies == 1);
+  CHECK(h.st.oow_acks_suppressed == 99);
+  // Text is always answered: the peer needs the ACK to recover.
+  expect_one(h.seg(S(200, 100, F::ACK, "dup")), 100, 300, F::ACK);
+  h.now += h.cfg.challenge_ack_interval_ms;
+  expect_one(h.seg(S(100000, 100, F::ACK)), 100, 300, F::ACK);
+}
+
+TEST_CASE("LISTEN: an ACK returning a SYN cookie opens ESTABLISHED directly", "[tcp][syncookie]") {
+  H h;
+  h.cfg.timestamps = true;
+  h.cfg.window_scaling = true;
+  TcpRepr ack = S(300, 1000, F::ACK, {}, 512);
+  ack.opt.has_ts = true;
+  ack.opt.ts_val = 77;
+  ack.opt.ts_ecr = 5;
+  h.out.reset();
+  Env e = h.env();
+  open_from_cookie(h.t, ack, 1400, 7, e, h.out);
+  CHECK(h.t.state == TcpState::Established);
+  CHECK((h.out.events & ev::Established));
+  CHECK(h.t.snd_una == Seq(1000));
+  CHECK(h.t.snd_nxt == Seq(1000));
+  CHECK(h.t.rcv_nxt == Seq(300));
+  CHECK(h.t.snd_mss == 1400);
+  CHECK(h.t.snd_wnd == (512u << 7));
+  CHECK(h.t.has(kTsOk));
+  CHECK(h.t.ts_recent == 77);
+  REQUIRE(check_invariants(h.t));
+  // Then the same ACK's text, as the stack does.
+  TcpRepr data = S(300, 1000, F::ACK | F::PSH, "GET", 512);
+  data.opt.has_ts = true;
+  data.opt.ts_val = 77;
+  h.seg(data);
+  CHECK(h.received() == "GET");
 }

@@ -48,6 +48,23 @@ cmdline_parse_inst_t cmd_set = {
     set_parsed, nullptr, "set msl|fin-wait-2-timeout|idle-timeout MS: change a timeout at run time",
     {TCPTERM_TOK(tok_set), TCPTERM_TOK(tok_swhat), TCPTERM_TOK(tok_sms), nullptr}};
 
+// set syncookies on|off|auto
+struct SetCookies {
+  cmdline_fixed_string_t set, syncookies, mode;
+};
+void set_cookies_parsed(void* res, cmdline*, void*) {
+  std::string m = static_cast<SetCookies*>(res)->mode;
+  uint32_t v = m == "off" ? 0 : m == "on" ? 1 : 2;
+  auto rs = g_cli.dp->query_all(dp::Request::Kind::SetSyncookies, v);
+  out(rs.empty() ? "error: a worker did not answer\n" : "syncookies " + m + "\n");
+}
+cmdline_parse_token_string_t tok_cset = TOKEN_STRING_INITIALIZER(SetCookies, set, "set");
+cmdline_parse_token_string_t tok_ccookies = TOKEN_STRING_INITIALIZER(SetCookies, syncookies, "syncookies");
+cmdline_parse_token_string_t tok_cmode = TOKEN_STRING_INITIALIZER(SetCookies, mode, "on#off#auto");
+cmdline_parse_inst_t cmd_set_cookies = {
+    set_cookies_parsed, nullptr, "set syncookies on|off|auto: RFC 4987 SYN cookies (auto: under SYN flood or a full table)",
+    {TCPTERM_TOK(tok_cset), TCPTERM_TOK(tok_ccookies), TCPTERM_TOK(tok_cmode), nullptr}};
+
 // listen IPV4 PORT APP[,key=value...]
 struct Listen {
   cmdline_fixed_string_t listen, ip;
@@ -118,7 +135,7 @@ cmdline_parse_inst_t cmd_unlisten = {
 }  // namespace
 
 void register_config(std::vector<cmdline_parse_inst_t*>& v) {
-  v.insert(v.end(), {&cmd_show_config, &cmd_set, &cmd_listen, &cmd_unlisten});
+  v.insert(v.end(), {&cmd_show_config, &cmd_set, &cmd_set_cookies, &cmd_listen, &cmd_unlisten});
 }
 
 }  // namespace tcpterm::app

@@ -1,0 +1,43 @@
+// SYN cookies (RFC 4987 3.6): under a SYN flood the listener keeps no state
+// for a SYN; its SYN-ACK's ISS encodes what the handshake needs, and only an
+// ACK that returns a valid cookie creates the connection.
+//
+// Cookie layout (the ISS we send):
+//   bits 31..8  MAC: SipHash-2-4(secret; local/remote address and port,
+//               the peer's ISN, the 64-second period, bits 7..0) & 0xffffff
+//   bits  7..5  MSS index into kCookieMss (the largest <= the peer's MSS)
+//   bits  4..1  peer window scale 0..14, 15 = none offered
+//   bit   0     zero
+// A cookie is accepted in the period it was made and the next one (64 to
+// 128 s).  Timestamps need no bit: the ACK carries them when both offered
+// them.  SACK is not offered by tcpterm, so nothing is lost.
+#pragma once
+#include <array>
+#include <cstdint>
+
+namespace tcpterm::tcp {
+
+inline constexpr std::array<uint16_t, 8> kCookieMss = {216, 536, 1024, 1200, 1360, 1400, 1440, 1460};
+inline constexpr uint64_t kCookiePeriodMs = 64000;
+
+struct CookieData {
+  uint16_t mss = 536;
+  uint8_t wscale = 0xff;  // 0xff: the peer offered none
+};
+
+class SynCookies {
+ public:
+  SynCookies(uint64_t k0, uint64_t k1) : k0_(k0), k1_(k1) {}
+  uint32_t make(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t peer_isn,
+                const CookieData& d, uint64_t now_ms) const;
+  // `cookie` is SEG.ACK - 1 and `peer_isn` SEG.SEQ - 1 of the returning ACK.
+  bool check(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t peer_isn,
+             uint32_t cookie, uint64_t now_ms, CookieData& out) const;
+
+ private:
+  uint32_t mac(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t peer_isn,
+               uint64_t period, uint8_t low) const;
+  uint64_t k0_, k1_;
+};
+
+}  // namespace tcpterm::tcp
