@@ -8,7 +8,7 @@ set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
 
-SUITES=${SUITES:-"unit integration e2e"}
+SUITES=${SUITES:-"unit integration e2e asan fuzz"}
 PASSED=0
 FAILED=0
 FAILED_NAMES=()
@@ -84,6 +84,31 @@ for suite in $SUITES; do
         run_catch integration build/tests/integration/integration_tests
       run_scripts tests/integration ;;
     e2e) run_scripts tests/e2e ;;
+    asan)
+      # The unit tests and the tcpterm binary under AddressSanitizer and
+      # UndefinedBehaviorSanitizer; the binary then takes the injection test.
+      if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false; then
+        UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_catch unit-asan build-asan/tests/unit/unit_tests
+        for t in tests/integration/test_pcap_injection.py tests/integration/test_options.sh; do
+          log="$LOGDIR/asan_$(basename "$t").log"
+          UBSAN_OPTIONS=halt_on_error=1 ASAN_OPTIONS=detect_leaks=0 TCPTERM_BIN="$TCPTERM_TOP/build-asan/app/tcpterm" \
+            timeout 600 "$t" >"$log" 2>&1
+          rc=$?
+          record "asan/$(basename "$t")" $rc
+          [ $rc -ne 0 ] && tail -30 "$log"
+        done
+      else
+        record "asan-build" 1
+      fi ;;
+    fuzz)
+      # Short bounded libFuzzer runs of each target (scripts/fuzz.sh runs longer).
+      for t in wire tcp; do
+        log="$LOGDIR/fuzz_$t.log"
+        "$TCPTERM_TOP/scripts/fuzz.sh" "${FUZZ_SECONDS:-20}" "$t" >"$log" 2>&1
+        rc=$?
+        record "fuzz/$t" $rc
+        [ $rc -ne 0 ] && tail -30 "$log"
+      done ;;
     *) echo "unknown suite $suite"; record "suite-$suite" 1 ;;
   esac
 done
