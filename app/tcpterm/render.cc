@@ -215,20 +215,13 @@ std::string render_config(const dp::Dataplane& dp) {
 }
 
 std::string render_flows(dp::Dataplane& dp, size_t max, int state, uint32_t addr) {
-  std::vector<std::unique_ptr<dp::Request>> rs;
-  std::vector<dp::Request*> raw;
-  for (size_t i = 0; i < dp.workers().size(); i++) {
-    rs.push_back(std::make_unique<dp::Request>());
-    rs.back()->kind = dp::Request::Kind::DumpFlows;
-    rs.back()->max = max;
-    rs.back()->state_filter = state;
-    rs.back()->addr_filter = addr;
-    raw.push_back(rs.back().get());
-  }
-  if (!dp.query(raw)) {
-    for (auto& r : rs) r.release();
-    return "error: a worker did not answer\n";
-  }
+  auto rs = dp.query_each([&](dp::Request& r, size_t) {
+    r.kind = dp::Request::Kind::DumpFlows;
+    r.max = max;
+    r.state_filter = state;
+    r.addr_filter = addr;
+  });
+  if (rs.empty()) return "error: a worker did not answer\n";
   std::ostringstream o;
   size_t shown = 0;
   o << "lcore  local                  remote                 state\n";

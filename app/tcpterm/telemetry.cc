@@ -56,18 +56,11 @@ int tel_flows(const char*, const char* params, rte_tel_data* d) {
     auto [e, ec] = std::from_chars(p.data(), p.data() + p.size(), n);
     if (ec != std::errc() || n > 500) return -1;
   }
-  std::vector<std::unique_ptr<dp::Request>> rs;
-  std::vector<dp::Request*> raw;
-  for (size_t i = 0; i < g_dp->workers().size(); i++) {
-    rs.push_back(std::make_unique<dp::Request>());
-    rs.back()->kind = dp::Request::Kind::DumpFlows;
-    rs.back()->max = n;
-    raw.push_back(rs.back().get());
-  }
-  if (!g_dp->query(raw)) {
-    for (auto& r : rs) r.release();
-    return -1;
-  }
+  auto rs = g_dp->query_each([&](dp::Request& r, size_t) {
+    r.kind = dp::Request::Kind::DumpFlows;
+    r.max = n;
+  });
+  if (rs.empty()) return -1;
   rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
   size_t shown = 0;
   for (size_t i = 0; i < rs.size(); i++)

@@ -567,24 +567,6 @@ bool Dataplane::query(const std::vector<Request*>& per_worker, unsigned timeout_
   return true;
 }
 
-std::vector<std::unique_ptr<Request>> Dataplane::query_all(Request::Kind kind, uint32_t value) {
-  std::vector<std::unique_ptr<Request>> rs;
-  std::vector<Request*> raw;
-  for (size_t i = 0; i < workers_.size(); i++) {
-    rs.push_back(std::make_unique<Request>());
-    rs.back()->kind = kind;
-    rs.back()->value = value;
-    raw.push_back(rs.back().get());
-  }
-  if (!query(raw)) {
-    // A worker that does not answer keeps its request: leak it rather than
-    // free memory it may still write.
-    for (auto& r : rs) r.release();
-    rs.clear();
-  }
-  return rs;
-}
-
 std::string Dataplane::shutdown(bool& leak) {
   stop();
   size_t flows = 0, tw = 0;

@@ -148,8 +148,30 @@ class Dataplane {
   // Sends a request to every worker (or runs it when stopped) and waits for
   // all replies; false when a worker did not answer within timeout_ms.
   bool query(const std::vector<Request*>& per_worker, unsigned timeout_ms = 2000);
-  // Convenience: one request of `kind` per worker, returned.
-  std::vector<std::unique_ptr<Request>> query_all(Request::Kind kind, uint32_t value = 0);
+  // One request per worker, prepared by `init(request, worker index)`, sent,
+  // and returned with the results; empty when a worker did not answer (its
+  // request is then deliberately leaked: the worker may still write it).
+  template <class Init>
+  std::vector<std::unique_ptr<Request>> query_each(Init&& init) {
+    std::vector<std::unique_ptr<Request>> rs;
+    std::vector<Request*> raw;
+    for (size_t i = 0; i < workers_.size(); i++) {
+      rs.push_back(std::make_unique<Request>());
+      init(*rs.back(), i);
+      raw.push_back(rs.back().get());
+    }
+    if (!query(raw)) {
+      for (auto& r : rs) r.release();
+      rs.clear();
+    }
+    return rs;
+  }
+  std::vector<std::unique_ptr<Request>> query_all(Request::Kind kind, uint32_t value = 0) {
+    return query_each([&](Request& r, size_t) {
+      r.kind = kind;
+      r.value = value;
+    });
+  }
 
   const config::Options& options() const { return opts_; }
   config::Options& options() { return opts_; }

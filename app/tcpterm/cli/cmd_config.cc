@@ -76,22 +76,14 @@ void listen_parsed(void* res, cmdline*, void*) {
   config::ListenSpec spec;
   std::string text = std::string(r->ip) + ":" + std::to_string(r->port) + "/" + r->app;
   if (auto e = config::parse_listen(text, spec)) return out("error: " + *e + "\n");
-  std::vector<std::unique_ptr<dp::Request>> rs;
-  std::vector<dp::Request*> raw;
-  for (size_t i = 0; i < g_cli.dp->workers().size(); i++) {
+  auto rs = g_cli.dp->query_each([&](dp::Request& req, size_t) {
     std::string err;
-    auto req = std::make_unique<dp::Request>();
-    req->kind = dp::Request::Kind::Listen;
-    req->addr = spec.addr;
-    req->port = spec.port;
-    req->app = apps::make_app(spec.app, spec.params, err);  // allocated here, not on the worker
-    raw.push_back(req.get());
-    rs.push_back(std::move(req));
-  }
-  if (!g_cli.dp->query(raw)) {
-    for (auto& q : rs) q.release();
-    return out("error: a worker did not answer\n");
-  }
+    req.kind = dp::Request::Kind::Listen;
+    req.addr = spec.addr;
+    req.port = spec.port;
+    req.app = apps::make_app(spec.app, spec.params, err);  // allocated here, not on the worker
+  });
+  if (rs.empty()) return out("error: a worker did not answer\n");
   out(rs[0]->ok ? "listening on " + text + "\n" : "error: already listening on that address and port\n");
 }
 cmdline_parse_token_string_t tok_listen = TOKEN_STRING_INITIALIZER(Listen, listen, "listen");
@@ -110,19 +102,12 @@ void unlisten_parsed(void* res, cmdline*, void*) {
   auto* r = static_cast<Unlisten*>(res);
   uint32_t addr;
   if (!wire::parse_ip(r->ip, addr)) return out(std::string("error: bad IPv4 address '") + r->ip + "'\n");
-  std::vector<std::unique_ptr<dp::Request>> rs;
-  std::vector<dp::Request*> raw;
-  for (size_t i = 0; i < g_cli.dp->workers().size(); i++) {
-    rs.push_back(std::make_unique<dp::Request>());
-    rs.back()->kind = dp::Request::Kind::Unlisten;
-    rs.back()->addr = addr;
-    rs.back()->port = r->port;
-    raw.push_back(rs.back().get());
-  }
-  if (!g_cli.dp->query(raw)) {
-    for (auto& q : rs) q.release();
-    return out("error: a worker did not answer\n");
-  }
+  auto rs = g_cli.dp->query_each([&](dp::Request& req, size_t) {
+    req.kind = dp::Request::Kind::Unlisten;
+    req.addr = addr;
+    req.port = r->port;
+  });
+  if (rs.empty()) return out("error: a worker did not answer\n");
   out(rs[0]->ok ? "listener removed (open flows continue)\n" : "error: no such listener\n");
 }
 cmdline_parse_token_string_t tok_unlisten = TOKEN_STRING_INITIALIZER(Unlisten, unlisten, "unlisten");
