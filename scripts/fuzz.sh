@@ -27,7 +27,7 @@ for t in "${targets[@]}"; do
   (cd "$out" && "$bin" -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 "$out/corpus/$t" \
       >"$out/fuzz_$t.log" 2>&1)
   r=$?
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out/fuzz_$t.log" | grep -o '[0-9]*$')
+  runs=$(grep -ao 'stat::number_of_executed_units: *[0-9]*' "$out/fuzz_$t.log" | grep -o '[0-9]*$')
   if [ $r -eq 0 ]; then echo "fuzz_$t: ok, ${runs:-?} inputs in ${secs}s"
   else echo "fuzz_$t: FAILED (see $out/fuzz_$t.log)"; tail -30 "$out/fuzz_$t.log"; rc=1; fi
 done
