@@ -201,7 +201,17 @@ std::unique_ptr<stack::App> make_app(std::string_view name, const Params& params
     return false;
   };
   if (name == "echo") return no_params(name) ? std::make_unique<Echo>() : nullptr;
-  if (name == "discard") return no_params(name) ? std::make_unique<Discard>() : nullptr;
+  if (name == "discard") {
+    bool on_open = false;
+    for (auto& [k, v] : params) {
+      if (k != "close" || (v != "open" && v != "peer")) {
+        err = "discard: unknown parameter '" + k + "=" + v + "' (known: close=open|peer)";
+        return nullptr;
+      }
+      on_open = v == "open";
+    }
+    return std::make_unique<Discard>(on_open);
+  }
   if (name == "http") {
     uint64_t body = 64;
     for (auto& [k, v] : params) {

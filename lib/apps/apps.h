@@ -30,12 +30,21 @@ class Echo final : public stack::App {
   static void pump(stack::Stream& s);
 };
 
-// discard: reads and drops; closes when the peer closes.
+// discard: reads and drops; closes when the peer closes (or, with
+// close=open, as soon as the connection is established: with a client that
+// does the same, the FINs cross -- a simultaneous close).
 class Discard final : public stack::App {
  public:
+  explicit Discard(bool close_on_open = false) : close_on_open_(close_on_open) {}
   const char* name() const override { return "discard"; }
+  void on_open(stack::Stream& s) override {
+    if (close_on_open_) s.close();
+  }
   void on_data(stack::Stream& s) override { s.consume(s.readable()); }
   void on_peer_close(stack::Stream& s) override { s.close(); }
+
+ private:
+  bool close_on_open_;
 };
 
 // http: answers each HTTP/1.x request with 200 OK, Content-Length and a body

@@ -283,6 +283,9 @@ void Stack::deliver_events(uint32_t fi, uint8_t ev) {
   if ((ev & E::Writable) && s.alive()) f.app->on_writable(s);
   if ((ev & E::Reset) || ((ev & E::TimedOut) && f.tcb.state == TcpState::Closed))
     f.app->on_reset(s);
+  // Last: the flow ended in this event, by the peer, a timer, or the
+  // application itself inside one of the callbacks above.
+  if (f.tcb.state == TcpState::Closed || f.tcb.state == TcpState::TimeWait) f.app->on_closed(s);
 }
 
 void Stack::finish_event(uint32_t fi, tcp::Out& out) {

@@ -13,6 +13,8 @@
 //   on_peer_close the peer sent FIN: nothing more will be readable
 //   on_writable  acknowledged data freed send space
 //   on_reset     the connection was reset or timed out; the stream is dead
+//   on_closed    the flow is gone: CLOSED, or a TIME-WAIT record (always
+//                the last event; key() and app() are still readable)
 // Per-flow application state lives in Stream::app() (16 bytes).
 #pragma once
 #include <cstddef>
@@ -68,6 +70,7 @@ class App {
   virtual void on_peer_close(Stream&) {}
   virtual void on_writable(Stream&) {}
   virtual void on_reset(Stream&) {}
+  virtual void on_closed(Stream&) {}
 };
 
 }  // namespace tcpterm::stack

@@ -581,7 +581,9 @@ void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     set_state(t, TcpState::Established, e.st);
     e.st.established++;
     arm_life(t, e);
-    t.flags |= kAckNow;
+    // The ACK goes out at once (as Linux does), ahead of anything the
+    // application sends or closes in answer to on_open.
+    emit_ack(t, e, out);
     out.events |= ev::Established;
   } else {
     // A bare SYN: simultaneous open, SYN-SENT -> SYN-RECEIVED, send <SYN,ACK>.

@@ -511,3 +511,111 @@ TEST_CASE("stack: auto mode engages when SYN-RECEIVED reaches the backlog", "[st
   CHECK(n.server->flows() == 0);
   CHECK_FALSE(n.server->syncookies_engaged());
 }
+
+// ====================================================== the client role ===
+#include "apps/generator.h"
+
+namespace {
+struct GenRun {
+  uint64_t completed = 0, client_tw = 0, server_tw = 0, server_passive = 0, client_passive = 0,
+           closing_client = 0, closing_server = 0, failed = 0, aborts = 0;
+};
+GenRun run_generator(apps::CloseMode mode, uint64_t count, bool close_on_open_server = false) {
+  Net n;
+  apps::Http http(300);
+  apps::Discard closer(true);
+  if (close_on_open_server) n.server->add_listener(kServerIp, 80, &closer);
+  else n.server->add_listener(kServerIp, 80, &http);
+  apps::GeneratorConfig gc;
+  gc.dst = kServerIp;
+  gc.src = {{kClientIp, kClientIp}};
+  gc.port_lo = 20000;
+  gc.port_hi = 20999;
+  gc.count = count;
+  gc.concurrency = 16;
+  gc.mode = mode;
+  apps::Generator gen(gc);
+  for (int step = 0; step < 100000 && (!gen.done() || gen.stats().active); step++) {
+    gen.tick(*n.client, n.now, n.now * 1000, 1);
+    while (!n.to_server.q.empty() || !n.to_client.q.empty()) {
+      n.deliver(n.to_server, *n.server);
+      n.deliver(n.to_client, *n.client);
+    }
+    n.now++;
+    n.client->advance(n.now);
+    n.server->advance(n.now);
+  }
+  GenRun r;
+  r.completed = gen.stats().gen_completed;
+  r.failed = gen.stats().gen_reset + gen.stats().gen_failed_connect + gen.stats().gen_timed_out;
+  r.aborts = gen.stats().gen_aborts;
+  r.client_tw = n.client->tcp_stats().tw_entered;
+  r.server_tw = n.server->tcp_stats().tw_entered;
+  r.server_passive = n.server->tcp_stats().closed_passive;
+  r.client_passive = n.client->tcp_stats().closed_passive;
+  r.closing_client = n.client->tcp_stats().entered[size_t(TcpState::Closing)];
+  r.closing_server = n.server->tcp_stats().entered[size_t(TcpState::Closing)];
+  REQUIRE(n.client->check_invariants());
+  REQUIRE(n.server->check_invariants());
+  return r;
+}
+}  // namespace
+
+TEST_CASE("generator: server closes first -> TIME-WAIT on the terminator", "[generator]") {
+  GenRun r = run_generator(apps::CloseMode::Server, 200);
+  CHECK(r.completed == 200);
+  CHECK(r.failed == 0);
+  CHECK(r.server_tw == 200);
+  CHECK(r.client_passive == 200);
+  CHECK(r.client_tw == 0);
+}
+
+TEST_CASE("generator: client closes first -> TIME-WAIT on the generator", "[generator]") {
+  GenRun r = run_generator(apps::CloseMode::Client, 200);
+  CHECK(r.completed == 200);
+  CHECK(r.client_tw == 200);
+  CHECK(r.server_passive == 200);
+  CHECK(r.server_tw == 0);
+}
+
+TEST_CASE("generator: rst aborts after the response", "[generator]") {
+  GenRun r = run_generator(apps::CloseMode::Rst, 100);
+  CHECK(r.completed == 100);
+  CHECK(r.aborts == 100);
+  CHECK(r.client_tw == 0);
+  CHECK(r.server_tw == 0);
+}
+
+TEST_CASE("generator: simultaneous close goes through CLOSING on both sides", "[generator][closing]") {
+  GenRun r = run_generator(apps::CloseMode::Simultaneous, 100, true);
+  CHECK(r.completed == 100);
+  CHECK(r.closing_client == 100);
+  CHECK(r.closing_server == 100);
+  CHECK(r.client_tw == 100);
+  CHECK(r.server_tw == 100);
+}
+
+TEST_CASE("generator: the rate limit holds", "[generator]") {
+  Net n;
+  apps::Http http(10);
+  n.server->add_listener(kServerIp, 80, &http);
+  apps::GeneratorConfig gc;
+  gc.dst = kServerIp;
+  gc.src = {{kClientIp, kClientIp + 3}};
+  gc.rate = 500;
+  gc.concurrency = 1000;
+  gc.duration_ms = 2000;
+  apps::Generator gen(gc);
+  for (int step = 0; step < 2500; step++) {
+    gen.tick(*n.client, n.now, n.now * 1000, 1);
+    while (!n.to_server.q.empty() || !n.to_client.q.empty()) {
+      n.deliver(n.to_server, *n.server);
+      n.deliver(n.to_client, *n.client);
+    }
+    n.now++;
+    n.client->advance(n.now);
+    n.server->advance(n.now);
+  }
+  CHECK(gen.stats().gen_opened >= 950);
+  CHECK(gen.stats().gen_opened <= 1051);
+}
