@@ -55,8 +55,14 @@ std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out) {
   }
   size_t slash = v.find('/');
   if (slash == std::string_view::npos) return "'" + s + "' needs /PREFIX (e.g. 198.18.0.2/24)";
-  if (!wire::parse_ip(v.substr(0, slash), out.addr) || out.addr == 0)
+  std::string_view addrs = v.substr(0, slash);
+  size_t dash = addrs.find('-');
+  if (!wire::parse_ip(addrs.substr(0, dash), out.addr) || out.addr == 0)
     return "bad IPv4 address in '" + s + "'";
+  out.last = out.addr;
+  if (dash != std::string_view::npos &&
+      (!wire::parse_ip(addrs.substr(dash + 1), out.last) || out.last < out.addr))
+    return "bad address range in '" + s + "' (FIRST-LAST, FIRST <= LAST)";
   if (!parse_num(v.substr(slash + 1), out.prefix, 1, 32)) return "bad prefix in '" + s + "'";
   return std::nullopt;
 }
@@ -87,12 +93,60 @@ std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out) {
   return std::nullopt;
 }
 
+std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out) {
+  out.text = s;
+  std::string_view v = s;
+  size_t colon = v.find(':');
+  size_t comma = v.find(',');
+  if (colon == std::string_view::npos || (comma != std::string_view::npos && comma < colon))
+    return "'" + s + "' is not IPV4:PORT[,key=value...]";
+  if (!wire::parse_ip(v.substr(0, colon), out.addr) || out.addr == 0) return "bad IPv4 address in '" + s + "'";
+  if (!parse_num(v.substr(colon + 1, comma == std::string_view::npos ? std::string_view::npos : comma - colon - 1),
+                 out.port, 1, 65535))
+    return "bad port in '" + s + "'";
+  while (comma != std::string_view::npos) {
+    v.remove_prefix(comma + 1);
+    comma = v.find(',');
+    std::string_view kv = v.substr(0, comma);
+    size_t eq = kv.find('=');
+    if (eq == std::string_view::npos) return "bad key=value '" + std::string(kv) + "' in '" + s + "'";
+    std::string_view k = kv.substr(0, eq), val = kv.substr(eq + 1);
+    bool ok = true;
+    if (k == "rate") ok = parse_num(val, out.rate, 0, 1000000000);
+    else if (k == "concurrency") ok = parse_num(val, out.concurrency, 1, 1u << 26);
+    else if (k == "count") ok = parse_num(val, out.count, 0, ~0ull);
+    else if (k == "duration") {
+      uint64_t sec = 0;
+      ok = parse_num(val, sec, 0, 31536000);
+      out.duration_ms = sec * 1000;
+    } else if (k == "request") ok = parse_num(val, out.request, 0, 60000);
+    else if (k == "close") {
+      ok = val == "client" || val == "server" || val == "simultaneous" || val == "rst";
+      out.close = std::string(val);
+    } else if (k == "src") {
+      size_t d = val.find('-');
+      ok = wire::parse_ip(val.substr(0, d), out.src_first);
+      out.src_last = out.src_first;
+      if (ok && d != std::string_view::npos) ok = wire::parse_ip(val.substr(d + 1), out.src_last) && out.src_last >= out.src_first;
+    } else if (k == "sport") {
+      size_t d = val.find('-');
+      ok = d != std::string_view::npos && parse_num(val.substr(0, d), out.sport_lo, 1, 65535) &&
+           parse_num(val.substr(d + 1), out.sport_hi, 1, 65535) && out.sport_lo <= out.sport_hi;
+    } else {
+      return "unknown key '" + std::string(k) + "' in '" + s +
+             "' (rate, concurrency, count, duration, request, close, src, sport)";
+    }
+    if (!ok) return "bad value for " + std::string(k) + " in '" + s + "'";
+  }
+  return std::nullopt;
+}
+
 std::string usage() {
   return "usage: tcpterm [EAL options] -- [--addr [PORT@]IPV4/PREFIX]... "
          "[--listen IPV4:PORT/APP[,key=value...]]... [--msl-ms N] "
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
-         "[--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
+         "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
          "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip]";
 }
 
@@ -135,6 +189,17 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
       ListenSpec l;
       if (auto e = parse_listen(val, l)) return "--listen: " + *e;
       o.listens.push_back(l);
+    } else if (a == "--connect") {
+      if (auto e = value()) return e;
+      ConnectSpec c;
+      if (auto e = parse_connect(val, c)) return "--connect: " + *e;
+      o.connects.push_back(c);
+    } else if (a == "--ring-pair") {
+      if (inline_val) return a + " takes no value";
+      o.ring_pair = true;
+    } else if (a == "--bench-csv") {
+      if (auto e = value()) return e;
+      o.bench_csv = val;
     } else if (a == "-i" || a == "--interactive") {
       if (inline_val) return a + " takes no value";
       o.interactive = true;
@@ -174,7 +239,17 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
     }
   }
   if (o.interactive && o.stats_period_s) return "--stats-period: only without -i (non-interactive mode)";
-  if (o.addrs.empty()) o.addrs.push_back(AddrSpec{0, 0xC6120002, 24});  // SPEC default topology
+  if (o.addrs.empty()) o.addrs.push_back(AddrSpec{0, 0xC6120002, 0xC6120002, 24});  // SPEC default topology
+  for (auto& c : o.connects) {
+    if (c.src_first) continue;
+    for (const auto& a : o.addrs)
+      if (!a.contains(c.addr)) {
+        c.src_first = a.addr;
+        c.src_last = a.last;
+        break;
+      }
+    if (!c.src_first) return "--connect: no --addr to connect from (add one, or src=FIRST-LAST)";
+  }
   return std::nullopt;
 }
 

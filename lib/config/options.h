@@ -13,8 +13,22 @@ namespace tcpterm::config {
 
 struct AddrSpec {
   uint16_t port = 0;
-  uint32_t addr = 0;
+  uint32_t addr = 0;  // first address owned
+  uint32_t last = 0;  // last address owned (== addr unless a range FIRST-LAST)
   uint8_t prefix = 24;
+  bool contains(uint32_t a) const { return a >= addr && a <= last; }
+};
+
+// --connect IPV4:PORT[,key=value...]: the client role.
+struct ConnectSpec {
+  uint32_t addr = 0;
+  uint16_t port = 0;
+  uint32_t src_first = 0, src_last = 0;  // default: the first --addr range not holding addr
+  uint16_t sport_lo = 1024, sport_hi = 65535;
+  uint64_t rate = 0, count = 0, duration_ms = 0;
+  uint32_t concurrency = 1000, request = 0;
+  std::string close = "server";
+  std::string text;
 };
 
 struct ListenSpec {
@@ -28,6 +42,9 @@ struct ListenSpec {
 struct Options {
   std::vector<AddrSpec> addrs;
   std::vector<ListenSpec> listens;
+  std::vector<ConnectSpec> connects;
+  bool ring_pair = false;  // two net_ring ports joined to each other (loopback benchmark)
+  std::string bench_csv;   // non-interactive: per-second CSV of states and rates
   uint32_t msl_ms = 30000;
   uint32_t fin_wait_2_timeout_ms = 60000;
   uint32_t idle_timeout_ms = 300000;
@@ -57,5 +74,6 @@ std::string usage();
 // "[PORT@]IPV4/PREFIX" and "IPV4:PORT/APP[,key=value...]".
 std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out);
 std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out);
+std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out);
 
 }  // namespace tcpterm::config

@@ -14,6 +14,8 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_eth_ring.h>
+#include <rte_ring.h>
 #include <rte_tcp.h>
 
 #include <chrono>
@@ -89,6 +91,7 @@ int Worker::run() {
       }
     }
     stack_->advance(t0 / per_ms);
+    if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000);
     flush_tx();
     Request* r;
     while (requests.pop(r)) {
@@ -266,9 +269,30 @@ void Worker::handle_icmp(uint16_t port, const rte_ether_addr& peer, const wire::
 
 void Worker::tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const stack::Payload& p) {
   int port = dp_.port_of(key.laddr);
-  const rte_ether_addr* mac = neighbor(key.raddr);
-  if (port < 0 || !mac) {
+  if (port < 0) {
     c_.tx_no_neighbor++;
+    return;
+  }
+  const PortInfo& pinfo = dp_.ports()[port];
+  const rte_ether_addr* mac = pinfo.has_peer_mac ? &pinfo.peer_mac : neighbor(key.raddr);
+  if (!mac) {
+    // Unknown neighbour (an active open): ask, at most once per ms per
+    // address; the segment is dropped and its retransmission finds the answer.
+    c_.tx_no_neighbor++;
+    uint64_t now = stack_->now();
+    if (now == last_arp_ms_ && last_arp_ip_ == key.raddr) return;
+    last_arp_ms_ = now;
+    last_arp_ip_ = key.raddr;
+    rte_mbuf* a = rte_pktmbuf_alloc(pool_);
+    if (!a) {
+      c_.tx_nombuf++;
+      return;
+    }
+    uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(a, wire::kEthHdrLen + wire::kArpLen));
+    wire::emit_eth(d, {wire::kBroadcastMac, to_mac(pinfo.mac), wire::kEtherTypeArp});
+    wire::emit_arp(d + wire::kEthHdrLen, {wire::ArpOp::Request, to_mac(pinfo.mac), {}, key.laddr, key.raddr});
+    c_.arp_requests_out++;
+    send_frame(uint16_t(port), a);
     return;
   }
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
@@ -284,7 +308,7 @@ void Worker::tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const st
     rte_pktmbuf_free(m);
     return;
   }
-  const PortInfo& pi = dp_.ports()[port];
+  const PortInfo& pi = pinfo;
   wire::emit_eth(d, {to_mac(*mac), to_mac(pi.mac), wire::kEtherTypeIpv4});
   wire::Ipv4Repr ip;
   ip.src = key.laddr;
@@ -324,6 +348,8 @@ void Worker::execute(Request& r) {
       r.wheel = s.wheel().occupancy();
       r.memory = s.memory_bytes();
       r.syncookies_engaged = s.syncookies_engaged();
+      r.has_generator = gen_ != nullptr;
+      if (gen_) r.gen = gen_->stats();
       break;
     }
     case Request::Kind::DumpFlows:
@@ -352,6 +378,11 @@ void Worker::execute(Request& r) {
     case Request::Kind::ClearTcp:
       s.clear_stats();
       c_ = WorkerCounters{};
+      if (gen_) {
+        uint64_t active = gen_->stats().active;
+        gen_->stats() = apps::GeneratorStats{};
+        gen_->stats().active = active;
+      }
       break;
   }
 }
@@ -380,14 +411,45 @@ Dataplane::~Dataplane() = default;
 int Dataplane::port_of(uint32_t addr) const {
   for (const PortInfo& p : ports_)
     for (const auto& a : p.addrs)
-      if (a.addr == addr) return p.id;
+      if (a.contains(addr)) return p.id;
   return -1;
 }
 
 bool Dataplane::owns(uint16_t port, uint32_t addr) const {
   for (const auto& a : ports_[port].addrs)
-    if (a.addr == addr) return true;
+    if (a.contains(addr)) return true;
   return false;
+}
+
+// Two ring ports, A (the generator's side) and B (the terminator's), joined
+// crosswise so that what worker q sends on one port is received by worker
+// n-1-q on the other: with two workers, the generator on worker 1 talks to
+// the terminator on worker 0, each on its own lcore.
+bool Dataplane::create_ring_pair(std::string& err) {
+  unsigned n = unsigned(workers_.size());
+  std::vector<rte_ring*> a2b(n), b2a(n);
+  for (unsigned q = 0; q < n; q++) {
+    std::string an = "tt_a2b_" + std::to_string(q), bn = "tt_b2a_" + std::to_string(q);
+    a2b[q] = rte_ring_create(an.c_str(), 4096, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    b2a[q] = rte_ring_create(bn.c_str(), 4096, int(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!a2b[q] || !b2a[q]) {
+      err = "cannot create the ring pair's rings: " + std::string(rte_strerror(rte_errno));
+      return false;
+    }
+  }
+  std::vector<rte_ring*> a_rx(n), a_tx(n), b_rx(n), b_tx(n);
+  for (unsigned q = 0; q < n; q++) {
+    a_tx[q] = a2b[q];
+    b_rx[q] = a2b[n - 1 - q];
+    b_tx[q] = b2a[q];
+    a_rx[q] = b2a[n - 1 - q];
+  }
+  if (rte_eth_from_rings("tt_ring_a", a_rx.data(), n, a_tx.data(), n, rte_socket_id()) < 0 ||
+      rte_eth_from_rings("tt_ring_b", b_rx.data(), n, b_tx.data(), n, rte_socket_id()) < 0) {
+    err = "cannot create the ring pair ports: " + std::string(rte_strerror(rte_errno));
+    return false;
+  }
+  return true;
 }
 
 bool Dataplane::init_port(uint16_t port, std::string& err) {
@@ -468,7 +530,18 @@ bool Dataplane::init_port(uint16_t port, std::string& err) {
 
 bool Dataplane::init(std::string& err) {
   tsc_per_ms_ = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000);
-  uint16_t nports = rte_eth_dev_count_avail();
+  std::vector<unsigned> lcores;
+  unsigned lc;
+  RTE_LCORE_FOREACH_WORKER(lc) lcores.push_back(lc);
+  if (lcores.empty()) {
+    err = "no worker lcore: give EAL at least two, e.g. -l 0,1 (the main lcore runs the CLI)";
+    return false;
+  }
+  if (opts_.ring_pair && lcores.size() < 2) {
+    err = "--ring-pair needs two worker lcores (generator and terminator), e.g. --lcores 0@0,1@1,2@0";
+    return false;
+  }
+  uint16_t nports = uint16_t(rte_eth_dev_count_avail() + (opts_.ring_pair ? 2 : 0));
   if (nports == 0) {
     err = "no Ethernet ports: add a device, e.g. --vdev net_tap0,iface=tt0";
     return false;
@@ -478,13 +551,6 @@ bool Dataplane::init(std::string& err) {
       err = "--addr: port " + std::to_string(a.port) + " does not exist (" + std::to_string(nports) + " ports)";
       return false;
     }
-  std::vector<unsigned> lcores;
-  unsigned lc;
-  RTE_LCORE_FOREACH_WORKER(lc) lcores.push_back(lc);
-  if (lcores.empty()) {
-    err = "no worker lcore: give EAL at least two, e.g. -l 0,1 (the main lcore runs the CLI)";
-    return false;
-  }
   // One mbuf pool per NUMA socket in use.
   unsigned per_queue = kRxDesc + kTxDesc + 2 * kBurst + kPoolCache;
   unsigned n = std::max(8191u, nports * unsigned(lcores.size()) * per_queue + 4096) ;
@@ -504,6 +570,7 @@ bool Dataplane::init(std::string& err) {
     unsigned sock = rte_lcore_to_socket_id(lcores[q]);
     workers_.push_back(std::make_unique<Worker>(*this, lcores[q], uint16_t(q), pools_[sock]));
   }
+  if (opts_.ring_pair && !create_ring_pair(err)) return false;
   for (uint16_t p = 0; p < nports; p++)
     if (!init_port(p, err)) return false;
   for (auto& w : workers_)
@@ -511,6 +578,31 @@ bool Dataplane::init(std::string& err) {
       err = "cannot allocate TX buffers";
       return false;
     }
+  if (opts_.ring_pair) {
+    // The last two ports are the pair: each one's peer is the other.
+    PortInfo& a = ports_[nports - 2];
+    PortInfo& b = ports_[nports - 1];
+    a.has_peer_mac = b.has_peer_mac = true;
+    a.peer_mac = b.mac;
+    b.peer_mac = a.mac;
+  }
+  // The client role runs on the last worker (with --ring-pair: the one whose
+  // queue the pair joins to the terminator on worker 0).
+  for (const auto& c : opts_.connects) {
+    apps::GeneratorConfig g;
+    g.dst = c.addr;
+    g.dport = c.port;
+    g.src = {{c.src_first, c.src_last}};
+    g.port_lo = c.sport_lo;
+    g.port_hi = c.sport_hi;
+    g.rate = c.rate;
+    g.concurrency = c.concurrency;
+    g.count = c.count;
+    g.duration_ms = c.duration_ms;
+    g.request_bytes = c.request;
+    apps::parse_close_mode(c.close, g.mode);
+    workers_.back()->set_generator(std::make_unique<apps::Generator>(g));
+  }
   // Listeners: one application object per listener per worker.
   for (const auto& l : opts_.listens) {
     for (auto& w : workers_) {
@@ -576,6 +668,15 @@ std::string Dataplane::shutdown(bool& leak) {
     w->stack().clear_all();
     w->flush_tx();
   }
+  // Frames still in flight (in RX rings, or between the ring pair's ports)
+  // go back to their pool before the ports close.
+  for (int round = 0; round < 2; round++)
+    for (const PortInfo& p : ports_)
+      for (uint16_t q = 0; q < p.queues; q++) {
+        rte_mbuf* pk[kBurst];
+        uint16_t got;
+        while ((got = rte_eth_rx_burst(p.id, q, pk, kBurst)) > 0) rte_pktmbuf_free_bulk(pk, got);
+      }
   for (const PortInfo& p : ports_) {
     rte_eth_dev_stop(p.id);
     rte_eth_dev_close(p.id);

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "apps/apps.h"
+#include "apps/generator.h"
 #include "config/options.h"
 #include "stack/stack.h"
 
@@ -35,7 +36,7 @@ inline constexpr unsigned kBurst = 32;
 #define TCPTERM_WORKER_COUNTERS(X)                                                       \
   X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(tx_nombuf) X(tx_dropped)         \
   X(tx_no_neighbor) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies)           \
-  X(not_for_us) X(rx_multiseg) X(iterations) X(busy_cycles) X(total_cycles)
+  X(not_for_us) X(rx_multiseg) X(arp_requests_out) X(iterations) X(busy_cycles) X(total_cycles)
 
 struct alignas(64) WorkerCounters {
 #define X(n) uint64_t n = 0;
@@ -57,6 +58,8 @@ struct PortInfo {
   uint16_t queues = 0;
   bool rx_ip_cksum = false, rx_tcp_cksum = false, tx_ip_cksum = false, tx_tcp_cksum = false;
   bool rss = false;
+  bool has_peer_mac = false;  // a point-to-point link (the ring pair): no ARP needed
+  rte_ether_addr peer_mac{};
   std::vector<config::AddrSpec> addrs;
 };
 
@@ -78,6 +81,8 @@ struct Request {
   WorkerCounters wc;
   uint32_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0;
   std::array<size_t, 7> wheel{};
+  bool has_generator = false;
+  apps::GeneratorStats gen;
   size_t memory = 0;
   bool syncookies_engaged = false;
   std::vector<stack::FlowInfo> dump;
@@ -99,6 +104,11 @@ class Worker final : public stack::TxSink {
   void flush_tx();
   bool init_tx();  // one TX buffer per port, once ports exist
   void add_app(std::unique_ptr<stack::App> app) { apps_.push_back(std::move(app)); }
+  void set_generator(std::unique_ptr<apps::Generator> g) {
+    gen_ = g.get();
+    apps_.push_back(std::move(g));
+  }
+  apps::Generator* generator() { return gen_; }
 
   boost::lockfree::spsc_queue<Request*, boost::lockfree::capacity<64>> requests, replies;
 
@@ -128,6 +138,9 @@ class Worker final : public stack::TxSink {
   std::vector<rte_eth_dev_tx_buffer*> txbuf_;
   std::vector<Neighbor> neigh_;
   uint16_t ip_id_ = 0;
+  uint64_t last_arp_ms_ = 0;
+  uint32_t last_arp_ip_ = 0;
+  apps::Generator* gen_ = nullptr;
   WorkerCounters c_;
 };
 
@@ -188,6 +201,7 @@ class Dataplane {
 
  private:
   bool init_port(uint16_t port, std::string& err);
+  bool create_ring_pair(std::string& err);
   config::Options opts_;
   stack::StackConfig scfg_;
   std::vector<PortInfo> ports_;
