@@ -21,6 +21,7 @@
 #include "cli/cli.h"
 #include "config/options.h"
 #include "dp/dataplane.h"
+#include "bench.h"
 #include "render.h"
 #include "telemetry.h"
 
@@ -49,6 +50,13 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
   auto start = clock::now();
   auto last = start;
   auto last_report = start;
+  auto last_bench = start;
+  std::unique_ptr<tcpterm::app::BenchReporter> bench;
+  if (!o.bench_csv.empty()) {
+    bench = std::make_unique<tcpterm::app::BenchReporter>(dp, o.bench_csv);
+    if (!bench->ok()) spdlog::error("cannot write {}", o.bench_csv);
+    else bench->sample(0, 0);
+  }
   tcpterm::app::Totals prev = tcpterm::app::snapshot(dp);
   while (!g_signal) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -59,6 +67,10 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
     }
     double up = std::chrono::duration<double>(now - start).count();
     if (o.run_seconds && up >= o.run_seconds) break;
+    if (bench && bench->ok() && now - last_bench >= std::chrono::seconds(1)) {
+      bench->sample(up, std::chrono::duration<double>(now - last_bench).count());
+      last_bench = now;
+    }
     double since = std::chrono::duration<double>(now - last).count();
     if (o.stats_period_s && since >= o.stats_period_s) {
       tcpterm::app::Totals t = tcpterm::app::snapshot(dp);
@@ -69,6 +81,8 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
       last = now;
     }
   }
+  if (bench && bench->ok())
+    tcpterm::app::out(bench->summary(std::chrono::duration<double>(clock::now() - start).count()));
 }
 
 }  // namespace

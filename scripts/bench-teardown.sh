@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# scripts/bench-teardown.sh [--mode client|server|simultaneous|rst] [--seconds S]
+#                           [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]
+#
+# The loopback teardown benchmark: one tcpterm process, a generator (client
+# role) and a terminator (http) on two lcores joined by a pair of net_ring
+# ports -- no NIC, no kernel, no hugepages.  Prints a progress line every
+# second, writes DIR/teardown.csv (connections per state per role, rates)
+# and renders DIR/teardown.png, then ends with the summary: CPS, teardowns/s,
+# teardown latency p50/p99, cycles per lifecycle per role, bytes per flow and
+# per TIME-WAIT record, mbufs in use.
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$TCPTERM_TOP"
+mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench
+while [ $# -gt 0 ]; do
+  case $1 in
+    --mode) mode=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --msl-ms) msl=$2; shift 2 ;;
+    --concurrency) conc=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]" >&2; exit 2 ;;
+  esac
+done
+ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
+build build || exit 1
+mkdir -p "$out"
+# TIME-WAIT must hold CPS x 2*MSL records on each side that keeps them.
+cps_guess=$([ "$rate" -gt 0 ] && echo "$rate" || echo 800000)
+tw=$(( cps_guess * 2 * msl / 1000 * 12 / 10 + 65536 ))
+app=http
+[ "$mode" = simultaneous ] && app="discard,close=open"
+# Hugepages when the machine has them (faster), --no-huge otherwise.
+mem="--no-huge -m 2048"
+[ "$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)" -ge 512 ] && mem="-m 1024"
+echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc"
+echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the idle CLI lcore)"
+./build/app/tcpterm --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
+  --ring-pair --addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 \
+  --listen "198.18.0.2:80/$app" \
+  --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds" \
+  --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 \
+  --bench-csv "$out/teardown.csv" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
+rc=${PIPESTATUS[0]}
+if command -v gnuplot >/dev/null && [ -s "$out/teardown.csv" ]; then
+  gnuplot <<GP
+set datafile separator ","
+set terminal pngcairo size 1200,700 noenhanced
+set output "$out/teardown.png"
+set title "tcpterm loopback teardown benchmark: $mode close, MSL $msl ms (TIME-WAIT plateau = CPS x 2 MSL)"
+set xlabel "seconds"
+set ylabel "connections in state"
+set y2label "per second"
+set y2tics
+set ytics nomirror
+set key outside right
+set logscale y
+plot "$out/teardown.csv" using 1:(column("term_TIME_WAIT")+column("gen_TIME_WAIT")+1) with lines lw 2 title "TIME-WAIT (both roles)", \
+     "" using 1:(column("term_ESTABLISHED")+column("gen_ESTABLISHED")+1) with lines title "ESTABLISHED", \
+     "" using 1:(column("term_SYN_RECEIVED")+1) with lines title "SYN-RECEIVED", \
+     "" using 1:(column("term_FIN_WAIT_1")+column("gen_FIN_WAIT_1")+1) with lines title "FIN-WAIT-1", \
+     "" using 1:(column("term_LAST_ACK")+column("gen_LAST_ACK")+1) with lines title "LAST-ACK", \
+     "" using 1:(column("term_CLOSING")+column("gen_CLOSING")+1) with lines title "CLOSING", \
+     "" using 1:"cps" axes x1y2 with lines dt 2 title "CPS (right axis)"
+GP
+  echo "plot: $out/teardown.png   csv: $out/teardown.csv"
+fi
+exit "$rc"
