@@ -114,20 +114,23 @@ bool Http::parse_head(std::string_view head, Request& r) {
   return true;
 }
 
+Http::Http(uint64_t body_len) : body_len_(body_len) {
+  auto head = [&](const char* status, uint64_t len, bool close) {
+    return std::string("HTTP/1.1 ") + status + "\r\nServer: tcpterm\r\nContent-Type: text/plain\r\n" +
+           "Content-Length: " + std::to_string(len) + "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n";
+  };
+  head_keep_ = head("200 OK", body_len, false);
+  head_close_ = head("200 OK", body_len, true);
+  head_bad_ = head("400 Bad Request", 0, true);
+}
+
 bool Http::start_response(stack::Stream& s, int status, bool keep_alive, bool head_only) {
-  char hdr[256];
-  uint64_t body = status == 200 ? body_len_ : 0;
-  int n = std::snprintf(hdr, sizeof hdr,
-                        "HTTP/1.1 %s\r\nServer: tcpterm\r\nContent-Type: text/plain\r\n"
-                        "Content-Length: %llu\r\n%s\r\n",
-                        status == 200 ? "200 OK" : "400 Bad Request",
-                        static_cast<unsigned long long>(body),
-                        keep_alive ? "" : "Connection: close\r\n");
-  if (s.send_space() < size_t(n)) return false;
-  s.send(std::span(reinterpret_cast<const uint8_t*>(hdr), size_t(n)));
+  const std::string& h = status != 200 ? head_bad_ : keep_alive ? head_keep_ : head_close_;
+  if (s.send_space() < h.size()) return false;
+  s.send(std::span(reinterpret_cast<const uint8_t*>(h.data()), h.size()));
   auto& st = s.app();
-  st.a = head_only ? 0 : body;
-  if (!keep_alive) st.flags |= kCloseAfter;
+  st.a = head_only || status != 200 ? 0 : body_len_;
+  if (!keep_alive || status != 200) st.flags |= kCloseAfter;
   return true;
 }
 

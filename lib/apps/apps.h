@@ -56,7 +56,7 @@ class Http final : public stack::App {
  public:
   static constexpr size_t kMaxHeader = 8192;
   static constexpr uint64_t kMaxBody = 1ull << 30;
-  explicit Http(uint64_t body_len) : body_len_(body_len) {}
+  explicit Http(uint64_t body_len);
   const char* name() const override { return "http"; }
   void on_data(stack::Stream& s) override { pump(s); }
   void on_writable(stack::Stream& s) override { pump(s); }
@@ -83,6 +83,8 @@ class Http final : public stack::App {
   bool start_response(stack::Stream& s, int status, bool keep_alive, bool head_only);
   uint64_t body_len_;
   uint64_t requests_ = 0, bad_ = 0;
+  // Response heads, formatted once: 200 keep-alive, 200 close, 400.
+  std::string head_keep_, head_close_, head_bad_;
 };
 
 // Builds an application from `--listen ...,APP[,key=value]`; nullptr and
