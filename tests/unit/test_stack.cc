@@ -516,6 +516,20 @@ TEST_CASE("stack: auto mode engages when SYN-RECEIVED reaches the backlog", "[st
 #include "apps/generator.h"
 
 namespace {
+// One millisecond per step: the generator opens, the wire drains, timers run.
+void drive(Net& n, apps::Generator& gen, int max_steps, bool until_done) {
+  for (int step = 0; step < max_steps && (!until_done || !gen.done() || gen.stats().active); step++) {
+    gen.tick(*n.client, n.now, n.now * 1000, 1);
+    while (!n.to_server.q.empty() || !n.to_client.q.empty()) {
+      n.deliver(n.to_server, *n.server);
+      n.deliver(n.to_client, *n.client);
+    }
+    n.now++;
+    n.client->advance(n.now);
+    n.server->advance(n.now);
+  }
+}
+
 struct GenRun {
   uint64_t completed = 0, client_tw = 0, server_tw = 0, server_passive = 0, client_passive = 0,
            closing_client = 0, closing_server = 0, failed = 0, aborts = 0;
@@ -535,16 +549,7 @@ GenRun run_generator(apps::CloseMode mode, uint64_t count, bool close_on_open_se
   gc.concurrency = 16;
   gc.mode = mode;
   apps::Generator gen(gc);
-  for (int step = 0; step < 100000 && (!gen.done() || gen.stats().active); step++) {
-    gen.tick(*n.client, n.now, n.now * 1000, 1);
-    while (!n.to_server.q.empty() || !n.to_client.q.empty()) {
-      n.deliver(n.to_server, *n.server);
-      n.deliver(n.to_client, *n.client);
-    }
-    n.now++;
-    n.client->advance(n.now);
-    n.server->advance(n.now);
-  }
+  drive(n, gen, 100000, true);
   GenRun r;
   r.completed = gen.stats().gen_completed;
   r.failed = gen.stats().gen_reset + gen.stats().gen_failed_connect + gen.stats().gen_timed_out;
@@ -606,16 +611,7 @@ TEST_CASE("generator: the rate limit holds", "[generator]") {
   gc.concurrency = 1000;
   gc.duration_ms = 2000;
   apps::Generator gen(gc);
-  for (int step = 0; step < 2500; step++) {
-    gen.tick(*n.client, n.now, n.now * 1000, 1);
-    while (!n.to_server.q.empty() || !n.to_client.q.empty()) {
-      n.deliver(n.to_server, *n.server);
-      n.deliver(n.to_client, *n.client);
-    }
-    n.now++;
-    n.client->advance(n.now);
-    n.server->advance(n.now);
-  }
+  drive(n, gen, 2500, false);
   CHECK(gen.stats().gen_opened >= 950);
   CHECK(gen.stats().gen_opened <= 1051);
 }
