@@ -3,6 +3,7 @@
 #include <rte_cycles.h>
 #include <rte_mempool.h>
 
+#include <fstream>
 #include <sstream>
 
 namespace tcpterm::app {
@@ -25,6 +26,17 @@ uint64_t drops(const Totals& t) {
   uint64_t d = 0;
   for (size_t i = 1; i < wire::kDropCount; i++) d += t.sst.drops[i];
   return d + t.wc.tx_dropped + t.wc.tx_nombuf;
+}
+uint64_t rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  std::string k;
+  uint64_t v = 0;
+  while (f >> k)
+    if (k == "VmRSS:") {
+      f >> v;
+      return v * 1024;
+    }
+  return 0;
 }
 }  // namespace
 
@@ -126,6 +138,18 @@ std::string BenchReporter::summary(double seconds) {
                 sizeof(flow::TwRecord), table_per_slot, sizeof(stack::Stack::Flow), 24, table_per_slot,
                 double(sizeof(stack::Stack::Flow)) + 24 + table_per_slot, (unsigned long long)mbufs_in_use(dp_),
                 ns_per_cycle);
+  o << b;
+  uint64_t est = 0;
+  for (const auto& r : t.per_worker) est += uint64_t(r->tcp.states[size_t(tcp::TcpState::Established)]);
+  uint64_t rss = rss_bytes();
+  std::snprintf(b, sizeof b,
+                "  flows_now: %llu (established %llu) + time_wait %llu\n"
+                "  configured_capacity_per_lcore: %u flows, %u TIME-WAIT records, %u buffer chunks\n"
+                "  reserved_memory_bytes: %llu (all lcores' stacks, preallocated)\n"
+                "  process_rss_bytes: %llu\n",
+                (unsigned long long)t.flows, (unsigned long long)est, (unsigned long long)t.time_wait,
+                sc.max_flows, sc.max_time_wait, sc.chunks, (unsigned long long)t.memory,
+                (unsigned long long)rss);
   o << b;
   return o.str();
 }

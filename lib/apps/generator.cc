@@ -11,6 +11,7 @@ bool parse_close_mode(std::string_view s, CloseMode& out) {
   else if (s == "server") out = CloseMode::Server;
   else if (s == "simultaneous") out = CloseMode::Simultaneous;
   else if (s == "rst") out = CloseMode::Rst;
+  else if (s == "none") out = CloseMode::None;
   else return false;
   return true;
 }
@@ -21,6 +22,7 @@ const char* to_string(CloseMode m) {
     case CloseMode::Server: return "server";
     case CloseMode::Simultaneous: return "simultaneous";
     case CloseMode::Rst: return "rst";
+    case CloseMode::None: return "none";
   }
   return "?";
 }
@@ -171,6 +173,9 @@ void Generator::finish_response(stack::Stream& s) {
     case CloseMode::Server:
     case CloseMode::Simultaneous:
       break;  // the server's FIN comes (or came with the data)
+    case CloseMode::None:
+      st_.gen_completed++;  // a held connection counts once it has its response
+      break;
   }
 }
 
@@ -197,6 +202,7 @@ void Generator::on_closed(stack::Stream& s) {
   if (a.flags & kFailed) return;  // counted in on_reset (reset or timed out)
   // Ended by the FIN exchange (or our own RST in rst mode): a completed
   // connection.  (A flow that reaches TIME-WAIT gets no on_peer_close.)
+  if (cfg_.mode == CloseMode::None) return;  // counted when its response came
   st_.gen_completed++;
   if (cfg_.mode == CloseMode::Client) st_.gen_client_closes++;
   else if (cfg_.mode == CloseMode::Server) st_.gen_server_closes++;

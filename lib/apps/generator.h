@@ -8,6 +8,7 @@
 //                 other's FIN (the server with Connection: close, the client as
 //                 soon as the response is complete)
 //   rst           the client aborts after the response (RST)
+//   none          keep-alive: the connection stays ESTABLISHED (scale runs)
 // Source tuples cycle through the configured address ranges and a port
 // range.  Every failure (refused, reset, timed out, tuple busy) is counted.
 #pragma once
@@ -21,7 +22,7 @@
 
 namespace tcpterm::apps {
 
-enum class CloseMode : uint8_t { Client, Server, Simultaneous, Rst };
+enum class CloseMode : uint8_t { Client, Server, Simultaneous, Rst, None };
 bool parse_close_mode(std::string_view s, CloseMode& out);
 const char* to_string(CloseMode m);
 

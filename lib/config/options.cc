@@ -121,7 +121,7 @@ std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out)
       out.duration_ms = sec * 1000;
     } else if (k == "request") ok = parse_num(val, out.request, 0, 60000);
     else if (k == "close") {
-      ok = val == "client" || val == "server" || val == "simultaneous" || val == "rst";
+      ok = val == "client" || val == "server" || val == "simultaneous" || val == "rst" || val == "none";
       out.close = std::string(val);
     } else if (k == "src") {
       size_t d = val.find('-');

@@ -14,22 +14,22 @@ check() {  # check NAME OUTPUT RC
   fi
 }
 for p in null ring memif; do
-  out=$(cd "$tmp" && timeout 60 "$top/scripts/run.sh" "$p" --run-seconds 1 2>&1)
+  out=$(cd "$tmp" && timeout -k 5 60 "$top/scripts/run.sh" "$p" --run-seconds 1 2>&1)
   check "$p" "$out" $?
 done
 # pcap: an empty capture in, replies out.
 /usr/bin/python3 -c "from scapy.all import wrpcap, Ether, ARP; wrpcap('$tmp/in.pcap', [Ether(dst='ff:ff:ff:ff:ff:ff')/ARP(pdst='198.18.0.2', psrc='198.18.0.1')])"
-out=$(cd "$tmp" && timeout 60 "$top/scripts/run.sh" pcap 2>&1)
+out=$(cd "$tmp" && timeout -k 5 60 "$top/scripts/run.sh" pcap 2>&1)
 check pcap "$out" $?
 # tap, in a namespace of its own.
 ip netns add ttprof
-out=$(timeout 60 ip netns exec ttprof "$top/scripts/run.sh" tap --run-seconds 1 2>&1)
+out=$(timeout -k 5 60 ip netns exec ttprof "$top/scripts/run.sh" tap --run-seconds 1 2>&1)
 check tap "$out" $?
 # af_packet on a veth whose peer sits in the namespace.
 ip link add veth-tt type veth peer name veth-tt-ns
 ip link set veth-tt-ns netns ttprof
 ip link set veth-tt up
-out=$(timeout 60 "$top/scripts/run.sh" af_packet --run-seconds 1 2>&1)
+out=$(timeout -k 5 60 "$top/scripts/run.sh" af_packet --run-seconds 1 2>&1)
 check af_packet "$out" $?
 # SIGTERM (and SIGINT) stop it cleanly: exit 0, every mbuf back.
 for sig in TERM INT; do
@@ -37,7 +37,11 @@ for sig in TERM INT; do
   pid=$!
   sleep 3
   kill -$sig $pid
+  ( sleep 30; kill -9 $pid 2>/dev/null ) &  # a shutdown that hangs fails, not stalls
+  watchdog=$!
   wait $pid
-  check "SIG$sig" "$(cat "$tmp/sig.out")" $?
+  rc=$?
+  kill $watchdog 2>/dev/null
+  check "SIG$sig" "$(cat "$tmp/sig.out")" $rc
 done
 exit $fail
