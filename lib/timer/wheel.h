@@ -135,17 +135,14 @@ class Wheel {
     return ((now_ >> top) + 1) << top;
   }
 
-  // Timers per level (index kLevels: overflow), for `show timers`.
-  std::array<size_t, kLevels + 1> occupancy() const {
-    std::array<size_t, kLevels + 1> occ{};
-    for (const Node& n : nodes_)
-      if (n.where != kNone) occ[n.where == kOverflow ? kLevels : n.where / kSlots]++;
-    return occ;
-  }
+  // Timers per level (index kLevels: overflow), for `show timers`.  O(1):
+  // kept up to date by place() and unlink().
+  std::array<size_t, kLevels + 1> occupancy() const { return per_level_; }
 
   // Debug check: lists, bitmaps and placements are consistent.  O(capacity).
   bool check_invariants() const {
     size_t seen = 0;
+    std::array<size_t, kLevels + 1> counted{};
     for (unsigned w = 0; w < kLevels * kSlots + 1; w++) {
       Id prev = kNil;
       for (Id id = heads_[w]; id != kNil; id = nodes_[id].next) {
@@ -161,11 +158,12 @@ class Wheel {
         }
         prev = id;
         ++seen;
+        counted[w == kOverflow ? kLevels : w / kSlots]++;
       }
       if (w != kOverflow && heads_[w] == kNil && (pending_[w / kSlots] >> (w % kSlots) & 1))
         return false;
     }
-    return seen == count_;
+    return seen == count_ && counted == per_level_;
   }
 
  private:
@@ -194,11 +192,13 @@ class Wheel {
     n.next = heads_[where];
     if (n.next != kNil) nodes_[n.next].prev = id;
     heads_[where] = id;
+    per_level_[where == kOverflow ? kLevels : where / kSlots]++;
     if (where != kOverflow) pending_[where / kSlots] |= 1ull << (where % kSlots);
   }
 
   void unlink(Id id) {
     Node& n = nodes_[id];
+    per_level_[n.where == kOverflow ? kLevels : n.where / kSlots]--;
     if (n.prev != kNil) nodes_[n.prev].next = n.next;
     else heads_[n.where] = n.next;
     if (n.next != kNil) nodes_[n.next].prev = n.prev;
@@ -236,6 +236,7 @@ class Wheel {
     if (where != kOverflow) pending_[where / kSlots] &= ~(1ull << (where % kSlots));
     while (id != kNil) {
       Id next = nodes_[id].next;
+      per_level_[where == kOverflow ? kLevels : where / kSlots]--;
       place(id, std::max(nodes_[id].expires, now_), now_);
       id = next;
     }
@@ -244,6 +245,7 @@ class Wheel {
   std::vector<Node> nodes_;
   std::array<Id, kLevels * kSlots + 1> heads_{};
   std::array<uint64_t, kLevels> pending_{};
+  std::array<size_t, kLevels + 1> per_level_{};
   Tick now_ = 0;
   size_t count_ = 0;
 };
