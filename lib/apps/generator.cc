@@ -87,6 +87,15 @@ void Generator::tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint
     uint32_t addr;
     uint16_t port;
     if (!next_tuple(addr, port)) break;
+    if (cfg_.accept) {
+      // Skip tuples whose replies the NIC would steer to another lcore.
+      int tries = 0;
+      while (!cfg_.accept(addr, port) && ++tries < 1024) {
+        st_.gen_tuples_steered_away++;
+        next_tuple(addr, port);
+      }
+      if (tries == 1024) break;
+    }
     if (!s.connect(flow::FlowKey4{addr, cfg_.dst, port, cfg_.dport}, this)) {
       st_.gen_tuple_busy++;  // still in use (e.g. our own TIME-WAIT), or the table is full
       if (cfg_.rate) tokens_ -= 1.0;

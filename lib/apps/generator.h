@@ -13,6 +13,7 @@
 // range.  Every failure (refused, reset, timed out, tuple busy) is counted.
 #pragma once
 #include <array>
+#include <functional>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -37,12 +38,16 @@ struct GeneratorConfig {
   uint64_t duration_ms = 0;     // stop opening after; 0: unlimited
   uint32_t request_bytes = 0;   // extra request header bytes (padding)
   CloseMode mode = CloseMode::Server;
+  // Optional: accept a source (address, port) only if the reply will reach
+  // this lcore (RSS steering); tuples it refuses are skipped.
+  std::function<bool(uint32_t, uint16_t)> accept;
 };
 
 #define TCPTERM_GEN_COUNTERS(X)                                                       \
   X(gen_opened) X(gen_established) X(gen_completed) X(gen_failed_connect)             \
   X(gen_reset) X(gen_timed_out) X(gen_tuple_busy) X(gen_bad_response)                \
-  X(gen_client_closes) X(gen_server_closes) X(gen_simultaneous_closes) X(gen_aborts)
+  X(gen_client_closes) X(gen_server_closes) X(gen_simultaneous_closes) X(gen_aborts)        \
+  X(gen_tuples_steered_away)
 
 struct GeneratorStats {
 #define X(n) uint64_t n = 0;

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <thread>
 
+#include "dp/rss.h"
 #include "wire/wire.h"
 
 namespace tcpterm::dp {
@@ -605,6 +606,32 @@ bool Dataplane::init(std::string& err) {
     g.duration_ms = c.duration_ms;
     g.request_bytes = c.request;
     apps::parse_close_mode(c.close, g.mode);
+    // With RSS over several queues, keep only source ports whose replies the
+    // NIC steers back to the generator's own queue (Toeplitz, rte_softrss).
+    int gp = port_of(c.src_first);
+    if (gp >= 0 && ports_[size_t(gp)].rss && ports_[size_t(gp)].queues > 1) {
+      rte_eth_dev_info info;
+      rte_eth_dev_info_get(uint16_t(gp), &info);
+      std::vector<uint8_t> key(info.hash_key_size ? info.hash_key_size : 40);
+      rte_eth_rss_conf rc{};
+      rc.rss_key = key.data();
+      rc.rss_key_len = uint8_t(key.size());
+      std::vector<uint16_t> reta(info.reta_size ? info.reta_size : 128);
+      std::vector<rte_eth_rss_reta_entry64> conf((reta.size() + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+      for (auto& e : conf) e.mask = ~0ull;
+      if (rte_eth_dev_rss_hash_conf_get(uint16_t(gp), &rc) == 0 &&
+          rte_eth_dev_rss_reta_query(uint16_t(gp), conf.data(), uint16_t(reta.size())) == 0) {
+        for (size_t i = 0; i < reta.size(); i++)
+          reta[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+        auto steer = std::make_shared<RssSteer>(key, reta);
+        uint16_t own = workers_.back()->queue();
+        uint32_t dst = c.addr;
+        uint16_t dport = c.port;
+        g.accept = [steer, own, dst, dport](uint32_t src, uint16_t sport) {
+          return steer->queue(dst, src, dport, sport) == own;  // the reply's tuple
+        };
+      }
+    }
     workers_.back()->set_generator(std::make_unique<apps::Generator>(g));
   }
   // Listeners: one application object per listener per worker.
