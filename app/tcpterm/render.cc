@@ -54,6 +54,11 @@ std::string render_tcp_stats(const Totals& t) {
   for (size_t i = 1; i < wire::kDropCount; i++)
     line(o, std::string("drop_") + wire::to_string(wire::Drop(i)), t.sst.drops[i]);
   line(o, "drop_not_for_us", t.wc.not_for_us);
+  for (const auto& r : t.per_worker)  // the client role, where one runs
+    if (r->has_generator) {
+      r->gen.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });
+      line(o, "gen_active", r->gen.active);
+    }
   return o.str();
 }
 

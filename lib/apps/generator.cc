@@ -119,8 +119,20 @@ void Generator::on_open(stack::Stream& s) {
     s.close();
     return;
   }
-  s.send(std::span(reinterpret_cast<const uint8_t*>(request_.data()), request_.size()));
+  a.flags |= kRequestPending;
+  send_request(s);
 }
+
+// All or nothing: a request that does not fit waits for on_writable (the
+// stack wakes flows starved of buffer chunks once chunks are free).
+void Generator::send_request(stack::Stream& s) {
+  auto& a = s.app();
+  if (!(a.flags & kRequestPending) || s.send_space() < request_.size()) return;
+  s.send(std::span(reinterpret_cast<const uint8_t*>(request_.data()), request_.size()));
+  a.flags &= uint8_t(~kRequestPending);
+}
+
+void Generator::on_writable(stack::Stream& s) { send_request(s); }
 
 void Generator::mark_fin(stack::Stream& s) {
   if (s.app().a == 0) s.app().a = now_cycles_ ? now_cycles_ : 1;

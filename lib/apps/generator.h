@@ -81,6 +81,7 @@ class Generator final : public stack::App {
   const GeneratorConfig& config() const { return cfg_; }
 
   void on_open(stack::Stream& s) override;
+  void on_writable(stack::Stream& s) override;
   void on_data(stack::Stream& s) override;
   void on_peer_close(stack::Stream& s) override;
   void on_reset(stack::Stream& s) override;
@@ -90,7 +91,8 @@ class Generator final : public stack::App {
   // AppState use: a = cycles at the first FIN, b = response bytes still
   // expected (0xffffffff: headers not parsed yet), flags below.
   static constexpr uint8_t kEstablished = 1, kResponded = 2, kWeClosed = 4, kPeerClosed = 8,
-                           kFailed = 16;
+                           kFailed = 16, kRequestPending = 32;
+  void send_request(stack::Stream& s);
   void finish_response(stack::Stream& s);
   void mark_fin(stack::Stream& s);
   bool next_tuple(uint32_t& addr, uint16_t& port);

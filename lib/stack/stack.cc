@@ -25,7 +25,9 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
       wheel_(cfg.max_flows, now_ms),
       iss_(cfg.iss_k0, cfg.iss_k1),
       cookies_(cfg.iss_k1 ^ 0x5bd1e9955bd1e995ull, cfg.iss_k0 + 0x2545F4914F6CDD1Dull),
-      out_(std::make_unique<tcp::Out>()) {}
+      out_(std::make_unique<tcp::Out>()) {
+  starved_.reserve(cfg.max_flows);
+}
 
 Stack::~Stack() = default;
 
@@ -373,6 +375,27 @@ void Stack::to_time_wait(uint32_t fi) {
   sst_.flows_freed++;
 }
 
+void Stack::starved(uint32_t fi) {
+  if (starved_.size() < starved_.capacity()) starved_.push_back({fi, pool_.generation(fi)});
+}
+
+void Stack::retry_starved() {
+  // Wake waiting flows while at least a few chunks are free.
+  while (starved_head_ < starved_.size() && chunks_.capacity() - chunks_.in_use() >= 4) {
+    auto [fi, gen] = starved_[starved_head_++];
+    if (!pool_.in_use(fi) || pool_.generation(fi) != gen) continue;  // freed since
+    tcp::Out& out = *out_;
+    out.reset();
+    cur_out_ = &out;
+    out.events = tcp::ev::Writable;
+    finish_event(fi, out);
+  }
+  if (starved_head_ == starved_.size()) {
+    starved_.clear();
+    starved_head_ = 0;
+  }
+}
+
 void Stack::free_flow(uint32_t fi) {
   Flow& f = pool_[fi];
   table_.erase(f.hash, fi);
@@ -385,6 +408,7 @@ void Stack::free_flow(uint32_t fi) {
 // ---------------------------------------------------------------- timers ---
 void Stack::advance(uint64_t now_ms) {
   if (now_ms > now_) now_ = now_ms;
+  if (starved_head_ < starved_.size()) retry_starved();
   wheel_.advance(now_, [&](timer::Wheel::Id fi) {
     if (!pool_.in_use(fi)) return;
     tcp::Out& out = *out_;
@@ -502,7 +526,11 @@ void Stream::consume(size_t n) {
 size_t Stream::send_space() const {
   if (!alive()) return 0;
   tcp::Env e = const_cast<Stack*>(stack_)->env();
-  return tcp::send_space(stack_->flow_at(flow_).tcb, e);
+  size_t n = tcp::send_space(stack_->flow_at(flow_).tcb, e);
+  // Out of chunks (not merely a full send buffer): ask to be woken.
+  if (n < tcp::ChunkPool::kChunk && stack_->chunks().in_use() == stack_->chunks().capacity())
+    const_cast<Stack*>(stack_)->starved(flow_);
+  return n;
 }
 size_t Stream::send(std::span<const uint8_t> data) {
   if (!alive()) return 0;

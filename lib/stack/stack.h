@@ -172,6 +172,9 @@ class Stack {
   Flow& flow_at(uint32_t i) { return pool_[i]; }
   const Flow& flow_at(uint32_t i) const { return pool_[i]; }
   tcp::Env env() { return tcp::Env{cfg_.tcp, st_, chunks_, ooo_, uint32_t(now_)}; }
+  // A flow whose application found no buffer space because the chunk pool
+  // ran dry: it gets on_writable again once chunks are free.
+  void starved(uint32_t flow);
   tcp::Out& current_out() { return *cur_out_; }
 
  private:
@@ -216,6 +219,11 @@ class Stack {
   uint64_t last_cookie_ms_ = 0;  // when we last sent one (0: never)
   std::vector<Listener> listeners_;
   tcp::Out* cur_out_ = nullptr;
+  // Flows waiting for buffer chunks, as {slot, generation}; bounded by the
+  // flow capacity and retried in advance() while chunks are free.
+  std::vector<std::pair<uint32_t, uint32_t>> starved_;
+  size_t starved_head_ = 0;
+  void retry_starved();
   std::unique_ptr<tcp::Out> out_;  // scratch, reused for every event
 };
 

@@ -827,7 +827,11 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
 
 size_t send_space(const Tcb& t, const Env& e) {
   if (!can_send(t.state) || t.has(kFinQueued)) return 0;
-  return e.cfg.snd_buf > t.sndq.len ? e.cfg.snd_buf - t.sndq.len : 0;
+  size_t by_window = e.cfg.snd_buf > t.sndq.len ? e.cfg.snd_buf - t.sndq.len : 0;
+  // Never promise bytes the lcore's chunk pool cannot hold.
+  size_t by_pool = (t.sndq.covered() - t.sndq.len) +
+                   size_t(e.chunks.capacity() - e.chunks.in_use()) * ChunkPool::kChunk;
+  return std::min(by_window, by_pool);
 }
 
 size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
