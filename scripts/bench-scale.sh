@@ -19,7 +19,7 @@ echo "== phase 1: $flows established flows (both roles hold them: 2 x $flows TCB
 out=$(./build/app/tcpterm --lcores 0@0,1@1,2@0 --no-huge -m 2048 --no-pci --file-prefix "scale$$" --log-level warn -- \
   --ring-pair --addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen 198.18.0.2:80/http \
   --connect "198.18.0.2:80,close=none,count=$flows,concurrency=$flows" \
-  --max-flows "$cap" --max-time-wait 65536 --buffer-chunks 65536 --run-seconds "$((flows / 250000 + 20))" \
+  --max-flows "$cap" --max-time-wait 65536 --buffer-chunks 65536 --run-seconds "$((flows / 150000 + 30))" \
   --bench-csv "build/scale-established.csv" 2>&1)
 echo "$out" | grep -E '^t=' | tail -3
 echo "$out" | grep -E '^\s+(connections_opened|connections_completed|failed|flows_now|configured_capacity|reserved_memory|process_rss|bytes_per_flow):'
