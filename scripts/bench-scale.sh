@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# scripts/bench-scale.sh [FLOWS] [SECONDS]: scale runs on the loopback ring pair.
+# scripts/bench-scale.sh [FLOWS] [SECONDS] [RAMP_CPS]: scale runs on the loopback ring pair.
 #  1. hold FLOWS (default 10 000 000) concurrently ESTABLISHED connections
 #     (the generator keeps each open after its response) and report the bytes
-#     per flow, from the structures and from the process RSS;
+#     per flow, from the structures and from the process RSS.  The ramp is
+#     paced at RAMP_CPS (default 300 000/s): unpaced, the generator overruns
+#     the pair's 4096-entry rings and handshakes fall into SYN backoff;
 #  2. run SECONDS (default 70) at the top rate, server closes first, with the
 #     default MSL of 30 s (TIME-WAIT 60 s), so tens of millions of TIME-WAIT
 #     records are held at once, and report their memory.
@@ -12,14 +14,15 @@ set -u
 cd "$TCPTERM_TOP"
 flows=${1:-10000000}
 secs=${2:-70}
+ramp=${3:-300000}
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
 build build || exit 1
 cap=$((flows + flows / 8 + 65536))
 echo "== phase 1: $flows established flows (both roles hold them: 2 x $flows TCBs); capacity $cap flows per lcore"
 out=$(./build/app/tcpterm --lcores 0@0,1@1,2@0 --no-huge -m 2048 --no-pci --file-prefix "scale$$" --log-level warn -- \
   --ring-pair --addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen 198.18.0.2:80/http \
-  --connect "198.18.0.2:80,close=none,count=$flows,concurrency=$flows" \
-  --max-flows "$cap" --max-time-wait 65536 --buffer-chunks 65536 --run-seconds "$((flows / 150000 + 30))" \
+  --connect "198.18.0.2:80,close=none,count=$flows,concurrency=$flows,rate=$ramp" \
+  --max-flows "$cap" --max-time-wait 65536 --buffer-chunks 65536 --run-seconds "$((flows / ramp + 15))" \
   --bench-csv "build/scale-established.csv" 2>&1)
 echo "$out" | grep -E '^t=' | tail -3
 echo "$out" | grep -E '^\s+(connections_opened|connections_completed|failed|flows_now|configured_capacity|reserved_memory|process_rss|bytes_per_flow):'
