@@ -83,7 +83,7 @@ std::string render_timewait(const Totals& t, const dp::Dataplane& dp) {
 
 std::string render_lcores(const Totals& t, const dp::Dataplane& dp) {
   std::ostringstream o;
-  auto& ws = const_cast<dp::Dataplane&>(dp).workers();
+  auto& ws = dp.workers();
   for (size_t i = 0; i < t.per_worker.size() && i < ws.size(); i++) {
     const auto& r = *t.per_worker[i];
     double busy = r.wc.total_cycles ? 100.0 * double(r.wc.busy_cycles) / double(r.wc.total_cycles) : 0;
@@ -101,7 +101,7 @@ std::string render_lcores(const Totals& t, const dp::Dataplane& dp) {
 
 std::string render_timers(const Totals& t, const dp::Dataplane& dp) {
   std::ostringstream o;
-  auto& ws = const_cast<dp::Dataplane&>(dp).workers();
+  auto& ws = dp.workers();
   for (size_t i = 0; i < t.per_worker.size() && i < ws.size(); i++) {
     const auto& r = *t.per_worker[i];
     o << "lcore " << ws[i]->lcore() << ":\n";
@@ -180,9 +180,9 @@ std::string render_port_info(const dp::Dataplane& dp) {
 std::string render_config(const dp::Dataplane& dp) {
   std::ostringstream o;
   const auto& opt = dp.options();
-  const tcp::Config& c = const_cast<dp::Dataplane&>(dp).workers().empty()
+  const tcp::Config& c = dp.workers().empty()
                              ? dp.stack_config().tcp
-                             : const_cast<dp::Dataplane&>(dp).workers()[0]->stack().tcp_config();
+                             : dp.workers()[0]->stack().tcp_config();
   line(o, "msl_ms", c.msl_ms);
   line(o, "time_wait_ms", c.two_msl_ms());
   line(o, "fin_wait_2_timeout_ms", c.fin_wait_2_timeout_ms);
@@ -201,20 +201,20 @@ std::string render_config(const dp::Dataplane& dp) {
   line(o, "max_flows", dp.stack_config().max_flows);
   line(o, "max_time_wait", dp.stack_config().max_time_wait);
   line(o, "buffer_chunks", dp.stack_config().chunks);
-  line(o, "workers", const_cast<dp::Dataplane&>(dp).workers().size());
+  line(o, "workers", dp.workers().size());
   o << "  tw_rst: " << (c.tw_rst == tcp::TwRstPolicy::Ignore ? "ignore" : "close") << "\n";
   o << "  tw_cap_policy: "
     << (c.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest ? "recycle-oldest" : "skip") << "\n";
   const char* sc[] = {"off", "on", "auto"};
-  const auto& ws = const_cast<dp::Dataplane&>(dp).workers();
+  const auto& ws = dp.workers();
   o << "  syncookies: " << sc[size_t(ws.empty() ? dp.stack_config().syncookies : ws[0]->stack().config().syncookies)] << "\n";
   line(o, "syn_backlog", dp.stack_config().syn_backlog);
   o << "  timestamps: " << (c.timestamps ? "on" : "off") << "\n";
   o << "  window_scaling: " << (c.window_scaling ? "on" : "off") << "\n";
   for (const auto& a : opt.addrs)
     o << "  addr: " << a.port << "@" << ip(a.addr) << "/" << int(a.prefix) << "\n";
-  if (!const_cast<dp::Dataplane&>(dp).workers().empty())
-    for (const auto& l : const_cast<dp::Dataplane&>(dp).workers()[0]->stack().listeners())
+  if (!dp.workers().empty())
+    for (const auto& l : dp.workers()[0]->stack().listeners())
       o << "  listen: " << ip(l.addr) << ":" << l.port << "/" << l.app->name() << "\n";
   return o.str();
 }

@@ -67,16 +67,24 @@ std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out) {
   return std::nullopt;
 }
 
+// "IPV4:PORT" ending at `end` (the first character after the port).
+static std::optional<std::string> parse_endpoint(const std::string& s, size_t end, bool allow_any,
+                                          uint32_t& addr, uint16_t& port) {
+  std::string_view v = std::string_view(s).substr(0, end);
+  size_t colon = v.find(':');
+  if (colon == std::string_view::npos) return "'" + s + "' does not start with IPV4:PORT";
+  if (!wire::parse_ip(v.substr(0, colon), addr) || (!allow_any && addr == 0))
+    return "bad IPv4 address in '" + s + "'";
+  if (!parse_num(v.substr(colon + 1), port, 1, 65535)) return "bad port in '" + s + "'";
+  return std::nullopt;
+}
+
 std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out) {
   out.text = s;
   std::string_view v = s;
-  size_t colon = v.find(':');
   size_t slash = v.find('/');
-  if (colon == std::string_view::npos || slash == std::string_view::npos || slash < colon)
-    return "'" + s + "' is not IPV4:PORT/APP[,key=value...]";
-  if (!wire::parse_ip(v.substr(0, colon), out.addr)) return "bad IPv4 address in '" + s + "'";
-  if (!parse_num(v.substr(colon + 1, slash - colon - 1), out.port, 1, 65535))
-    return "bad port in '" + s + "'";
+  if (slash == std::string_view::npos) return "'" + s + "' is not IPV4:PORT/APP[,key=value...]";
+  if (auto e = parse_endpoint(s, slash, true, out.addr, out.port)) return e;
   std::string_view rest = v.substr(slash + 1);
   size_t comma = rest.find(',');
   out.app = std::string(rest.substr(0, comma));
@@ -96,14 +104,8 @@ std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out) {
 std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out) {
   out.text = s;
   std::string_view v = s;
-  size_t colon = v.find(':');
   size_t comma = v.find(',');
-  if (colon == std::string_view::npos || (comma != std::string_view::npos && comma < colon))
-    return "'" + s + "' is not IPV4:PORT[,key=value...]";
-  if (!wire::parse_ip(v.substr(0, colon), out.addr) || out.addr == 0) return "bad IPv4 address in '" + s + "'";
-  if (!parse_num(v.substr(colon + 1, comma == std::string_view::npos ? std::string_view::npos : comma - colon - 1),
-                 out.port, 1, 65535))
-    return "bad port in '" + s + "'";
+  if (auto e = parse_endpoint(s, comma, false, out.addr, out.port)) return e;
   while (comma != std::string_view::npos) {
     v.remove_prefix(comma + 1);
     comma = v.find(',');

@@ -112,6 +112,8 @@ int Worker::run() {
 
 void Worker::learn(uint32_t ip, const rte_ether_addr& mac) {
   Neighbor& n = neigh_[flow::mix32(ip) & (kNeighbors - 1)];
+  // Called for every received packet: write only when something changed.
+  if (n.ip == ip && rte_is_same_ether_addr(&n.mac, &mac)) return;
   n.ip = ip;
   n.mac = mac;
 }
