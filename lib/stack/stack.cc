@@ -376,12 +376,16 @@ void Stack::to_time_wait(uint32_t fi) {
 }
 
 void Stack::starved(uint32_t fi) {
-  if (starved_.size() < starved_.capacity()) starved_.push_back({fi, pool_.generation(fi)});
+  std::pair<uint32_t, uint32_t> e{fi, pool_.generation(fi)};
+  if (starved_.size() > starved_head_ && starved_.back() == e) return;  // asked already
+  if (starved_.size() < starved_.capacity()) starved_.push_back(e);
 }
 
 void Stack::retry_starved() {
-  // Wake waiting flows while at least a few chunks are free.
-  while (starved_head_ < starved_.size() && chunks_.capacity() - chunks_.in_use() >= 4) {
+  // Wake the flows waiting when this pass began (a flow that still finds too
+  // little re-registers for the next pass, so a pass always ends).
+  size_t end = starved_.size();
+  while (starved_head_ < end && chunks_.in_use() < chunks_.capacity()) {
     auto [fi, gen] = starved_[starved_head_++];
     if (!pool_.in_use(fi) || pool_.generation(fi) != gen) continue;  // freed since
     tcp::Out& out = *out_;
@@ -438,8 +442,7 @@ uint64_t Stack::next_event() const {
 // ----------------------------------------------------------- observation ---
 void Stack::clear_stats() {
   st_.clear_counters();
-  auto drops_kept = StackStats{};
-  sst_ = drops_kept;
+  sst_ = StackStats{};
 }
 
 std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t addr_filter) const {
@@ -526,10 +529,13 @@ void Stream::consume(size_t n) {
 size_t Stream::send_space() const {
   if (!alive()) return 0;
   tcp::Env e = const_cast<Stack*>(stack_)->env();
-  size_t n = tcp::send_space(stack_->flow_at(flow_).tcb, e);
-  // Out of chunks (not merely a full send buffer): ask to be woken.
-  if (n < tcp::ChunkPool::kChunk && stack_->chunks().in_use() == stack_->chunks().capacity())
-    const_cast<Stack*>(stack_)->starved(flow_);
+  const tcp::Tcb& t = stack_->flow_at(flow_).tcb;
+  size_t n = tcp::send_space(t, e);
+  // Limited by the lcore's chunk pool, not by the flow's own send buffer:
+  // the flow may have nothing in flight to bring an on_writable, so ask to
+  // be woken when chunks free up.
+  size_t own = e.cfg.snd_buf > t.sndq.len ? e.cfg.snd_buf - t.sndq.len : 0;
+  if (n < own && tcp::can_send(t.state)) const_cast<Stack*>(stack_)->starved(flow_);
   return n;
 }
 size_t Stream::send(std::span<const uint8_t> data) {

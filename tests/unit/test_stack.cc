@@ -224,8 +224,6 @@ TEST_CASE("stack: http keep-alive then Connection: close; the server holds TIME-
   CHECK(n.state(*n.server, TcpState::TimeWait) == 1);
   CHECK(n.server->time_wait_records() == 1);
   CHECK(n.client->tcp_stats().tw_entered == 0);
-  uint64_t entered = n.now;
-  (void)entered;
   n.run(n.now + 2 * n.cfg.tcp.msl_ms + 10);
   CHECK(n.state(*n.server, TcpState::TimeWait) == 0);
   CHECK(n.server->tcp_stats().tw_expired == 1);
@@ -393,16 +391,16 @@ TEST_CASE("stack: a client that vanishes after our FIN is reclaimed", "[stack][f
   CHECK(n.server->chunks().in_use() == 0);
 }
 
-TEST_CASE("stack: simultaneous close through CLOSING on both sides", "[stack][closing]") {
+// (True simultaneous closes, through CLOSING on both sides, are in the
+// "generator: simultaneous close" test below.)
+TEST_CASE("stack: a client that closes in on_open: client TIME-WAIT, server LAST-ACK",
+          "[stack][closing]") {
   Net n;
   apps::Discard discard;
   n.server->add_listener(kServerIp, 9, &discard);
   struct Closer : Client {
     void on_open(stack::Stream& s) override { opened = true; s.close(); }
   } c;
-  // Both close at once: the client closes on open; the server's discard
-  // closes when it sees the FIN -- not simultaneous.  Force it: deliver the
-  // SYN-ACK, then have the server's flow close before the client's FIN lands.
   REQUIRE(n.open(c, 48000, 9));
   n.run(n.now + 1000);
   CHECK(c.opened);
@@ -510,6 +508,73 @@ TEST_CASE("stack: auto mode engages when SYN-RECEIVED reaches the backlog", "[st
   CHECK(n.state(*n.server, TcpState::SynReceived) == 0);
   CHECK(n.server->flows() == 0);
   CHECK_FALSE(n.server->syncookies_engaged());
+}
+
+TEST_CASE("stack: under chunk exhaustion every request is still answered, no byte refused",
+          "[stack][exhaustion]") {
+  Net n;
+  StackConfig cfg = Net::small();
+  cfg.chunks = 8;  // 16 KiB for the whole server: far less than 20 responses need
+  n.server = std::make_unique<Stack>(cfg, n.to_client, n.now);
+  apps::Http http(5000);  // three chunks per response
+  n.server->add_listener(kServerIp, 80, &http);
+  std::vector<std::unique_ptr<Client>> cs;
+  for (int i = 0; i < 20; i++) {
+    cs.push_back(std::make_unique<Client>());
+    cs.back()->request = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    REQUIRE(n.open(*cs.back(), uint16_t(50000 + i)));
+  }
+  // Requests that arrive while the pool is dry are not ACKed and come back
+  // with RTO backoff: allow virtual minutes, still below the 300 s idle
+  // timeout that would otherwise be the only way out for a starved flow.
+  n.run(n.now + 240000);
+  for (auto& c : cs) {
+    CHECK(c->got.size() > 5000);
+    CHECK(c->peer_closed);
+  }
+  CHECK(http.requests() == 20);
+  CHECK(n.server->tcp_stats().snd_pool_exhausted == 0);  // never accepted bytes it could not hold
+  CHECK(n.server->chunks().in_use() == 0);
+}
+
+namespace {
+// Sends `n` bytes all or nothing as soon as the connection opens, then closes.
+struct Writer : stack::App {
+  size_t n;
+  bool sent = false;
+  explicit Writer(size_t bytes) : n(bytes) {}
+  const char* name() const override { return "writer"; }
+  void on_open(stack::Stream& s) override { try_send(s); }
+  void on_writable(stack::Stream& s) override { try_send(s); }
+  void on_data(stack::Stream& s) override { s.consume(s.readable()); }
+  void try_send(stack::Stream& s) {
+    if (s.app().flags || s.send_space() < n) return;
+    std::string b(n, 'w');
+    s.send(std::span(reinterpret_cast<const uint8_t*>(b.data()), n));
+    s.app().flags = 1;
+    s.close();
+  }
+};
+}  // namespace
+
+TEST_CASE("stack: a flow starved of buffer chunks is woken when chunks free up",
+          "[stack][exhaustion]") {
+  Net n;
+  StackConfig cfg = Net::small();
+  cfg.chunks = 4;  // 8 KiB: room for one 6000-byte message at a time
+  n.server = std::make_unique<Stack>(cfg, n.to_client, n.now);
+  Writer w(6000);
+  n.server->add_listener(kServerIp, 80, &w);
+  Client a, b;
+  REQUIRE(n.open(a, 51000));
+  REQUIRE(n.open(b, 51001));
+  // b opens while a's 6000 bytes hold 3 of the 4 chunks: b has nothing in
+  // flight, so only the wake-up can get it going again (well before the
+  // 300 s idle timeout).
+  n.run(n.now + 10000);
+  CHECK(a.got.size() == 6000);
+  CHECK(b.got.size() == 6000);
+  CHECK(n.server->chunks().in_use() == 0);
 }
 
 // ====================================================== the client role ===
