@@ -29,11 +29,21 @@ inline uint32_t mix32(uint32_t h) {
 // that both the low bits (bucket) and the high bits (tag) are well spread.
 // Deliberately free of ISA-specific intrinsics: the pure cores and the DPDK
 // edge are compiled with different -march flags and must agree.
-inline uint32_t hash_key(const FlowKey4& k, uint32_t seed = 0x9e3779b9) {
+//
+// The seed is a per-process random 64-bit secret (lib/stack draws it from
+// getrandom at start-up): without it an attacker who has read this file can
+// choose spoofed 4-tuples that all land in one bucket chain.  This is a fast
+// keyed mix, not a PRF: it raises the cost of a collision attack from "read
+// the source" to "recover the seed from timing", and the table's probe
+// counters (`show tcp timewait`) make a chain attack visible.
+inline uint32_t hash_key(const FlowKey4& k, uint64_t seed = 0x9e3779b97f4a7c15ull) {
   uint64_t h = seed;
   h ^= uint64_t(k.laddr) * 0x9E3779B97F4A7C15ull;
   h ^= uint64_t(k.raddr) * 0xC2B2AE3D27D4EB4Full;
   h ^= (uint64_t(k.lport) << 16 | k.rport) * 0x165667B19E3779F9ull;
+  h ^= seed >> 29;
+  h *= 0xbf58476d1ce4e5b9ull;  // splitmix64 finaliser: every seed bit reaches every output bit
+  h ^= h >> 31;
   return mix32(uint32_t(h ^ (h >> 32)));
 }
 

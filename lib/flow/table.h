@@ -7,7 +7,9 @@
 //   bytes 16..47  ref[8]    32-bit refs
 //   byte  48      used      occupancy bitmap
 //   bytes 50..51  overflow  entries homed at or before this bucket that were
-//                           placed after it (F14's outbound overflow count)
+//                           placed after it (F14's outbound overflow count);
+//                           saturates at 65535 and then stays (sticky: the
+//                           bucket is always probed past, never wrongly not)
 //   bytes 52..63  padding
 //
 // A lookup reads the home bucket, compares tags, then keys (through the
@@ -26,6 +28,8 @@
 #include <cstring>
 #include <vector>
 
+#include "tcp/lazy_mem.h"
+
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -36,6 +40,7 @@ class FlowTable {
  public:
   static constexpr uint32_t kNotFound = 0xffffffffu;
   static constexpr unsigned kWays = 8;
+  static constexpr uint16_t kOverflowSticky = 0xffff;
 
   struct alignas(64) Bucket {
     uint16_t tag[kWays];
@@ -57,8 +62,10 @@ class FlowTable {
     uint32_t want = capacity / 7 + 1;
     nbuckets_ = std::bit_ceil(want < 2 ? 2u : want);
     mask_ = nbuckets_ - 1;
-    buckets_.resize(nbuckets_);
-    std::memset(static_cast<void*>(buckets_.data()), 0, nbuckets_ * sizeof(Bucket));
+    // Zero pages, faulted in by the first writer (the lcore that runs the
+    // table, so its memory lands on that lcore's NUMA node), and only as
+    // buckets are used (tcp/lazy_mem.h).
+    buckets_ = tcp::LazyArray<Bucket>(nbuckets_);
   }
 
   uint32_t size() const { return size_; }
@@ -120,7 +127,8 @@ class FlowTable {
         bk.ref[i] = ref;
         bk.used |= uint8_t(1u << i);
         // Count the overflow on every full bucket passed.
-        for (uint32_t k = hash & mask_; k != b; k = (k + 1) & mask_) buckets_[k].overflow++;
+        for (uint32_t k = hash & mask_; k != b; k = (k + 1) & mask_)
+          if (buckets_[k].overflow != kOverflowSticky) buckets_[k].overflow++;
         if (probes + 1 > c_.max_probe) c_.max_probe = probes + 1;
         size_++;
         c_.inserts++;
@@ -143,7 +151,8 @@ class FlowTable {
         unsigned i = unsigned(std::countr_zero(m));
         if (bk.ref[i] == ref) {
           bk.used &= uint8_t(~(1u << i));
-          for (uint32_t k = home; k != b; k = (k + 1) & mask_) buckets_[k].overflow--;
+          for (uint32_t k = home; k != b; k = (k + 1) & mask_)
+            if (buckets_[k].overflow != kOverflowSticky) buckets_[k].overflow--;
           size_--;
           c_.erases++;
           return true;
@@ -192,7 +201,7 @@ class FlowTable {
     }
     if (n != size_) return false;
     for (uint32_t b = 0; b < nbuckets_; b++)
-      if (over[b] != buckets_[b].overflow) return false;
+      if (over[b] != buckets_[b].overflow && buckets_[b].overflow != kOverflowSticky) return false;
     return true;
   }
 
@@ -212,7 +221,7 @@ class FlowTable {
 
   uint32_t capacity_;
   uint32_t nbuckets_, mask_;
-  std::vector<Bucket> buckets_;
+  tcp::LazyArray<Bucket> buckets_;
   uint32_t size_ = 0;
   Counters c_;
 };

@@ -4,10 +4,16 @@
 // bytes: the key, SND.NXT, RCV.NXT, TS.Recent, the expiry and one link word.
 // Every record lives 2*MSL, so appending at the tail keeps the FIFO sorted by
 // expiry and expiry is a walk from the head.  A restart (retransmitted FIN)
-// only rewrites the expiry and sets a flag; when the record reaches the head
-// it is moved to the tail instead of expiring (its new expiry is the latest).
+// is "unlink and append": the stack appends a copy at the tail (the latest
+// expiry, so the FIFO stays sorted) and marks the old record dead.  Only when
+// no record is free does restart() rewrite the expiry in place and flag it;
+// such a record is moved to the tail when it reaches the head (it may then
+// wait behind younger records: late, never early -- and counted).
 // A record closed early (RST under the RFC 9293 policy, or a new incarnation
 // under RFC 6191) is marked dead and reclaimed when it reaches the head.
+//
+// Records come from a lazily mapped array (tcp/lazy_mem.h) handed out by a
+// bump index before the free list: an unused capacity costs no memory.
 //
 // The link word: bits 0..26 next index (so at most 2^27-1 = 134 M records
 // per lcore), bit 27 restarted, bit 28 ts_ok, bit 29 ws_ok, bit 30 live.
@@ -19,6 +25,7 @@
 #include <vector>
 
 #include "flow/key.h"
+#include "tcp/lazy_mem.h"
 #include "tcp/seq.h"
 #include "tcp/time_wait.h"
 
@@ -41,16 +48,15 @@ class TimeWaitTable {
   static constexpr uint32_t kRestarted = 1u << 27, kTsOk = 1u << 28, kWsOk = 1u << 29,
                             kLive = 1u << 30;
 
-  explicit TimeWaitTable(uint32_t capacity) : recs_(capacity) {
-    for (uint32_t i = 0; i < capacity; i++) recs_[i].link = i + 1 < capacity ? i + 1 : kNil;
-    free_ = capacity ? 0 : kNil;
-  }
+  explicit TimeWaitTable(uint32_t capacity) : recs_(capacity) {}
 
   uint32_t capacity() const { return uint32_t(recs_.size()); }
   uint32_t size() const { return live_; }      // live records
   uint32_t occupied() const { return used_; }  // live + dead awaiting the head
-  bool full() const { return free_ == kNil; }
-  size_t memory_bytes() const { return recs_.size() * sizeof(TwRecord); }
+  bool full() const { return free_ == kNil && bump_ == recs_.size(); }
+  size_t memory_bytes() const { return recs_.bytes(); }
+  // Bytes of records ever handed out (an upper bound of what is faulted in).
+  size_t touched_bytes() const { return size_t(bump_) * sizeof(TwRecord); }
 
   TwRecord& operator[](uint32_t i) { return recs_[i]; }
   const TwRecord& operator[](uint32_t i) const { return recs_[i]; }
@@ -59,9 +65,14 @@ class TimeWaitTable {
   // Appends a record expiring at `expires`; kNil when full.
   uint32_t add(const FlowKey4& key, const tcp::TwState& s, uint32_t expires) {
     uint32_t i = free_;
-    if (i == kNil) return kNil;
+    if (i != kNil) {
+      free_ = recs_[i].link & kNil;
+    } else if (bump_ < recs_.size()) {
+      i = bump_++;
+    } else {
+      return kNil;
+    }
     TwRecord& r = recs_[i];
-    free_ = r.link & kNil;
     r.key = key;
     r.snd_nxt = s.snd_nxt.v;
     r.rcv_nxt = s.rcv_nxt.v;
@@ -80,11 +91,23 @@ class TimeWaitTable {
                         bool(r.link & kTsOk), bool(r.link & kWsOk)};
   }
 
-  // Restarts the 2MSL wait (RFC 9293: retransmitted FIN in TIME-WAIT).
+  // Restarts the 2MSL wait in place (RFC 9293: retransmitted FIN in
+  // TIME-WAIT) when no record is free for relink() (see the note above).
   void restart(uint32_t i, uint32_t expires) {
     recs_[i].expires = expires;
     recs_[i].link |= kRestarted;
   }
+  // Unlink and append: a copy of record i with a new expiry and TS.Recent
+  // goes to the tail, i is marked dead.  Returns the new index (kNil when
+  // no record is free: the caller falls back to restart()).
+  uint32_t relink(uint32_t i, uint32_t expires, uint32_t ts_recent) {
+    tcp::TwState s = state(i);
+    s.ts_recent = ts_recent;
+    uint32_t j = add(recs_[i].key, s, expires);
+    if (j != kNil) kill(i);
+    return j;
+  }
+  void set_ts_recent(uint32_t i, uint32_t ts) { recs_[i].ts_recent = ts; }
 
   // Ends a record before its time; the caller removes it from the flow table.
   void kill(uint32_t i) {
@@ -169,7 +192,8 @@ class TimeWaitTable {
     used_--;
   }
 
-  std::vector<TwRecord> recs_;
+  tcp::LazyArray<TwRecord> recs_;
+  uint32_t bump_ = 0;  // records [bump_, capacity) were never handed out
   uint32_t head_ = kNil, tail_ = kNil, free_ = kNil;
   uint32_t used_ = 0, live_ = 0;
 };

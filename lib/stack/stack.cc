@@ -13,6 +13,14 @@ using flow::FlowKey4;
 using tcp::FlowOp;
 using tcp::TcpState;
 
+namespace {
+uint64_t draw(tcp::RandomFn rng) {
+  uint64_t v;
+  rng(&v, sizeof v);
+  return v;
+}
+}  // namespace
+
 Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
     : cfg_(cfg),
       sink_(sink),
@@ -23,9 +31,10 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
       table_(cfg.max_flows + cfg.max_time_wait),
       tw_(std::min(cfg.max_time_wait, flow::TimeWaitTable::kMaxCapacity)),
       wheel_(cfg.max_flows, now_ms),
-      iss_(cfg.iss_k0, cfg.iss_k1),
-      cookies_(cfg.iss_k1 ^ 0x5bd1e9955bd1e995ull, cfg.iss_k0 + 0x2545F4914F6CDD1Dull),
+      iss_(draw(cfg.rng), draw(cfg.rng)),
+      cookies_(cfg.rng),
       out_(std::make_unique<tcp::Out>()) {
+  hash_seed_ = draw(cfg.rng);
   starved_.reserve(cfg.max_flows);
 }
 
@@ -69,19 +78,21 @@ uint32_t Stack::lookup(const FlowKey4& key, uint32_t hash) {
 }
 
 uint32_t Stack::ref_hash(uint32_t ref) const {
-  return (ref & kTwRef) ? flow::hash_key(tw_[ref & ~kTwRef].key) : pool_[ref].hash;
+  return (ref & kTwRef) ? hash(tw_[ref & ~kTwRef].key) : pool_[ref].hash;
 }
 
-void Stack::input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg) {
+void Stack::input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg, uint32_t nh) {
+  cur_nh_ = nh;
   FlowKey4 key{ip.dst, ip.src, seg.dst_port, seg.src_port};
-  uint32_t hash = flow::hash_key(key);
+  uint32_t hash = this->hash(key);
   uint32_t ref = lookup(key, hash);
   if (ref == flow::FlowTable::kNotFound) on_new_segment(key, hash, seg, 0, false);
   else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, key, hash, seg);
   else on_flow_segment(ref, seg);
 }
 
-void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, unsigned n) {
+void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs,
+                        unsigned n) {
   // Stage 1: hash every key and prefetch its home bucket.  Stage 2: look
   // each up right before processing it (a segment may insert or erase the
   // flow of a later one in the same burst, so lookups are not batched
@@ -93,10 +104,11 @@ void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, un
     unsigned m = std::min(n, kMax);
     for (unsigned i = 0; i < m; i++) {
       keys[i] = FlowKey4{ips[i].dst, ips[i].src, segs[i].dst_port, segs[i].src_port};
-      hashes[i] = flow::hash_key(keys[i]);
+      hashes[i] = hash(keys[i]);
       table_.prefetch(hashes[i]);
     }
     for (unsigned i = 0; i < m; i++) {
+      cur_nh_ = nhs ? nhs[i] : kNoNextHop;
       uint32_t ref = lookup(keys[i], hashes[i]);
       if (ref == flow::FlowTable::kNotFound) on_new_segment(keys[i], hashes[i], segs[i], 0, false);
       else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, keys[i], hashes[i], segs[i]);
@@ -104,6 +116,7 @@ void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, un
     }
     ips += m;
     segs += m;
+    if (nhs) nhs += m;
     n -= m;
   }
 }
@@ -126,33 +139,57 @@ void Stack::on_time_wait_segment(uint32_t ti, const FlowKey4& key, uint32_t hash
     case tcp::TwAction::Drop:
       return;
     case tcp::TwAction::Ack:
-      send_reply(key, tcp::tw_ack(s, cfg_.tcp, uint32_t(now_)));
+      send_reply(key, tcp::tw_ack(s, cfg_.tcp, uint32_t(now_) + ts_offset(key)));
       return;
-    case tcp::TwAction::AckRestart:
-      send_reply(key, tcp::tw_ack(s, cfg_.tcp, uint32_t(now_)));
-      tw_.restart(ti, uint32_t(now_) + cfg_.tcp.two_msl_ms());
+    case tcp::TwAction::AckRestart: {
+      // RFC 7323 4.3: the retransmitted FIN's timestamp becomes TS.Recent
+      // (it passed PAWS in tw_on_segment), and the ACK echoes it.
+      if (s.ts_ok && seg.opt.has_ts) s.ts_recent = seg.opt.ts_val;
+      send_reply(key, tcp::tw_ack(s, cfg_.tcp, uint32_t(now_) + ts_offset(key)));
+      // Restart 2MSL: unlink and append, so the FIFO stays sorted by expiry.
+      uint32_t expires = uint32_t(now_) + cfg_.tcp.two_msl_ms();
+      uint32_t nti = tw_.relink(ti, expires, s.ts_recent);
+      if (nti != flow::TimeWaitTable::kNil) {
+        table_.replace(hash, kTwRef | ti, kTwRef | nti);
+      } else {
+        tw_.set_ts_recent(ti, s.ts_recent);
+        tw_.restart(ti, expires);
+        sst_.tw_restart_in_place++;
+      }
       return;
+    }
     case tcp::TwAction::Close:
+      tw_gone(ti);
       tw_.kill(ti);
-      table_.erase(hash, kTwRef | ti);
-      st_.states[size_t(TcpState::TimeWait)]--;
       return;
     case tcp::TwAction::Reopen: {
+      // RFC 6191: the record ends only once the new incarnation has a TCB;
+      // without one (flow table full) the record stays and the SYN is dropped.
+      if (pool_.size() >= pool_.capacity()) {
+        sst_.tw_reopen_failed++;
+        sst_.flow_table_full++;
+        return;
+      }
       uint32_t iss = tcp::tw_reopen_iss(s);
+      tw_gone(ti);
       tw_.kill(ti);
-      table_.erase(hash, kTwRef | ti);
-      st_.states[size_t(TcpState::TimeWait)]--;
       on_new_segment(key, hash, seg, iss, true);
       return;
     }
   }
 }
 
+void Stack::tw_gone(uint32_t ti) {
+  if (ti != flow::TimeWaitTable::kNil) table_.erase(hash(tw_[ti].key), kTwRef | ti);
+  st_.states[size_t(TcpState::TimeWait)]--;
+}
+
 void Stack::send_reply(const FlowKey4& key, wire::TcpRepr h) {
   h.src_port = key.lport;
   h.dst_port = key.rport;
   st_.segs_out++;
-  sink_.tcp_out(key, h, Payload{});
+  uint32_t nh = cur_nh_;  // back the way the segment came
+  sink_.tcp_out(key, nh, h, Payload{});
 }
 
 bool Stack::syncookies_engaged() const {
@@ -179,6 +216,7 @@ uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app) {
   Flow& f = pool_[fi];
   f.key = key;
   f.hash = hash;
+  f.nh = sink_.nh_acquire(cur_nh_);
   f.app = app;
   f.app_state = AppState{};
   sst_.flows_opened++;
@@ -202,6 +240,7 @@ bool Stack::try_cookie(const FlowKey4& key, uint32_t hash, App* app, const wire:
   out.reset();
   cur_out_ = &out;
   tcp::Env e = env();
+  e.ts_offset = ts_offset(key);
   tcp::Tcb& t = pool_[fi].tcb;
   tcp::open_from_cookie(t, seg, d.mss, d.wscale, e, out);
   if (!seg.payload.empty() || seg.fin()) tcp::on_segment(t, seg, e, out);  // text or FIN with it
@@ -239,26 +278,29 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     d.mss = seg.opt.mss ? seg.opt.mss : 536;
     d.wscale = cfg_.tcp.window_scaling && seg.opt.has_wscale() ? seg.opt.wscale : 0xff;
     uint32_t cookie = cookies_.make(key.laddr, key.lport, key.raddr, key.rport, seg.seq, d, now_);
-    send_reply(key, tcp::cookie_syn_ack(seg, cookie, cfg_.tcp, uint32_t(now_)));
+    send_reply(key, tcp::cookie_syn_ack(seg, cookie, cfg_.tcp, uint32_t(now_) + ts_offset(key)));
     sst_.syncookies_sent++;
+    sst_.syncookie_rotations = cookies_.rotations();
     last_cookie_ms_ = now_ ? now_ : 1;
     return;
   }
   uint32_t fi = open_flow(key, hash, l->app);
   if (fi == flow::kNoIndex) return;
   const_cast<Listener*>(l)->accepted++;
-  uint32_t iss = has_iss ? iss_override
-                         : iss_(key.laddr, key.lport, key.raddr, key.rport, now_ * 1000);
+  tcp::TupleSecret ts = iss_.tuple(key.laddr, key.lport, key.raddr, key.rport);
+  uint32_t iss = has_iss ? iss_override : tcp::IssGenerator::iss(ts, now_ * 1000);
   tcp::Out& out = *out_;
   out.reset();
   cur_out_ = &out;
   tcp::Env e = env();
+  e.ts_offset = ts.ts_offset;
   tcp::open_passive(pool_[fi].tcb, seg, iss, e, out);
   finish_event(fi, out);
 }
 
-bool Stack::connect(const FlowKey4& key, App* app) {
-  uint32_t hash = flow::hash_key(key);
+bool Stack::connect(const FlowKey4& key, App* app, uint32_t nh) {
+  uint32_t hash = this->hash(key);
+  cur_nh_ = nh;
   uint32_t fi = lookup(key, hash) == flow::FlowTable::kNotFound ? open_flow(key, hash, app) : flow::kNoIndex;
   if (fi == flow::kNoIndex) {
     sst_.connect_failed++;
@@ -268,7 +310,9 @@ bool Stack::connect(const FlowKey4& key, App* app) {
   out.reset();
   cur_out_ = &out;
   tcp::Env e = env();
-  tcp::open_active(pool_[fi].tcb, iss_(key.laddr, key.lport, key.raddr, key.rport, now_ * 1000), e, out);
+  tcp::TupleSecret ts = iss_.tuple(key.laddr, key.lport, key.raddr, key.rport);
+  e.ts_offset = ts.ts_offset;
+  tcp::open_active(pool_[fi].tcb, tcp::IssGenerator::iss(ts, now_ * 1000), e, out);
   finish_event(fi, out);
   return true;
 }
@@ -335,7 +379,7 @@ void Stack::transmit(uint32_t fi, const tcp::Out& out) {
       if (uint64_t(off) + s.data_len > f.tcb.sndq.len) continue;
       p = Payload{&chunks_, &f.tcb.sndq, off, s.data_len};
     }
-    sink_.tcp_out(f.key, h, p);
+    sink_.tcp_out(f.key, f.nh, h, p);
   }
 }
 
@@ -353,24 +397,22 @@ void Stack::rearm(uint32_t fi) {
 void Stack::to_time_wait(uint32_t fi) {
   Flow& f = pool_[fi];
   tcp::TwState s = tcp::tw_from_tcb(f.tcb);
-  auto drop_record = [&](uint32_t ti) {
-    table_.erase(flow::hash_key(tw_[ti].key), kTwRef | ti);
-    st_.states[size_t(TcpState::TimeWait)]--;
-  };
   uint32_t ti = flow::TimeWaitTable::kNil;
   if (tw_.full() && cfg_.tcp.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest) {
-    if (tw_.evict_oldest(drop_record)) st_.tw_recycled++;
+    if (tw_.evict_oldest([&](uint32_t old) { tw_gone(old); })) st_.tw_recycled++;
   }
   if (!tw_.full()) ti = tw_.add(f.key, s, uint32_t(now_) + cfg_.tcp.two_msl_ms());
   if (ti == flow::TimeWaitTable::kNil) {
     // The Skip policy (or nothing left to recycle): no TIME-WAIT.
     st_.tw_cap_skipped++;
-    st_.states[size_t(TcpState::TimeWait)]--;
+    tw_gone(flow::TimeWaitTable::kNil);
     free_flow(fi);
     return;
   }
   table_.replace(f.hash, fi, kTwRef | ti);
   wheel_.cancel(fi);
+  sink_.nh_release(f.nh);
+  f.nh = kNoNextHop;
   pool_.free(fi);
   sst_.flows_freed++;
 }
@@ -404,6 +446,8 @@ void Stack::free_flow(uint32_t fi) {
   Flow& f = pool_[fi];
   table_.erase(f.hash, fi);
   wheel_.cancel(fi);
+  sink_.nh_release(f.nh);
+  f.nh = kNoNextHop;
   f.app = nullptr;
   pool_.free(fi);
   sst_.flows_freed++;
@@ -413,6 +457,13 @@ void Stack::free_flow(uint32_t fi) {
 void Stack::advance(uint64_t now_ms) {
   if (now_ms > now_) now_ = now_ms;
   if (starved_head_ < starved_.size()) retry_starved();
+  if (chunks_.critical() && now_ - last_reclaim_ms_ >= cfg_.reclaim_interval_ms) {
+    last_reclaim_ms_ = now_;
+    reclaim_memory();
+  }
+  // The chunk pool's own counters, as stack counters (since the last clear).
+  sst_.mem_pressure_entered = chunks_.pressure_entered() - pressure_base_;
+  sst_.chunk_alloc_failures = chunks_.alloc_failures() - alloc_fail_base_;
   wheel_.advance(now_, [&](timer::Wheel::Id fi) {
     if (!pool_.in_use(fi)) return;
     tcp::Out& out = *out_;
@@ -423,10 +474,52 @@ void Stack::advance(uint64_t now_ms) {
     finish_event(fi, out);
   });
   tw_.expire(uint32_t(now_), cfg_.tw_expire_budget, [&](uint32_t ti) {
-    table_.erase(flow::hash_key(tw_[ti].key), kTwRef | ti);
+    tw_gone(ti);
     st_.tw_expired++;
-    st_.states[size_t(TcpState::TimeWait)]--;
   });
+}
+
+void Stack::reclaim_memory() {
+  // Linux tcp_out_of_memory / orphan reaping, in the order the costs say:
+  // out-of-order data went first (tcp::ooo_store prunes it on demand); now
+  // orphans (the application is gone: nobody waits for their bytes), then
+  // stalled flows (nothing received for a second, or a zero window) holding
+  // the most chunks.  One O(flows) scan per reclaim_interval_ms, only while
+  // the pool is critical.
+  sst_.mem_reclaim_scans++;
+  struct Cand {
+    uint32_t fi;
+    uint32_t chunks;
+    bool orphan;
+  };
+  std::vector<Cand> c;
+  for (uint32_t i = 0; i < pool_.capacity(); i++) {
+    if (!pool_.in_use(i)) continue;
+    const tcp::Tcb& t = pool_[i].tcb;
+    uint32_t held = uint32_t(t.sndq.nchunks) + t.rcvq.nchunks;
+    if (t.ooo != tcp::kNil)
+      for (int r = 0; r < ooo_[t.ooo].count; r++) held += ooo_[t.ooo].q[r].nchunks;
+    if (!held) continue;
+    bool orphan = t.has(tcp::kOrphan);
+    bool stalled = (t.timers & tcp::kTmPersist) || t.snd_wnd == 0 || uint32_t(now_) - t.last_rcv >= 1000;
+    if (orphan || stalled) c.push_back({i, held, orphan});
+  }
+  std::sort(c.begin(), c.end(), [](const Cand& a, const Cand& b) {
+    return a.orphan != b.orphan ? a.orphan : a.chunks > b.chunks;
+  });
+  for (const Cand& k : c) {
+    if (!chunks_.under_pressure()) break;
+    if (!pool_.in_use(k.fi)) continue;
+    tcp::Out& out = *out_;
+    out.reset();
+    cur_out_ = &out;
+    tcp::Env e = env();
+    tcp::abort(pool_[k.fi].tcb, e, out);  // RST: the peer learns at once
+    out.events |= tcp::ev::Reset;
+    (k.orphan ? sst_.mem_reclaimed_orphans : sst_.mem_reclaimed_stalled)++;
+    sst_.mem_reclaimed_bytes += uint64_t(k.chunks) * tcp::ChunkPool::kChunk;
+    finish_event(k.fi, out);
+  }
 }
 
 uint64_t Stack::next_event() const {
@@ -443,6 +536,8 @@ uint64_t Stack::next_event() const {
 void Stack::clear_stats() {
   st_.clear_counters();
   sst_ = StackStats{};
+  pressure_base_ = chunks_.pressure_entered();
+  alloc_fail_base_ = chunks_.alloc_failures();
 }
 
 std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t addr_filter) const {
@@ -472,14 +567,21 @@ size_t Stack::memory_bytes() const {
 
 bool Stack::check_invariants() const {
   uint32_t live = 0;
+  std::array<int64_t, tcp::kStateCount> per_state{};
   for (uint32_t i = 0; i < pool_.capacity(); i++) {
     if (!pool_.in_use(i)) continue;
     live++;
     const Flow& f = pool_[i];
+    per_state[size_t(f.tcb.state)]++;
     if (!tcp::check_invariants(f.tcb)) return false;
     if (!wheel_.armed(i)) return false;
   }
   if (live + tw_.size() != table_.size()) return false;
+  // The gauges agree with a recount: one TCB per state count, one record per
+  // TIME-WAIT count.
+  per_state[size_t(TcpState::TimeWait)] += tw_.size();
+  for (size_t st = size_t(TcpState::SynSent); st < tcp::kStateCount; st++)
+    if (per_state[st] != st_.states[st]) return false;
   return table_.check_invariants([&](uint32_t ref) { return ref_hash(ref); });
 }
 
@@ -491,10 +593,7 @@ void Stack::clear_all() {
     tcp::set_state(pool_[i].tcb, TcpState::Closed, st_);
     free_flow(i);
   }
-  tw_.expire(uint32_t(now_) + 0x7fffffffu, 0xffffffffu, [&](uint32_t ti) {
-    table_.erase(flow::hash_key(tw_[ti].key), kTwRef | ti);
-    st_.states[size_t(TcpState::TimeWait)]--;
-  });
+  tw_.expire(uint32_t(now_) + 0x7fffffffu, 0xffffffffu, [&](uint32_t ti) { tw_gone(ti); });
 }
 
 // ---------------------------------------------------------------- Stream ---

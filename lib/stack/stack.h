@@ -9,6 +9,21 @@
 // Ownership: a flow's slot index (into the TCB pool) is also its timer id in
 // the wheel; the flow table maps keys to refs that are either a slot index or
 // kTwRef | record index.
+//
+// Next hops: every flow carries the edge's next-hop id, taken when the flow
+// is created (for a passive open, the MAC its SYN arrived from; for an
+// active open, the route's) and held (nh_acquire / nh_release) until the flow
+// is freed, so timer-driven sends (RTO, delayed ACK, persist, FIN) reach the
+// peer however many other peers come and go.  Replies that answer a segment
+// (RST, SYN-ACK cookie, TIME-WAIT ACK) go back the way the segment came.
+//
+// Secrets (docs/security.md): the ISS key, the per-connection timestamp
+// offsets, the SYN-cookie secrets and the flow-table hash seed are drawn
+// from StackConfig::rng (getrandom) when the stack is built; the cookie
+// secret is redrawn every cookie period.
+//
+// Gauges: per-state counts of TCBs change only in tcp::set_state(); the
+// TIME-WAIT count decreases only in tw_gone().
 #pragma once
 #include <array>
 #include <cstdint>
@@ -24,6 +39,7 @@
 #include "tcp/buffer.h"
 #include "tcp/config.h"
 #include "tcp/iss.h"
+#include "tcp/random.h"
 #include "tcp/stats.h"
 #include "tcp/syncookie.h"
 #include "tcp/tcp.h"
@@ -45,14 +61,21 @@ struct StackConfig {
   uint32_t chunks = 16384;         // 2 KiB buffer chunks per lcore (32 MiB)
   uint32_t ooo_states = 4096;      // flows with out-of-order data at once
   uint32_t tw_expire_budget = 8192; // records examined per advance()
-  uint64_t iss_k0 = 0x0123456789abcdefull, iss_k1 = 0xfedcba9876543210ull;
+  uint32_t reclaim_interval_ms = 100;  // memory reclaim scans at most this often (under pressure only)
+  tcp::RandomFn rng = tcp::random_bytes;  // the source of every secret (tests may fix it)
 };
+
+// A next hop as the edge knows it (an index into its neighbour table);
+// kNoNextHop: none yet, the edge resolves the route at send time.
+inline constexpr uint32_t kNoNextHop = 0xffffffffu;
 
 // Stack-level counters (`show tcp stats` prints them after the TCP ones).
 #define TCPTERM_STACK_COUNTERS(X)                                                       \
   X(flow_table_full) X(flow_alloc_failed) X(no_listener) X(rst_to_unknown)              \
-  X(ack_to_listener) X(tw_hits) X(tw_reopen_failed) X(flows_opened) X(flows_freed)      \
-  X(connect_failed) X(syncookies_sent) X(syncookies_ok) X(syncookies_failed)
+  X(ack_to_listener) X(tw_hits) X(tw_reopen_failed) X(tw_restart_in_place) X(flows_opened) \
+  X(flows_freed) X(connect_failed) X(syncookies_sent) X(syncookies_ok) X(syncookies_failed) \
+  X(syncookie_rotations) X(mem_pressure_entered) X(mem_reclaim_scans) X(mem_reclaimed_orphans) \
+  X(mem_reclaimed_stalled) X(mem_reclaimed_bytes) X(chunk_alloc_failures)
 
 struct StackStats {
 #define X(n) uint64_t n = 0;
@@ -86,11 +109,18 @@ struct Payload {
 };
 
 // The edge: builds and transmits an IPv4/TCP segment from (key, header,
-// payload).  Ports in `h` are already set from the key.
+// payload) towards next hop `nh`.  Ports in `h` are already set from the
+// key.  For nh == kNoNextHop the edge resolves the route; it may then store
+// the (acquired) next hop it found into `nh`, which is the flow's own.
 class TxSink {
  public:
   virtual ~TxSink() = default;
-  virtual void tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const Payload& p) = 0;
+  virtual void tcp_out(const flow::FlowKey4& key, uint32_t& nh, const wire::TcpRepr& h,
+                       const Payload& p) = 0;
+  // A flow starts holding next hop nh (returns what the flow keeps).
+  virtual uint32_t nh_acquire(uint32_t nh) { return nh; }
+  // A flow stops holding it.
+  virtual void nh_release(uint32_t) {}
 };
 
 struct Listener {
@@ -125,19 +155,29 @@ class Stack {
   // Sets the clock (milliseconds, monotonic) without running timers.
   void set_time(uint64_t now_ms) { now_ = now_ms; }
   uint64_t now() const { return now_; }
-  // One segment addressed to us (dst address already checked by the edge).
-  void input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg);
-  // A burst: hashes, prefetch, staged lookup, then the state machine.
-  void input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, unsigned n);
+  // One segment addressed to us (dst address already checked by the edge),
+  // arrived from next hop `nh`.
+  void input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg, uint32_t nh = kNoNextHop);
+  // A burst: hashes, prefetch, staged lookup, then the state machine.  nhs
+  // may be null (every segment from kNoNextHop).
+  void input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs,
+                   unsigned n);
   // Runs due timers and expires TIME-WAIT records.
   void advance(uint64_t now_ms);
   // Earliest time advance() has work, as a lower bound (for idle sleeping).
   uint64_t next_event() const;
 
   // ---- the client role ------------------------------------------------
-  // Active open from key.laddr:lport to key.raddr:rport; false if the key is
-  // in use or the table is full.
-  bool connect(const flow::FlowKey4& key, App* app);
+  // Active open from key.laddr:lport to key.raddr:rport via next hop nh
+  // (kNoNextHop: the edge routes it at send time); false if the key is in
+  // use or the table is full.
+  bool connect(const flow::FlowKey4& key, App* app, uint32_t nh = kNoNextHop);
+  // The flow-table hash of a key (keyed with this stack's secret seed).
+  uint32_t hash(const flow::FlowKey4& k) const { return flow::hash_key(k, hash_seed_); }
+  // This stack's RFC 6528 ISS for a key at the current time (tests, tools).
+  uint32_t iss_for(const flow::FlowKey4& k) const {
+    return tcp::IssGenerator::iss(iss_.tuple(k.laddr, k.lport, k.raddr, k.rport), now_ * 1000);
+  }
 
   // ---- observation ----------------------------------------------------
   const tcp::Stats& tcp_stats() const { return st_; }
@@ -165,6 +205,7 @@ class Stack {
   struct Flow {
     flow::FlowKey4 key;
     uint32_t hash = 0;
+    uint32_t nh = kNoNextHop;  // the edge's next hop, held while the flow lives
     App* app = nullptr;
     AppState app_state;
     tcp::Tcb tcb;
@@ -202,6 +243,21 @@ class Stack {
   void send_reply(const flow::FlowKey4& key, wire::TcpRepr h);
   const Listener* find_listener(uint32_t addr, uint16_t port) const;
   uint32_t ref_hash(uint32_t ref) const;
+  // TIME-WAIT gauge: +1 in tcp::set_state() when a TCB enters TIME-WAIT
+  // (its record inherits the count), -1 only here, when a record leaves (its
+  // table entry is erased here; the caller kills or expires the record) or
+  // when no record could be kept (ti == kNil).
+  void tw_gone(uint32_t ti);
+  uint32_t ts_offset(const flow::FlowKey4& k) const {
+    return iss_.tuple(k.laddr, k.lport, k.raddr, k.rport).ts_offset;
+  }
+  // Memory pressure: aborts orphans, then stalled flows, holding the most
+  // chunks, until the pool is out of pressure.
+  void reclaim_memory();
+  uint64_t last_reclaim_ms_ = 0;
+  uint64_t pressure_base_ = 0, alloc_fail_base_ = 0;
+  uint64_t hash_seed_ = 0;
+  uint32_t cur_nh_ = kNoNextHop;  // next hop of the segment being processed
 
   StackConfig cfg_;
   TxSink& sink_;

@@ -19,7 +19,7 @@ uint32_t ChunkPool::alloc() {
   }
   free_head_ = next_[c];
   next_[c] = kNil;
-  ++in_use_;
+  if (++in_use_ > high_water_) high_water_ = in_use_;
   return c;
 }
 
@@ -109,14 +109,40 @@ uint32_t OooPool::alloc() {
   if (i == kNil) return kNil;
   free_head_ = v_[i].next_free;
   v_[i] = OooState{};
+  v_[i].next_free = kInUse;
   ++in_use_;
   return i;
 }
 
-void OooPool::free(uint32_t i) {
-  v_[i].next_free = free_head_;
+void OooPool::free(uint32_t i, ChunkPool& chunks) {
+  OooState& o = v_[i];
+  for (int r = 0; r < o.count; r++) bq_clear(o.q[r], chunks);
+  o.count = 0;
+  o.next_free = free_head_;
   free_head_ = i;
   --in_use_;
+}
+
+uint32_t OooPool::drop_last(OooState& o, ChunkPool& chunks) {
+  if (!o.count) return 0;
+  o.count--;
+  uint32_t n = uint32_t(o.end[o.count] - o.start[o.count]);
+  bq_clear(o.q[o.count], chunks);
+  return n;
+}
+
+uint32_t OooPool::prune(ChunkPool& chunks, uint32_t want, uint32_t except, uint64_t& bytes) {
+  uint32_t dropped = 0;
+  // Two sweeps at most: each drops at most one range per flow, farthest first.
+  for (uint32_t seen = 0; seen < 2 * v_.size() && chunks.available() < want; seen++) {
+    uint32_t i = cursor_;
+    cursor_ = cursor_ + 1 < v_.size() ? cursor_ + 1 : 0;
+    OooState& o = v_[i];
+    if (i == except || o.next_free != kInUse || !o.count) continue;
+    bytes += drop_last(o, chunks);
+    dropped++;
+  }
+  return dropped;
 }
 
 }  // namespace tcpterm::tcp

@@ -2,10 +2,18 @@
 //
 // A flow holds chunks only while it holds bytes: an idle established flow
 // owns none, so its footprint is the TCB alone.  The send queue holds bytes
-// from SND.UNA on (unacknowledged, then unsent); the receive queue holds
-// in-order bytes the application has not read yet and, beyond them,
-// out-of-order bytes written at their sequence offset (the ranges live in an
-// OooState taken from a small pool only while there is a hole).
+// from SND.UNA on (unacknowledged, then unsent); the receive queue holds the
+// in-order bytes the application has not read yet.  Out-of-order bytes are
+// stored sparsely: each range above RCV.NXT has its own queue (an OooState
+// taken from a small pool only while there is a hole), so one byte far to
+// the right of the window costs one chunk, not a chain up to it.
+//
+// Memory pressure (Linux tcp_mem): the pool enters pressure at 3/4 in use
+// and leaves it below 1/2.  Under pressure advertised windows stop growing
+// beyond a few segments, send queues are capped, new out-of-order data that
+// would be the farthest from RCV.NXT is not kept, and the farthest ranges of
+// any flow are pruned first when chunks are needed; above 7/8 the stack
+// reclaims orphans and stalled flows holding the most (lib/stack).
 //
 // Invariants: a ByteQueue with no chunks has head == tail == kNil and off ==
 // 0; the chunks cover [0, nchunks * kChunk - off) bytes from the queue start,
@@ -15,6 +23,8 @@
 #include <cstdint>
 #include <span>
 #include <vector>
+
+#include "tcp/lazy_mem.h"
 
 #include "tcp/seq.h"
 
@@ -29,6 +39,19 @@ class ChunkPool {
   explicit ChunkPool(uint32_t chunks);
   uint32_t alloc();  // kNil when exhausted (counted in alloc_failures)
   void free(uint32_t c);
+  uint32_t available() const { return capacity() - in_use_; }
+  // Pressure with hysteresis: on at 3/4 in use, off below 1/2.
+  bool under_pressure() {
+    if (pressure_) pressure_ = in_use_ * 2 >= capacity();
+    else if (in_use_ * 4 >= capacity() * 3) {
+      pressure_ = true;
+      pressure_entered_++;
+    }
+    return pressure_;
+  }
+  bool critical() const { return uint64_t(in_use_) * 8 >= uint64_t(capacity()) * 7; }
+  uint64_t pressure_entered() const { return pressure_entered_; }
+  uint32_t high_water() const { return high_water_; }
   uint8_t* data(uint32_t c) { return &mem_[size_t(c) * kChunk]; }
   const uint8_t* data(uint32_t c) const { return &mem_[size_t(c) * kChunk]; }
   uint32_t& next(uint32_t c) { return next_[c]; }
@@ -38,11 +61,12 @@ class ChunkPool {
   uint64_t alloc_failures() const { return failures_; }
 
  private:
-  std::vector<uint8_t> mem_;
+  LazyArray<uint8_t> mem_;
   std::vector<uint32_t> next_;
   uint32_t free_head_ = kNil;
-  uint32_t in_use_ = 0;
-  uint64_t failures_ = 0;
+  uint32_t in_use_ = 0, high_water_ = 0;
+  uint64_t failures_ = 0, pressure_entered_ = 0;
+  bool pressure_ = false;
 };
 
 struct ByteQueue {
@@ -86,28 +110,40 @@ void bq_consume(ByteQueue& q, ChunkPool& pool, size_t n, bool release_tail = tru
 void bq_clear(ByteQueue& q, ChunkPool& pool);
 
 // Out-of-order ranges [start, end) above RCV.NXT, sorted, disjoint and not
-// adjacent.  Four holes is what tcpterm keeps per flow; a segment that would
-// need a fifth range is dropped (counted) and the peer retransmits.
+// adjacent, each with its own queue of exactly its bytes.  Four holes is
+// what tcpterm keeps per flow; a segment that would need a fifth range is
+// dropped (counted) and the peer retransmits.  Nothing here was ever
+// acknowledged (no SACK), so dropping a range is always safe.
 struct OooState {
   static constexpr int kMaxRanges = 4;
   Seq start[kMaxRanges], end[kMaxRanges];
+  ByteQueue q[kMaxRanges];
   uint8_t count = 0;
-  uint32_t next_free = kNil;
+  uint32_t next_free = kNil;  // kInUse while allocated
 };
 
 class OooPool {
  public:
+  static constexpr uint32_t kInUse = 0xfffffffeu;
   explicit OooPool(uint32_t n);
   uint32_t alloc();  // kNil when exhausted
-  void free(uint32_t i);
+  void free(uint32_t i, ChunkPool& chunks);  // returns the ranges' chunks too
   OooState& operator[](uint32_t i) { return v_[i]; }
   uint32_t in_use() const { return in_use_; }
   uint32_t capacity() const { return uint32_t(v_.size()); }
+  // Drops the farthest range of one flow (its chunks return to the pool);
+  // returns the bytes dropped.
+  static uint32_t drop_last(OooState& o, ChunkPool& chunks);
+  // Pressure: drops the farthest range of flow after flow (round robin over
+  // the pool, skipping `except`) until `want` chunks are free or nothing is
+  // left; returns the ranges dropped.
+  uint32_t prune(ChunkPool& chunks, uint32_t want, uint32_t except, uint64_t& bytes);
 
  private:
   std::vector<OooState> v_;
   uint32_t free_head_ = kNil;
   uint32_t in_use_ = 0;
+  uint32_t cursor_ = 0;
 };
 
 }  // namespace tcpterm::tcp

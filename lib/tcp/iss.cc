@@ -37,14 +37,15 @@ uint64_t siphash24(uint64_t k0, uint64_t k1, const uint8_t* in, size_t len) {
   return v0 ^ v1 ^ v2 ^ v3;
 }
 
-uint32_t IssGenerator::operator()(uint32_t laddr, uint16_t lport, uint32_t raddr,
-                                  uint16_t rport, uint64_t now_us) const {
+TupleSecret IssGenerator::tuple(uint32_t laddr, uint16_t lport, uint32_t raddr,
+                               uint16_t rport) const {
   uint8_t buf[12];
   std::memcpy(buf, &laddr, 4);
   std::memcpy(buf + 4, &raddr, 4);
   std::memcpy(buf + 8, &lport, 2);
   std::memcpy(buf + 10, &rport, 2);
-  return uint32_t(now_us / 4) + uint32_t(siphash24(k0_, k1_, buf, sizeof buf));
+  uint64_t h = siphash24(k0_, k1_, buf, sizeof buf);
+  return TupleSecret{uint32_t(h), uint32_t(h >> 32)};
 }
 
 }  // namespace tcpterm::tcp

@@ -3,17 +3,22 @@
 // ACK that returns a valid cookie creates the connection.
 //
 // Cookie layout (the ISS we send):
-//   bits 31..8  MAC: SipHash-2-4(secret; local/remote address and port,
+//   bits 31..8  MAC: SipHash-2-4(secret[g]; local/remote address and port,
 //               the peer's ISN, the 64-second period, bits 7..0) & 0xffffff
 //   bits  7..5  MSS index into kCookieMss (the largest <= the peer's MSS)
 //   bits  4..1  peer window scale 0..14, 15 = none offered
-//   bit   0     zero
-// A cookie is accepted in the period it was made and the next one (64 to
-// 128 s).  Timestamps need no bit: the ACK carries them when both offered
-// them.  SACK is not offered by tcpterm, so nothing is lost.
+//   bit   0     g: the secret generation, the parity of the period
+// Secrets rotate: each period draws a fresh 128-bit secret from the OS
+// random source into the slot of its parity, so two generations are live
+// (the current period's and the previous one's) and a cookie is accepted in
+// the period it was made and the next one (64 to 128 s), never later: its
+// slot has been overwritten by then.  Timestamps need no bit: the ACK
+// carries them when both offered them.  SACK is not offered by tcpterm.
 #pragma once
 #include <array>
 #include <cstdint>
+
+#include "tcp/random.h"
 
 namespace tcpterm::tcp {
 
@@ -27,17 +32,25 @@ struct CookieData {
 
 class SynCookies {
  public:
-  SynCookies(uint64_t k0, uint64_t k1) : k0_(k0), k1_(k1) {}
+  explicit SynCookies(RandomFn rng = random_bytes) : rng_(rng) {}
+  // Makes a cookie, first rotating the secret of this period if needed.
   uint32_t make(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t peer_isn,
-                const CookieData& d, uint64_t now_ms) const;
+                const CookieData& d, uint64_t now_ms);
   // `cookie` is SEG.ACK - 1 and `peer_isn` SEG.SEQ - 1 of the returning ACK.
   bool check(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t peer_isn,
              uint32_t cookie, uint64_t now_ms, CookieData& out) const;
+  uint64_t rotations() const { return rotations_; }
 
  private:
-  uint32_t mac(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t peer_isn,
-               uint64_t period, uint8_t low) const;
-  uint64_t k0_, k1_;
+  struct Generation {
+    uint64_t period = ~0ull;  // the period this secret belongs to (~0: none yet)
+    uint64_t k0 = 0, k1 = 0;
+  };
+  uint32_t mac(const Generation& g, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
+               uint32_t peer_isn, uint8_t low) const;
+  RandomFn rng_;
+  std::array<Generation, 2> gen_{};
+  uint64_t rotations_ = 0;
 };
 
 }  // namespace tcpterm::tcp

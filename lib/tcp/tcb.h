@@ -41,7 +41,8 @@ struct Tcb {
   uint16_t flags = 0;       // TcbFlag
   uint8_t snd_wscale = 0;   // shift applied to the peer's window field
   uint8_t rcv_wscale = 0;   // shift the peer applies to ours
-  uint8_t retries = 0;      // consecutive RTO expiries or persist probes
+  uint8_t retries = 0;      // consecutive RTO expiries or persist probes (the backoff shift)
+  uint8_t probes = 0;       // zero-window probes not answered (reset by an ACK unless orphaned)
   uint8_t dupacks = 0;
   uint8_t ka_probes = 0;    // unanswered keep-alive probes
   uint8_t delack_segs = 0;  // in-order segments received and not yet ACKed
@@ -60,6 +61,7 @@ struct Tcb {
   uint32_t srtt8 = 0, rttvar4 = 0, rto_ms = 0;  // RFC 6298, scaled by 8 and 4
   uint32_t rtt_start = 0;
   uint32_t ts_recent = 0;
+  uint32_t ts_offset = 0;   // RFC 7323 7.1: our TSval = lcore clock + a per-connection offset
 
   uint32_t rtx_at = 0, delack_at = 0, life_at = 0;
   uint32_t last_rcv = 0;        // time of the last segment received (idle, keep-alive)
@@ -72,6 +74,10 @@ struct Tcb {
   bool has(uint16_t f) const { return flags & f; }
   bool fin_acked() const { return has(kFinSent) && snd_una == snd_max; }
   uint32_t in_flight() const { return uint32_t(snd_nxt - snd_una); }
+  // RFC 5681 FlightSize: everything sent and not yet acknowledged (SND.MAX,
+  // not SND.NXT, which an RTO rewinds).
+  uint32_t flight_size() const { return uint32_t(snd_max - snd_una); }
+  uint32_t ts_now(uint32_t now) const { return now + ts_offset; }
 };
 
 }  // namespace tcpterm::tcp

@@ -72,7 +72,7 @@ OutSeg& make_seg(Tcb& t, Env& e, Out& out, Seq seq, uint8_t flags) {
   }
   if (t.has(kTsOk) && !(flags & F::RST)) {
     s.h.opt.has_ts = true;
-    s.h.opt.ts_val = e.now;
+    s.h.opt.ts_val = t.ts_now(e.now);
     s.h.opt.ts_ecr = t.ts_recent;
   }
   e.st.segs_out++;
@@ -99,10 +99,11 @@ void challenge_ack(Tcb& t, Env& e, Out& out) {
 // Replies to unacceptable segments without text (pure ACKs, SYNs) share the
 // per-flow limit of challenge ACKs, so a blind flood of out-of-window ACKs
 // or a duplicate-ACK storm gets at most one reply per interval (Linux
-// tcp_invalid_ratelimit).  Segments with text are always answered: the peer
-// needs the ACK to recover.
-void oow_ack(Tcb& t, Env& e, Out& out, bool has_text) {
-  if (!has_text) {
+// tcp_invalid_ratelimit).  Segments with text or a FIN are always answered:
+// the peer needs the ACK to recover (a retransmitted FIN whose ACK was lost
+// would otherwise wait out the limit for each retransmission).
+void oow_ack(Tcb& t, Env& e, Out& out, const TcpRepr& seg) {
+  if (seg.payload.empty() && !seg.fin()) {
     if (t.last_challenge != 0 &&
         !time_reached(e.now, t.last_challenge + e.cfg.challenge_ack_interval_ms)) {
       e.st.oow_acks_suppressed++;
@@ -128,7 +129,7 @@ void emit_syn(Tcb& t, Env& e, Out& out, bool with_ack) {
   if (offer_ws) s.h.opt.wscale = e.cfg.rcv_wscale();
   bool offer_ts = e.cfg.timestamps && (!with_ack || t.has(kTsOk));
   s.h.opt.has_ts = offer_ts;
-  s.h.opt.ts_val = e.now;
+  s.h.opt.ts_val = t.ts_now(e.now);
   s.h.opt.ts_ecr = with_ack ? t.ts_recent : 0;
 }
 
@@ -232,80 +233,151 @@ void emit_data(Tcb& t, Env& e, Out& out, Seq seq, uint32_t len, bool fin, bool p
 // ----------------------------------------------------- receive window ---
 // RFC 9293 3.8.6.2.2 receiver SWS avoidance: the right edge moves only by at
 // least min(RCV.BUFF/2, MSS); it never moves left.
-Seq window_edge(const Tcb& t, const Config& c) {
-  Seq edge = t.rcv_nxt + rcv_window_avail(t, c);
+// Under memory pressure the window offered beyond RCV.NXT stops growing past
+// kPressureWindowSegs segments (it never moves left: see max() below).
+Seq window_edge(const Tcb& t, const Config& c, ChunkPool& chunks) {
+  uint32_t avail = rcv_window_avail(t, c);
+  if (chunks.under_pressure()) avail = std::min<uint32_t>(avail, kPressureWindowSegs * t.snd_mss);
+  Seq edge = t.rcv_nxt + avail;
   uint32_t step = std::min<uint32_t>(c.rcv_buf / 2, t.snd_mss);
   if (edge > t.rcv_adv && uint32_t(edge - t.rcv_adv) < step) edge = t.rcv_adv;
   return max(edge, t.rcv_adv);
 }
 
 // ---------------------------------------------------------- receiving ---
-// Out-of-order data: writes only the bytes no range holds yet (the first
-// copy of a byte wins), then records [s, end).  False when a fifth hole
-// would be needed or memory ran out.
-bool ooo_insert(Tcb& t, Env& e, Seq s, std::span<const uint8_t> data) {
+// Appends the bytes of `from` (a range's queue) to `to`: a copy, made only
+// when reordering is repaired, never on the in-order path.
+bool bq_append_queue(ByteQueue& to, const ByteQueue& from, ChunkPool& chunks, uint32_t skip = 0) {
+  bool ok = true;
+  bq_for_each(from, chunks, skip, from.len - skip, [&](std::span<const uint8_t> piece) {
+    if (ok && bq_append(to, chunks, piece.data(), piece.size()) != piece.size()) ok = false;
+  });
+  return ok;
+}
+
+// Chunks needed for n bytes in a fresh queue (plus one for a partial tail).
+uint32_t chunks_for(uint32_t n) { return n / ChunkPool::kChunk + 2; }
+
+// Out-of-order data (RFC 9293 3.10.7.4 seventh, "queue for later"): keeps
+// [s, end) as a range with its own queue, merging it with the ranges it
+// touches; only bytes no range holds yet are taken from the segment (the
+// first copy of a byte wins).  False when a fifth hole would be needed or
+// memory is short (the segment is dropped: nothing of it was acknowledged).
+bool ooo_store(Tcb& t, Env& e, Seq s, std::span<const uint8_t> data, uint32_t self) {
   Seq end = s + uint32_t(data.size());
   if (t.ooo == kNil) {
     t.ooo = e.ooo.alloc();
     if (t.ooo == kNil) return false;
   }
   OooState& o = e.ooo[t.ooo];
-  // Count the ranges after merging, before touching anything.
-  int overlapping = 0;
+  int first = -1, last = -1;
   for (int i = 0; i < o.count; i++)
-    if (o.start[i] <= end && s <= o.end[i]) overlapping++;
-  if (o.count - overlapping + 1 > OooState::kMaxRanges) return false;
-  Seq head = t.rcv_nxt - t.rcvq.len;  // sequence number of rcvq byte 0
-  // Write the gaps of [s, end) between existing ranges.
-  Seq cur = s;
-  for (int i = 0; i <= o.count && cur < end; i++) {
-    Seq gap_end = i < o.count ? min(end, o.start[i]) : end;
-    if (cur < gap_end) {
-      uint32_t off = uint32_t(cur - s);
-      if (!bq_write_at(t.rcvq, e.chunks, uint32_t(cur - head), data.data() + off,
-                       uint32_t(gap_end - cur)))
-        return false;
+    if (o.start[i] <= end && s <= o.end[i]) {
+      if (first < 0) first = i;
+      last = i;
     }
-    if (i < o.count) cur = max(cur, o.end[i]);
+  // Under memory pressure, data farther from RCV.NXT than everything held
+  // is the first to go: do not take it.
+  bool farthest = o.count == 0 || s > o.end[o.count - 1];
+  if (farthest && first < 0 && e.chunks.under_pressure()) {
+    e.st.ooo_pressure_dropped++;
+    return false;
   }
-  // Merge.
-  Seq ns = s, ne = end;
-  int w = 0;
-  Seq st[OooState::kMaxRanges + 1], en[OooState::kMaxRanges + 1];
-  bool placed = false;
-  for (int i = 0; i < o.count; i++) {
-    if (o.end[i] < ns) {
-      st[w] = o.start[i]; en[w++] = o.end[i];
-    } else if (ne < o.start[i]) {
-      if (!placed) { st[w] = ns; en[w++] = ne; placed = true; }
-      st[w] = o.start[i]; en[w++] = o.end[i];
-    } else {
-      ns = min(ns, o.start[i]);
-      ne = max(ne, o.end[i]);
+  int merged = first < 0 ? 0 : last - first + 1;
+  if (o.count - merged + 1 > OooState::kMaxRanges) return false;
+  Seq ns = first < 0 ? s : min(s, o.start[first]);
+  Seq ne = first < 0 ? end : max(end, o.end[last]);
+  uint32_t need = chunks_for(uint32_t(ne - ns));
+  if (e.chunks.available() < need) {
+    // Make room from the farthest ranges: this flow's own beyond the new
+    // data first, then other flows' (Linux tcp_prune_ofo_queue).
+    while (o.count > (last >= 0 ? last + 1 : 0) && o.start[o.count - 1] > end &&
+           e.chunks.available() < need) {
+      e.st.ooo_pruned_bytes += OooPool::drop_last(o, e.chunks);
+      e.st.ooo_pruned_ranges++;
     }
+    if (e.chunks.available() < need)
+      e.st.ooo_pruned_ranges += e.ooo.prune(e.chunks, need, self, e.st.ooo_pruned_bytes);
+    if (e.chunks.available() < need) return false;
+    for (int i = 0; i < o.count; i++)  // the pruning may have changed the indices
+      if (o.start[i] <= end && s <= o.end[i]) last = i;
   }
-  if (!placed) { st[w] = ns; en[w++] = ne; }
-  for (int i = 0; i < w; i++) { o.start[i] = st[i]; o.end[i] = en[i]; }
-  o.count = uint8_t(w);
+  if (first < 0) {
+    // A new range of its own.
+    int at = 0;
+    while (at < o.count && o.start[at] < s) at++;
+    for (int i = o.count; i > at; i--) {
+      o.start[i] = o.start[i - 1];
+      o.end[i] = o.end[i - 1];
+      o.q[i] = o.q[i - 1];
+    }
+    o.q[at] = ByteQueue{};
+    bq_append(o.q[at], e.chunks, data.data(), data.size());
+    o.start[at] = s;
+    o.end[at] = end;
+    o.count++;
+    return true;
+  }
+  // Merge [s, end) with ranges first..last into range `first`.
+  auto take = [&](ByteQueue& q, Seq a, Seq b) {  // segment bytes [a, b)
+    if (a < b) bq_append(q, e.chunks, data.data() + uint32_t(a - s), uint32_t(b - a));
+  };
+  ByteQueue q;
+  if (s < o.start[first]) {
+    take(q, s, o.start[first]);  // new bytes in front: a fresh queue, then the range
+    bq_append_queue(q, o.q[first], e.chunks);
+    bq_clear(o.q[first], e.chunks);
+  } else {
+    q = o.q[first];
+  }
+  Seq cur = o.end[first];
+  for (int i = first + 1; i <= last; i++) {
+    take(q, cur, o.start[i]);
+    bq_append_queue(q, o.q[i], e.chunks);
+    bq_clear(o.q[i], e.chunks);
+    cur = o.end[i];
+  }
+  take(q, max(cur, s), end);
+  o.q[first] = q;
+  o.start[first] = ns;
+  o.end[first] = ne;
+  int gone = last - first;
+  for (int i = last + 1; i < o.count; i++) {
+    o.start[i - gone] = o.start[i];
+    o.end[i - gone] = o.end[i];
+    o.q[i - gone] = o.q[i];
+  }
+  o.count = uint8_t(o.count - gone);
   return true;
 }
 
-// After RCV.NXT advanced: absorb out-of-order ranges that became in-order.
+// After RCV.NXT advanced: ranges that became in-order move to the receive
+// queue (a copy; if the pool cannot take it now, the range stays and is
+// retried at the next in-order arrival or pruned).
 bool ooo_absorb(Tcb& t, Env& e) {
   if (t.ooo == kNil) return false;
   OooState& o = e.ooo[t.ooo];
   bool moved = false;
   while (o.count && o.start[0] <= t.rcv_nxt) {
     if (o.end[0] > t.rcv_nxt) {
-      t.rcvq.len += uint32_t(o.end[0] - t.rcv_nxt);
+      uint32_t skip = uint32_t(t.rcv_nxt - o.start[0]);
+      uint32_t n = o.q[0].len - skip;
+      if (e.chunks.available() < chunks_for(n)) break;
+      bq_append_queue(t.rcvq, o.q[0], e.chunks, skip);
       t.rcv_nxt = o.end[0];
     }
-    for (int i = 1; i < o.count; i++) { o.start[i - 1] = o.start[i]; o.end[i - 1] = o.end[i]; }
+    bq_clear(o.q[0], e.chunks);
+    for (int i = 1; i < o.count; i++) {
+      o.start[i - 1] = o.start[i];
+      o.end[i - 1] = o.end[i];
+      o.q[i - 1] = o.q[i];
+    }
+    o.q[o.count - 1] = ByteQueue{};
     o.count--;
     moved = true;
   }
   if (o.count == 0) {
-    e.ooo.free(t.ooo);
+    e.ooo.free(t.ooo, e.chunks);
     t.ooo = kNil;
   }
   return moved;
@@ -314,6 +386,12 @@ bool ooo_absorb(Tcb& t, Env& e) {
 // RFC 9293 3.10.7.4 seventh: segment text (already trimmed to the window).
 void process_text(Tcb& t, Env& e, Out& out, Seq seq, std::span<const uint8_t> data) {
   if (seq == t.rcv_nxt) {
+    if (e.chunks.available() < chunks_for(uint32_t(data.size()))) {
+      // Make room from out-of-order data (never acknowledged) before refusing
+      // in-order data.
+      e.st.ooo_pruned_ranges += e.ooo.prune(e.chunks, chunks_for(uint32_t(data.size())), kNil,
+                                            e.st.ooo_pruned_bytes);
+    }
     if (!bq_write_at(t.rcvq, e.chunks, t.rcvq.len, data.data(), data.size())) {
       e.st.rcv_buf_full++;  // pool exhausted: not acknowledged, the peer retransmits
       return;
@@ -329,7 +407,7 @@ void process_text(Tcb& t, Env& e, Out& out, Seq seq, std::span<const uint8_t> da
     else if (!(t.timers & kTmDelAck)) arm(t, kTmDelAck, e.now + e.cfg.delack_ms);
   } else {
     e.st.ooo_segments++;
-    if (!ooo_insert(t, e, seq, data)) e.st.ooo_dropped++;
+    if (!ooo_store(t, e, seq, data, t.ooo)) e.st.ooo_dropped++;
     t.flags |= kAckNow;  // RFC 5681 4.2: a duplicate ACK at once
   }
 }
@@ -353,12 +431,18 @@ void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     if (t.snd_nxt < t.snd_una) t.snd_nxt = t.snd_una;
     // RTT: RFC 7323 4.1 (timestamps) or one timed segment (Karn).
     if (t.has(kTsOk) && seg.opt.has_ts && seg.opt.ts_ecr != 0) {
-      rtt_sample(t, e.cfg, e.now - seg.opt.ts_ecr);
+      // RFC 7323 4.1 / 4.3: the echoed TSval must be one we sent: not in our
+      // future, and no older than any plausible RTT (a forged or corrupted
+      // TSecr would otherwise set the RTO to its maximum, or to its minimum).
+      uint32_t r = t.ts_now(e.now) - seg.opt.ts_ecr;
+      if (int32_t(r) >= 0 && r <= e.cfg.rto_max_ms) rtt_sample(t, e.cfg, r);
+      else e.st.ts_ecr_invalid++;
     } else if (t.has(kRttTiming) && ack > t.rtt_seq) {
       rtt_sample(t, e.cfg, e.now - t.rtt_start);
     }
     if (ack > t.rtt_seq) t.flags &= uint16_t(~kRttTiming);
     t.retries = 0;
+    t.probes = 0;
     // Congestion control.
     if (t.has(kInRecovery)) {
       if (ack >= t.recover) {
@@ -386,12 +470,17 @@ void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     if (t.snd_una == t.snd_max) disarm(t, kTmRtx);
     else if (!(t.timers & kTmPersist)) arm(t, kTmRtx, e.now + t.rto_ms);
   } else if (ack == t.snd_una && t.snd_max > t.snd_una && seg.payload.empty() && !seg.fin() &&
-             (uint32_t(seg.window) << t.snd_wscale) == t.snd_wnd) {
+             (uint32_t(seg.window) << t.snd_wscale) == t.snd_wnd && t.snd_wnd != 0 &&
+             !(t.timers & kTmPersist)) {
+    // (Replies to zero-window probes are not duplicate ACKs: the window is
+    // closed and the probe was sent beyond it.)
     // RFC 5681 2: a duplicate ACK.
     e.st.dup_acks_in++;
-    if (++t.dupacks == 3 && !t.has(kInRecovery)) {
-      // RFC 5681 3.2 / RFC 6582: fast retransmit, enter fast recovery.
-      t.ssthresh = std::max(t.in_flight() / 2, 2 * mss);
+    if (++t.dupacks == 3 && !t.has(kInRecovery) && t.snd_una > t.recover) {
+      // RFC 5681 3.2 / RFC 6582 3.2 (1): fast retransmit, enter fast recovery,
+      // but only when the cumulative ACK covers more than `recover` (after an
+      // RTO, duplicate ACKs of data sent before it must not trigger it).
+      t.ssthresh = std::max(t.flight_size() / 2, 2 * mss);
       t.recover = t.snd_max;
       uint32_t len = std::min<uint32_t>(mss, t.sndq.len);
       if (len && !out.full()) {
@@ -414,7 +503,22 @@ void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     if (t.snd_wnd > 0 && (t.timers & kTmPersist)) {
       disarm(t, kTmPersist);
       t.retries = 0;
+      t.probes = 0;
     }
+  }
+  // RFC 9293 3.8.6.1 / RFC 1122 4.2.2.17: the peer is alive and its window
+  // is closed.  What lies beyond the window is not in flight: probe it on
+  // the persist timer (keeping the backoff) instead of retransmitting on the
+  // RTO and counting retries toward giving up.  An acceptable ACK of a probe
+  // proves a live reader and resets the probe count; an orphan keeps its
+  // count, so it is bounded whatever the peer does (FreeBSD-SA-15:13).
+  if (t.snd_wnd == 0 && ack == t.snd_una && t.snd_max > t.snd_una && synchronized(t.state)) {
+    if (t.timers & kTmRtx) {
+      disarm(t, kTmRtx);
+      t.snd_nxt = t.snd_una;
+      arm(t, kTmPersist, e.now + backoff(t, e.cfg));
+    }
+    if (!t.has(kOrphan)) t.probes = 0;
   }
 }
 
@@ -439,7 +543,7 @@ void set_state(Tcb& t, TcpState s, Stats& st) {
 }
 
 uint16_t window_field(Tcb& t, const Env& e) {
-  Seq edge = window_edge(t, e.cfg);
+  Seq edge = window_edge(t, e.cfg, e.chunks);
   uint32_t w = uint32_t(edge - t.rcv_nxt) >> t.rcv_wscale;
   w = std::min<uint32_t>(w, 65535);
   t.rcv_adv = max(t.rcv_adv, t.rcv_nxt + (w << t.rcv_wscale));
@@ -449,6 +553,7 @@ uint16_t window_field(Tcb& t, const Env& e) {
 void open_passive(Tcb& t, const TcpRepr& syn, uint32_t iss, Env& e, Out& out) {
   // LISTEN + SYN -> SYN-RECEIVED: record the peer's ISN, send <SYN,ACK>.
   t = Tcb{};
+  t.ts_offset = e.ts_offset;
   set_state(t, TcpState::SynReceived, e.st);
   t.flags |= kPassive;
   t.irs = Seq(syn.seq);
@@ -472,6 +577,7 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
                       Env& e, Out& out) {
   // LISTEN + ACK of a valid cookie -> ESTABLISHED: SYN-RECEIVED was never kept.
   t = Tcb{};
+  t.ts_offset = e.ts_offset;
   set_state(t, TcpState::Established, e.st);
   t.flags |= kPassive;
   t.irs = Seq(ack.seq) - 1;
@@ -494,6 +600,7 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
   t.max_snd_wnd = t.snd_wnd;
   t.snd_wl1 = Seq(ack.seq);
   t.snd_wl2 = Seq(ack.ack);
+  t.last_ack_sent = t.rcv_nxt;  // our SYN-ACK acknowledged up to here (RFC 7323 4.3)
   t.last_rcv = e.now;
   e.st.passive_opens++;
   e.st.established++;
@@ -501,7 +608,7 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
   out.events |= ev::Established;
 }
 
-TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t now) {
+TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t tsval) {
   TcpRepr h;
   h.src_port = syn.dst_port;
   h.dst_port = syn.src_port;
@@ -513,7 +620,7 @@ TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uin
   if (c.window_scaling && syn.opt.has_wscale()) h.opt.wscale = c.rcv_wscale();
   if (c.timestamps && syn.opt.has_ts) {
     h.opt.has_ts = true;
-    h.opt.ts_val = now;
+    h.opt.ts_val = tsval;
     h.opt.ts_ecr = syn.opt.ts_val;
   }
   return h;
@@ -522,6 +629,7 @@ TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uin
 void open_active(Tcb& t, uint32_t iss, Env& e, Out& out) {
   // OPEN -> SYN-SENT: send <SYN> with every option we support.
   t = Tcb{};
+  t.ts_offset = e.ts_offset;
   set_state(t, TcpState::SynSent, e.st);
   init_send_side(t, iss, e.cfg);
   t.last_rcv = e.now;
@@ -532,6 +640,12 @@ void open_active(Tcb& t, uint32_t iss, Env& e, Out& out) {
 }
 
 namespace {
+
+// RFC 6298 5.7: when our SYN (or SYN-ACK) had to be retransmitted and no
+// RTT sample exists, the RTO is re-initialised to 3 s once data transfer begins.
+void syn_timed_out(Tcb& t) {
+  if (t.srtt8 == 0 && t.rto_ms < kMinSynTimeoutRtoMs) t.rto_ms = kMinSynTimeoutRtoMs;
+}
 
 // RFC 9293 3.10.7.3: SEGMENT ARRIVES in SYN-SENT.
 void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
@@ -576,6 +690,7 @@ void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     t.snd_una = ack;
     t.snd_wl2 = ack;
     if (t.retries == 0) rtt_sample(t, e.cfg, e.now - t.rtt_start);
+    else syn_timed_out(t);
     t.retries = 0;
     disarm(t, kTmRtx);
     set_state(t, TcpState::Established, e.st);
@@ -608,10 +723,16 @@ bool check_sequence(Tcb& t, const TcpRepr& seg, Env& e, Out& out, Seq& seq,
   if (!ok && wnd == 0 && s == t.rcv_nxt) {
     // RFC 9293 3.10.7.4: with a zero window, still process ACK, URG and RST
     // of a segment at RCV.NXT; its text and FIN are not accepted.
+    // RFC 1122 4.2.2.17 / RFC 9293 3.8.6.2.2: a zero-window probe (text at
+    // RCV.NXT) is acknowledged, or the prober cannot tell a live reader from
+    // a dead one.
     seq = s;
     data = {};
     fin = false;
-    if (len) e.st.rcv_buf_full++;
+    if (len) {
+      e.st.zero_window_probes_in++;
+      t.flags |= kAckNow;
+    }
     return true;
   }
   if (!ok) {
@@ -623,7 +744,7 @@ bool check_sequence(Tcb& t, const TcpRepr& seg, Env& e, Out& out, Seq& seq,
       emit_syn(t, e, out, true);
       return false;
     }
-    oow_ack(t, e, out, !seg.payload.empty());
+    oow_ack(t, e, out, seg);
     return false;
   }
   // Trim to the window: the front (already received), then the tail.
@@ -655,14 +776,16 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   // RFC 7323 5.3 (PAWS), before the sequence check: an older timestamp makes
   // the segment unacceptable.  RFC 7323 3.2: once negotiated, a non-RST
   // segment without timestamps is dropped.
+  // RFC 7323 5.5: after 24 days idle TS.Recent is invalid and not checked.
+  bool ts_recent_valid = uint32_t(e.now - t.last_rcv) < kPawsIdleMs;
   if (t.has(kTsOk) && !seg.rst()) {
     if (!seg.opt.has_ts) {
       e.st.paws_rejected++;
       return;
     }
-    if (int32_t(seg.opt.ts_val - t.ts_recent) < 0) {
+    if (ts_recent_valid && int32_t(seg.opt.ts_val - t.ts_recent) < 0) {
       e.st.paws_rejected++;
-      oow_ack(t, e, out, !seg.payload.empty());
+      oow_ack(t, e, out, seg);
       return;
     }
   }
@@ -672,11 +795,7 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   std::span<const uint8_t> data;
   bool fin;
   if (!check_sequence(t, seg, e, out, seq, data, fin)) return;
-  t.last_rcv = e.now;
   t.ka_probes = 0;
-  // RFC 7323 4.3: remember the timestamp of the segment at the left edge.
-  if (t.has(kTsOk) && seg.opt.has_ts && Seq(seg.seq) <= t.last_ack_sent)
-    t.ts_recent = seg.opt.ts_val;
 
   // Second, check the RST bit (RFC 5961 3.2: only an exact match resets).
   if (seg.rst()) {
@@ -719,19 +838,27 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
       emit_rst(t, e, out, ack);
       return;
     }
-    // The ACK of our SYN: SYN-RECEIVED -> ESTABLISHED.
     if (t.retries == 0) rtt_sample(t, e.cfg, e.now - t.rtt_start);  // the SYN-ACK was not retransmitted
-    set_state(t, TcpState::Established, e.st);
-    e.st.established++;
+    else syn_timed_out(t);
+    t.retries = 0;
     t.snd_wl1 = Seq(seg.seq) - 1;  // so the window update below takes this segment
     t.snd_wl2 = ack;
-    arm_life(t, e);
-    out.events |= ev::Established;
+    e.st.established++;
+    if (t.has(kFinQueued)) {
+      // The ACK of our SYN after a CLOSE in SYN-RECEIVED: the queued FIN can
+      // go now, SYN-RECEIVED -> FIN-WAIT-1 (RFC 9293 3.10.4).
+      set_state(t, TcpState::FinWait1, e.st);
+    } else {
+      // The ACK of our SYN: SYN-RECEIVED -> ESTABLISHED.
+      set_state(t, TcpState::Established, e.st);
+      arm_life(t, e);
+      out.events |= ev::Established;
+    }
   }
   // RFC 5961 5.2: acceptable ACKs lie in [SND.UNA - MAX.SND.WND, SND.NXT].
   if (ack > t.snd_max) {
     e.st.acks_future++;
-    oow_ack(t, e, out, !seg.payload.empty());
+    oow_ack(t, e, out, seg);
     return;
   }
   if (ack < t.snd_una - t.max_snd_wnd) {
@@ -739,6 +866,13 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     challenge_ack(t, e, out);
     return;
   }
+  // The segment is accepted (no RST, no SYN, an acceptable ACK): only now
+  // may it touch the idle clock and TS.Recent.  RFC 7323 4.3: remember the
+  // timestamp of the segment at the left edge of the window.
+  t.last_rcv = e.now;
+  if (t.has(kTsOk) && seg.opt.has_ts && Seq(seg.seq) <= t.last_ack_sent &&
+      (!ts_recent_valid || int32_t(seg.opt.ts_val - t.ts_recent) >= 0))
+    t.ts_recent = seg.opt.ts_val;
   process_ack(t, seg, e, out);
   switch (t.state) {
     case TcpState::FinWait1:
@@ -827,7 +961,9 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
 
 size_t send_space(const Tcb& t, const Env& e) {
   if (!can_send(t.state) || t.has(kFinQueued)) return 0;
-  size_t by_window = e.cfg.snd_buf > t.sndq.len ? e.cfg.snd_buf - t.sndq.len : 0;
+  // Under memory pressure a flow may queue at most 1/8 of its send buffer.
+  uint32_t limit = e.chunks.under_pressure() ? e.cfg.snd_buf / 8 : e.cfg.snd_buf;
+  size_t by_window = limit > t.sndq.len ? limit - t.sndq.len : 0;
   // Never promise bytes the lcore's chunk pool cannot hold.
   size_t by_pool = (t.sndq.covered() - t.sndq.len) +
                    size_t(e.chunks.capacity() - e.chunks.in_use()) * ChunkPool::kChunk;
@@ -844,9 +980,9 @@ size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
 void consume(Tcb& t, size_t n, Env& e) {
   n = std::min<size_t>(n, t.rcvq.len);
   if (!n) return;
-  Seq before = window_edge(t, e.cfg);
-  bq_consume(t.rcvq, e.chunks, n, t.ooo == kNil);
-  Seq after = window_edge(t, e.cfg);
+  Seq before = window_edge(t, e.cfg, e.chunks);
+  bq_consume(t.rcvq, e.chunks, n);
+  Seq after = window_edge(t, e.cfg, e.chunks);
   // RFC 9293 3.8.6.2.2: announce a window that opened by 2*MSS or half the buffer.
   uint32_t opened = uint32_t(after - before);
   if (synchronized(t.state) && opened > 0 &&
@@ -931,7 +1067,12 @@ void on_timer(Tcb& t, Env& e, Out& out) {
                     : t.state == TcpState::SynReceived ? c.synack_retries
                     : t.has(kOrphan)                   ? c.orphan_retries
                                                        : c.data_retries;
-    if (++t.retries > limit) {
+    // Retransmissions count toward giving up in `retries`; zero-window probes
+    // in `probes` (an ACK of a probe resets it for a live reader), while
+    // `retries` keeps growing as the backoff shift.
+    bool give_up = persist ? ++t.probes > limit : ++t.retries > limit;
+    if (persist && t.retries < kMaxBackoffShift) t.retries++;
+    if (give_up) {
       if (persist) e.st.timeout_persist++;
       if (t.state == TcpState::SynReceived && t.has(kPassive)) {
         // The handshake never completed: back to LISTEN, silently.
@@ -944,7 +1085,8 @@ void on_timer(Tcb& t, Env& e, Out& out) {
       return;
     }
     if (persist) {
-      // Probe with (at least) one octet of new data beyond the window.
+      // Probe with (at least) one octet of new data beyond the window; with
+      // no data left, the FIN is the probe.
       e.st.persist_probes++;
       uint32_t unsent = t.sndq.len - std::min(t.in_flight(), t.sndq.len);
       uint32_t wnd = std::min(t.snd_wnd, t.cwnd);
@@ -958,6 +1100,11 @@ void on_timer(Tcb& t, Env& e, Out& out) {
         } else {
           t.snd_max = max(t.snd_max, t.snd_nxt + len);  // the peer may accept the probe
         }
+      } else if (t.has(kFinQueued) && !t.fin_acked() && !out.full()) {
+        Seq fin_seq = t.snd_una + t.sndq.len;
+        emit_data(t, e, out, fin_seq, 0, true, false);
+        t.flags |= kFinSent;
+        t.snd_max = max(t.snd_max, fin_seq + 1);
       }
       if (t.in_flight() > 0) arm(t, kTmRtx, e.now + backoff(t, c));
       else arm(t, kTmPersist, e.now + backoff(t, c));
@@ -971,16 +1118,27 @@ void on_timer(Tcb& t, Env& e, Out& out) {
         e.st.synack_retransmits++;
         emit_syn(t, e, out, true);
       } else {
-        // RFC 5681 3.1 (4): ssthresh = max(FlightSize/2, 2*SMSS), cwnd = 1 SMSS;
-        // go back to SND.UNA.
+        // RFC 5681 3.1 (4): ssthresh = max(FlightSize/2, 2*SMSS) on the first
+        // timeout of a segment (held constant when it times out again),
+        // cwnd = 1 SMSS; go back to SND.UNA.
         uint32_t mss = eff_mss(t);
-        t.ssthresh = std::max(t.in_flight() / 2, 2 * mss);
+        if (t.retries == 1) t.ssthresh = std::max(t.flight_size() / 2, 2 * mss);
         t.cwnd = mss;
         t.flags &= uint16_t(~kInRecovery);
         t.dupacks = 0;
         t.recover = t.snd_max;
         t.snd_nxt = t.snd_una;
         arm(t, kTmRtx, e.now + backoff(t, c));  // before output(): keep the backoff
+        // The segment at SND.UNA is retransmitted whatever the peer's window
+        // says (a closed window must not silence the timer: the reply tells a
+        // live peer from a dead one); output() then sends what the window allows.
+        uint32_t len = std::min(mss, t.sndq.len);
+        bool fin = t.has(kFinSent) && len == t.sndq.len;
+        if ((len || fin) && !out.full()) {
+          emit_data(t, e, out, t.snd_una, len, fin, len > 0 && len == t.sndq.len);
+          t.snd_nxt += len + (fin ? 1 : 0);
+          t.snd_max = max(t.snd_max, t.snd_nxt);
+        }
         output(t, e, out);
         return;
       }
@@ -1036,8 +1194,13 @@ void close(Tcb& t, Env& e, Out& out) {
       finish(t, e, out, 0);
       return;
     case TcpState::SynReceived:
+      // CLOSE in SYN-RECEIVED: our SYN is not acknowledged yet, so the FIN is
+      // queued "for processing after entering ESTABLISHED" (RFC 9293 3.10.4)
+      // and the SYN-ACK keeps its retransmission timer.
+      t.flags |= kFinQueued;
+      return;
     case TcpState::Established:
-      // CLOSE in ESTABLISHED (or SYN-RECEIVED): queue a FIN, -> FIN-WAIT-1.
+      // CLOSE in ESTABLISHED: queue a FIN, -> FIN-WAIT-1.
       if (t.rcvq.len > 0) {
         // RFC 1122 4.2.2.13: unread data at CLOSE is answered with RST.
         abort(t, e, out);
@@ -1056,7 +1219,7 @@ void close(Tcb& t, Env& e, Out& out) {
     default:
       return;  // already closing
   }
-  if (t.state != TcpState::SynReceived) output(t, e, out);
+  output(t, e, out);
 }
 
 void abort(Tcb& t, Env& e, Out& out) {
@@ -1070,7 +1233,7 @@ void release(Tcb& t, Env& e) {
   bq_clear(t.sndq, e.chunks);
   bq_clear(t.rcvq, e.chunks);
   if (t.ooo != kNil) {
-    e.ooo.free(t.ooo);
+    e.ooo.free(t.ooo, e.chunks);
     t.ooo = kNil;
   }
 }

@@ -29,14 +29,20 @@ namespace tcpterm::tcp {
 
 inline constexpr uint16_t kMinMss = 216;  // MSS clamp floor (FreeBSD net.inet.tcp.minmss)
 inline constexpr uint8_t kMaxWscale = 14;  // RFC 7323 2.3
+inline constexpr uint8_t kMaxBackoffShift = 20;  // RTO << 20 is far beyond rto_max_ms
 
 struct Env {
   const Config& cfg;
   Stats& st;
   ChunkPool& chunks;
   OooPool& ooo;
-  uint32_t now = 0;  // lcore clock, milliseconds (also our TSval)
+  uint32_t now = 0;  // lcore clock, milliseconds (TSval = now + the TCB's ts_offset)
+  uint32_t ts_offset = 0;  // for open_*(): the new connection's RFC 7323 7.1 offset
 };
+
+inline constexpr uint32_t kPressureWindowSegs = 4;  // Linux: rcv_ssthresh clamped to 4*advmss under pressure
+inline constexpr uint32_t kPawsIdleMs = 24u * 86400u * 1000u;  // RFC 7323 5.5: TS.Recent invalid after 24 days idle
+inline constexpr uint32_t kMinSynTimeoutRtoMs = 3000;           // RFC 6298 5.7
 
 enum class FlowOp : uint8_t { Keep, ToTimeWait, Free };
 
@@ -74,7 +80,7 @@ void open_passive(Tcb& t, const wire::TcpRepr& syn, uint32_t iss, Env& e, Out& o
 void open_from_cookie(Tcb& t, const wire::TcpRepr& ack, uint16_t peer_mss, uint8_t peer_wscale,
                       Env& e, Out& out);
 // The stateless <SYN,ACK> answering `syn` with ISS = cookie.
-wire::TcpRepr cookie_syn_ack(const wire::TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t now);
+wire::TcpRepr cookie_syn_ack(const wire::TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t tsval);
 // OPEN call, active (RFC 9293 3.10.1): SYN-SENT, SYN emitted.
 void open_active(Tcb& t, uint32_t iss, Env& e, Out& out);
 

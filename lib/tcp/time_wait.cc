@@ -20,16 +20,31 @@ TwAction tw_on_segment(const TwState& tw, const wire::TcpRepr& seg, const Config
       st.tw_rst_ignored++;
       return TwAction::Drop;
     }
-    if (seq != tw.rcv_nxt) return TwAction::Drop;
+    if (seq != tw.rcv_nxt) {
+      // RFC 5961 3.2: an RST in the window but not at RCV.NXT gets a
+      // challenge ACK (a true peer answers it with the exact RST).
+      if (in_range(tw.rcv_nxt, seq, tw.rcv_nxt + c.rcv_buf)) {
+        st.tw_rst_challenged++;
+        st.tw_acks_sent++;
+        return TwAction::Ack;
+      }
+      return TwAction::Drop;
+    }
     st.resets_in++;
     st.tw_rst_closed++;
     return TwAction::Close;
   }
-  // SYN: RFC 6191 -- a new incarnation is accepted when its timestamp is
-  // newer (both sides use timestamps) or else its sequence number is higher.
+  // SYN: RFC 6191 2 -- a new incarnation is accepted when its timestamp is
+  // newer (both sides use timestamps), or equal with a higher sequence
+  // number, or (no timestamps) when its sequence number is higher.
   if (seg.syn() && !seg.has_ack()) {
-    bool newer = (tw.ts_ok && seg.opt.has_ts) ? int32_t(seg.opt.ts_val - tw.ts_recent) > 0
-                                              : seq > tw.rcv_nxt;
+    bool newer;
+    if (tw.ts_ok && seg.opt.has_ts) {
+      int32_t d = int32_t(seg.opt.ts_val - tw.ts_recent);
+      newer = d > 0 || (d == 0 && seq > tw.rcv_nxt);
+    } else {
+      newer = seq > tw.rcv_nxt;
+    }
     if (newer) {
       st.tw_syn_reopened++;
       return TwAction::Reopen;
@@ -59,7 +74,7 @@ TwAction tw_on_segment(const TwState& tw, const wire::TcpRepr& seg, const Config
   return TwAction::Ack;
 }
 
-wire::TcpRepr tw_ack(const TwState& tw, const Config& c, uint32_t now) {
+wire::TcpRepr tw_ack(const TwState& tw, const Config& c, uint32_t tsval) {
   wire::TcpRepr h;
   h.seq = tw.snd_nxt.v;
   h.ack = tw.rcv_nxt.v;
@@ -68,7 +83,7 @@ wire::TcpRepr tw_ack(const TwState& tw, const Config& c, uint32_t now) {
   h.window = uint16_t(std::min<uint32_t>(w, 65535));
   if (tw.ts_ok) {
     h.opt.has_ts = true;
-    h.opt.ts_val = now;
+    h.opt.ts_val = tsval;
     h.opt.ts_ecr = tw.ts_recent;
   }
   return h;

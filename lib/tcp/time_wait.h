@@ -33,7 +33,8 @@ TwAction tw_on_segment(const TwState& tw, const wire::TcpRepr& seg, const Config
 // RFC 6191 / RFC 9293 3.4.1: the new incarnation's ISS lies above the old
 // SND.NXT by more than a maximum window.
 inline uint32_t tw_reopen_iss(const TwState& tw) { return (tw.snd_nxt + 65535u + 2u).v; }
-// The ACK a record sends (ports left for the edge to fill).
-wire::TcpRepr tw_ack(const TwState& tw, const Config& c, uint32_t now);
+// The ACK a record sends (ports left for the edge to fill); `tsval` is the
+// lcore clock plus the connection's timestamp offset (RFC 7323 7.1).
+wire::TcpRepr tw_ack(const TwState& tw, const Config& c, uint32_t tsval);
 
 }  // namespace tcpterm::tcp

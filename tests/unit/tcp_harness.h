@@ -50,7 +50,9 @@ struct H {
     fn(e);
     if (out.op == FlowOp::Keep && t.state != TcpState::Closed) output(t, e, out);
     if (out.op == FlowOp::Keep) {
-      INFO("state " << to_string(t.state) << " timers " << int(t.timers));
+      INFO("state " << to_string(t.state) << " timers " << int(t.timers) << " una " << t.snd_una.v
+                    << " nxt " << t.snd_nxt.v << " max " << t.snd_max.v << " iss " << t.iss.v
+                    << " sndq " << t.sndq.len << " flags " << t.flags);
       REQUIRE(check_invariants(t));
     }
     return out;

@@ -179,3 +179,29 @@ TEST_CASE("TIME-WAIT: expiry works across the 32-bit clock wrap", "[flow][time-w
   CHECK(t.expire(start + 59999, 10, [&](uint32_t) { n++; }) == 0);
   CHECK(t.expire(start + 60000, 10, [&](uint32_t) { n++; }) == 1);
 }
+
+TEST_CASE("flow table: a chain longer than 65535 entries saturates the overflow count, lookups still work",
+          "[flow][security]") {
+  // On the old code the 16-bit overflow count wrapped to 0 at 65536 and the
+  // entries past it became unreachable.
+  const uint32_t n = 70000;
+  FlowTable table(n + 1000);
+  uint32_t mask = table.bucket_count() - 1;
+  std::vector<uint32_t> hashes(n);
+  for (uint32_t i = 0; i < n; i++) {
+    hashes[i] = (i << 16 & ~mask) | 5;  // every entry homed at bucket 5, tags differ
+    REQUIRE(table.insert(hashes[i], i));
+  }
+  for (uint32_t i = 0; i < n; i += 997) CHECK(table.find(hashes[i], [&](uint32_t r) { return r == i; }) == i);
+  CHECK(table.find(hashes[n - 1], [&](uint32_t r) { return r == n - 1; }) == n - 1);
+  for (uint32_t i = 0; i < n; i++) REQUIRE(table.erase(hashes[i], i));
+  CHECK(table.size() == 0);
+  REQUIRE(table.check_invariants([&](uint32_t ref) { return hashes[ref]; }));
+}
+
+TEST_CASE("flow key hash: the seed changes every bucket and tag", "[flow][security]") {
+  FlowKey4 k{0xC6120002, 0xC6130001, 80, 40000};
+  int same = 0;
+  for (uint64_t seed = 1; seed < 200; seed++) same += hash_key(k, seed * 0x9E3779B97F4A7C15ull) == hash_key(k, 0x1234);
+  CHECK(same <= 1);
+}

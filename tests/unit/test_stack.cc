@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <deque>
+#include <map>
 #include <random>
 #include <string>
 
@@ -27,7 +28,7 @@ struct Pkt {
 
 struct WireSink : stack::TxSink {
   std::deque<Pkt> q;
-  void tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const stack::Payload& p) override {
+  void tcp_out(const flow::FlowKey4& key, uint32_t&, const wire::TcpRepr& h, const stack::Payload& p) override {
     Pkt k;
     k.ip.src = key.laddr;
     k.ip.dst = key.raddr;
@@ -410,7 +411,7 @@ TEST_CASE("stack: a client that closes in on_open: client TIME-WAIT, server LAST
 
 TEST_CASE("syncookie: round trip, wrong ISN, expiry, MSS and window scale encoded",
           "[syncookie]") {
-  tcp::SynCookies c(1, 2);
+  tcp::SynCookies c;
   tcp::CookieData d{1460, 7}, out;
   uint64_t t = 10 * tcp::kCookiePeriodMs + 5;
   uint32_t k = c.make(kServerIp, 80, kClientIp, 40000, 12345, d, t);
@@ -429,8 +430,82 @@ TEST_CASE("syncookie: round trip, wrong ISN, expiry, MSS and window scale encode
   CHECK(out.wscale == 0xff);
   // Random guesses almost never pass (24-bit MAC).
   int passed = 0;
-  for (uint32_t g = 0; g < 100000; g++) passed += c.check(kServerIp, 80, kClientIp, 40000, 1, g * 2654435761u & ~1u, t, out);
+  for (uint32_t g = 0; g < 100000; g++) passed += c.check(kServerIp, 80, kClientIp, 40000, 1, g * 2654435761u, t, out);
   CHECK(passed <= 1);
+}
+
+// ---- secrets nobody can compute (RFC 6528, RFC 4987, RFC 7323 7.1) ----
+namespace {
+uint64_t g_draws = 0;
+void counting_rng(void* p, size_t n) {
+  g_draws++;
+  tcp::random_bytes(p, n);
+}
+}  // namespace
+
+TEST_CASE("secrets: two stacks built alike choose different ISNs for the same 4-tuple at the same time",
+          "[security][iss]") {
+  // On the old code the keys were compile-time constants: same config, same ISN.
+  StackConfig cfg = Net::small();
+  WireSink a, b;
+  Stack s1(cfg, a, 5000), s2(cfg, b, 5000);
+  flow::FlowKey4 k{kServerIp, kClientIp, 80, 40000};
+  CHECK(s1.iss_for(k) != s2.iss_for(k));
+  CHECK(s1.hash(k) != s2.hash(k));  // and a different flow-table seed
+}
+
+TEST_CASE("secrets: the SYN-ACK's TSval is not the appliance clock, and differs per connection",
+          "[security][timestamps]") {
+  StackConfig cfg = Net::small();
+  WireSink out;
+  Stack s(cfg, out, 777000);
+  REQUIRE(s.add_listener(kServerIp, 80, nullptr) == true);
+  for (uint16_t port : {40000, 40001}) {
+    wire::Ipv4Repr ip;
+    ip.src = kClientIp;
+    ip.dst = kServerIp;
+    wire::TcpRepr syn;
+    syn.src_port = port;
+    syn.dst_port = 80;
+    syn.seq = 1000;
+    syn.flags = wire::flag::SYN;
+    syn.window = 65535;
+    syn.opt.mss = 1460;
+    syn.opt.has_ts = true;
+    syn.opt.ts_val = 5;
+    s.input(ip, syn);
+  }
+  REQUIRE(out.q.size() == 2);
+  REQUIRE(out.q[0].h.opt.has_ts);
+  CHECK(out.q[0].h.opt.ts_val != 777000u);             // old code: the raw millisecond clock
+  CHECK(out.q[0].h.opt.ts_val != out.q[1].h.opt.ts_val);  // per-connection offset
+  CHECK(out.q[0].h.opt.ts_ecr == 5u);
+}
+
+TEST_CASE("secrets: the SYN-cookie secret is drawn anew every period; two generations live",
+          "[security][syncookie]") {
+  g_draws = 0;
+  tcp::SynCookies c(counting_rng);
+  tcp::CookieData d{1460, 7}, out;
+  uint64_t t = 100 * tcp::kCookiePeriodMs;
+  uint32_t k0 = c.make(kServerIp, 80, kClientIp, 40000, 1, d, t);
+  CHECK(g_draws == 1);
+  c.make(kServerIp, 80, kClientIp, 40000, 1, d, t + 10);  // same period: same secret
+  CHECK(g_draws == 1);
+  uint32_t k1 = c.make(kServerIp, 80, kClientIp, 40000, 1, d, t + tcp::kCookiePeriodMs);
+  CHECK(g_draws == 2);
+  CHECK((k0 & 1) != (k1 & 1));  // the generation bit
+  // Both generations are valid during the second period...
+  CHECK(c.check(kServerIp, 80, kClientIp, 40000, 1, k0, t + tcp::kCookiePeriodMs + 5, out));
+  CHECK(c.check(kServerIp, 80, kClientIp, 40000, 1, k1, t + tcp::kCookiePeriodMs + 5, out));
+  // ...and once the third period's secret replaces the first, k0 is dead for good.
+  c.make(kServerIp, 80, kClientIp, 40000, 1, d, t + 2 * tcp::kCookiePeriodMs);
+  CHECK(g_draws == 3);
+  CHECK_FALSE(c.check(kServerIp, 80, kClientIp, 40000, 1, k0, t + 2 * tcp::kCookiePeriodMs, out));
+  CHECK(c.check(kServerIp, 80, kClientIp, 40000, 1, k1, t + 2 * tcp::kCookiePeriodMs, out));
+  // Two instances never share a secret.
+  tcp::SynCookies other;
+  CHECK_FALSE(other.check(kServerIp, 80, kClientIp, 40000, 1, k1, t + tcp::kCookiePeriodMs, out));
 }
 
 TEST_CASE("stack: with SYN cookies on, no state is kept before the ACK and HTTP works",
@@ -700,4 +775,240 @@ TEST_CASE("generator: a tuple filter (RSS steering) picks only the ports it acce
   // Every flow the server saw came from an accepted port.
   for (const auto& f : n.server->dump_flows(1000)) CHECK(f.key.rport % 4 == 1);
   CHECK(n.server->time_wait_records() == 100);
+}
+
+// ================================================= issue 9: hardening ===
+namespace {
+// A peer made of raw segments, against one server stack.
+struct Raw {
+  StackConfig cfg;
+  WireSink out;
+  std::unique_ptr<Stack> s;
+  uint64_t now = 1000;
+  std::map<uint16_t, uint32_t> una;  // per source port: our ISS + 1 (ack 0 below means this)
+  explicit Raw(StackConfig c) : cfg(c) { s = std::make_unique<Stack>(cfg, out, now); }
+  wire::Ipv4Repr ip() const {
+    wire::Ipv4Repr r;
+    r.src = kClientIp;
+    r.dst = kServerIp;
+    r.proto = wire::kProtoTcp;
+    return r;
+  }
+  void send(uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags, std::string_view data = {},
+            uint16_t win = 65535, uint32_t tsval = 0, uint32_t src = kClientIp) {
+    wire::TcpRepr h;
+    h.src_port = sport;
+    h.dst_port = 80;
+    h.seq = seq;
+    h.ack = ack == 0 && (flags & wire::flag::ACK) && una.count(sport) ? una[sport] : ack;
+    h.flags = flags;
+    h.window = win;
+    if (tsval) {
+      h.opt.has_ts = true;
+      h.opt.ts_val = tsval;
+    }
+    h.payload = std::span(reinterpret_cast<const uint8_t*>(data.data()), data.size());
+    wire::Ipv4Repr r = ip();
+    r.src = src;
+    s->input(r, h);
+  }
+  // Handshake from sport (peer ISN 1000, no options); returns our ISS + 1.
+  uint32_t open(uint16_t sport, uint16_t win = 65535) {
+    out.q.clear();
+    send(sport, 1000, 0, wire::flag::SYN, {}, win);
+    REQUIRE(out.q.size() == 1);
+    uint32_t iss = out.q[0].h.seq;
+    out.q.clear();
+    una[sport] = iss + 1;
+    send(sport, 1001, iss + 1, wire::flag::ACK, {}, win);
+    return iss + 1;
+  }
+  void at(uint64_t t) {
+    now = t;
+    s->advance(now);
+  }
+};
+}  // namespace
+
+TEST_CASE("hardening: one out-of-order byte at the right edge costs one chunk, not a chain",
+          "[stack][hardening][memory]") {
+  StackConfig cfg = Net::small();
+  Raw r(cfg);
+  apps::Discard discard;
+  r.s->add_listener(kServerIp, 80, &discard);
+  r.open(40000);
+  uint32_t before = r.s->chunks().in_use();
+  r.send(40000, 1001 + 65000, 0, wire::flag::ACK, "x");  // near the right edge of the window
+  r.send(40000, 1001 + 40000, 0, wire::flag::ACK, "y");
+  CHECK(r.s->chunks().in_use() - before == 2);  // old code: 32 chunks for the first byte alone
+  CHECK(r.s->tcp_stats().ooo_segments == 2);
+  // The hole fills byte by byte... the ranges stay apart and nothing is lost.
+  std::string fill(100000, 'a');
+  r.send(40000, 1001, 0, wire::flag::ACK, fill.substr(0, 1400));
+  CHECK(r.s->check_invariants());
+}
+
+TEST_CASE("hardening: reassembly merges ranges and delivers them byte-exact", "[stack][hardening][ooo]") {
+  StackConfig cfg = Net::small();
+  Raw r(cfg);
+  struct Sink : stack::App {
+    std::string got;
+    const char* name() const override { return "sink"; }
+    void on_data(stack::Stream& s) override {
+      std::string b(s.readable(), '\0');
+      s.peek(reinterpret_cast<uint8_t*>(b.data()), b.size());
+      s.consume(b.size());
+      got += b;
+    }
+  } app;
+  r.s->add_listener(kServerIp, 80, &app);
+  r.open(40000);
+  std::string data = pattern(9000, 9);
+  auto seg = [&](uint32_t off, uint32_t len) {
+    r.send(40000, 1001 + off, 0, wire::flag::ACK, std::string_view(data).substr(off, len));
+  };
+  seg(6000, 1000);  // ranges: [6000,7000)
+  seg(2000, 1500);  // [2000,3500) [6000,7000)
+  seg(3400, 2700);  // bridges both: [2000,7000)
+  seg(8000, 1000);  // [2000,7000) [8000,9000)
+  seg(1500, 600);   // extends the first at the front: [1500,7000)
+  seg(7000, 1000);  // joins: [1500,9000)
+  CHECK(app.got.empty());
+  seg(0, 1500);  // the hole at RCV.NXT
+  CHECK(app.got == data);
+  CHECK(r.s->check_invariants());
+}
+
+TEST_CASE("hardening: under chunk pressure out-of-order data is pruned before in-order data is refused",
+          "[stack][hardening][memory][pressure]") {
+  StackConfig cfg = Net::small();
+  cfg.chunks = 64;  // 128 KiB
+  Raw r(cfg);
+  apps::Discard discard;
+  r.s->add_listener(kServerIp, 80, &discard);
+  // 30 attacker flows park out-of-order bytes far to the right (2 ranges each).
+  for (uint16_t p = 0; p < 30; p++) {
+    r.open(41000 + p);
+    r.send(41000 + p, 1001 + 60000, 0, wire::flag::ACK, "x");
+    r.send(41000 + p, 1001 + 30000, 0, wire::flag::ACK, "y");
+  }
+  CHECK(r.s->chunks().in_use() >= 40);
+  // A real client's in-order data still gets in: the farthest ranges go first.
+  r.open(40000);
+  std::string big(1400, 'b');
+  for (int i = 0; i < 20; i++) r.send(40000, 1001 + 1400 * i, 0, wire::flag::ACK, big);
+  CHECK(r.s->tcp_stats().rcv_buf_full == 0);
+  CHECK(r.s->tcp_stats().bytes_in >= 20u * 1400);
+  CHECK((r.s->tcp_stats().ooo_pruned_ranges > 0 || r.s->tcp_stats().ooo_pressure_dropped > 0));
+  CHECK(r.s->check_invariants());
+}
+
+TEST_CASE("hardening: flows stalled on a zero window holding the most memory are reclaimed",
+          "[stack][hardening][memory][reclaim]") {
+  StackConfig cfg = Net::small();
+  cfg.chunks = 64;
+  Raw r(cfg);
+  apps::Echo echo;
+  r.s->add_listener(kServerIp, 80, &echo);
+  // Readers that never read: each sends 6 KiB and keeps its window shut, so
+  // the echo holds it all in the send queue.
+  std::string blob(1400, 'z');
+  for (uint16_t p = 0; p < 20; p++) {
+    r.open(42000 + p, 0);
+    for (int i = 0; i < 5; i++) r.send(42000 + p, 1001 + 1400 * i, 0, wire::flag::ACK, blob, 0);
+  }
+  REQUIRE(r.s->chunks().critical());
+  r.at(r.now + cfg.reclaim_interval_ms + 1);
+  CHECK(r.s->stats().mem_reclaimed_stalled > 0);
+  CHECK_FALSE(r.s->chunks().critical());
+  CHECK(r.s->check_invariants());
+}
+
+TEST_CASE("hardening: a restarted TIME-WAIT record expires 2*MSL after the restart, not later",
+          "[stack][hardening][time-wait]") {
+  // Old code: the restarted record was moved behind younger ones when it
+  // reached the head and expired with the youngest.
+  StackConfig cfg = Net::small();  // 2*MSL = 2000 ms
+  Raw r(cfg);
+  apps::Http http(5);
+  r.s->add_listener(kServerIp, 80, &http);
+  auto close_one = [&](uint16_t sport) {
+    uint32_t una = r.open(sport);
+    std::string req = "GET / HTTP/1.0\r\n\r\n";
+    r.out.q.clear();
+    r.send(sport, 1001, una, wire::flag::ACK | wire::flag::PSH, req, 65535);
+    // The response and our FIN: ACK them all, then send the peer's FIN.
+    uint32_t fin_end = 0;
+    for (auto& p : r.out.q) fin_end = p.h.seq + uint32_t(p.data.size()) + (p.h.fin() ? 1 : 0);
+    REQUIRE(fin_end != 0);
+    r.send(sport, 1001 + uint32_t(req.size()), fin_end, wire::flag::ACK | wire::flag::FIN);
+    return std::pair<uint32_t, uint32_t>(1001 + uint32_t(req.size()), fin_end);
+  };
+  uint64_t t0 = r.now;
+  auto [a_seq, a_ack] = close_one(43000);
+  REQUIRE(r.s->time_wait_records() == 1);
+  r.at(t0 + 1000);
+  r.send(43000, a_seq, a_ack, wire::flag::ACK | wire::flag::FIN);  // retransmitted FIN: restart
+  CHECK(r.s->tcp_stats().tw_fin_reacked == 1);
+  r.at(t0 + 1900);
+  close_one(43001);  // a younger record, expires at t0 + 3900
+  REQUIRE(r.s->time_wait_records() == 2);
+  r.at(t0 + 2999);
+  CHECK(r.s->tcp_stats().tw_expired == 0);
+  r.at(t0 + 3001);
+  CHECK(r.s->tcp_stats().tw_expired == 1);  // the restarted record, on time
+  r.at(t0 + 3901);
+  CHECK(r.s->tcp_stats().tw_expired == 2);
+  CHECK(r.s->check_invariants());
+}
+
+TEST_CASE("hardening: a retransmitted FIN in TIME-WAIT refreshes TS.Recent", "[stack][hardening][time-wait]") {
+  StackConfig cfg = Net::small();
+  Raw r(cfg);
+  apps::Http http(5);
+  r.s->add_listener(kServerIp, 80, &http);
+  r.out.q.clear();
+  r.send(44000, 1000, 0, wire::flag::SYN, {}, 65535, 100);
+  uint32_t iss = r.out.q.at(0).h.seq;
+  r.send(44000, 1001, iss + 1, wire::flag::ACK, {}, 65535, 101);
+  r.out.q.clear();
+  std::string req = "GET / HTTP/1.0\r\n\r\n";
+  r.send(44000, 1001, iss + 1, wire::flag::ACK | wire::flag::PSH, req, 65535, 102);
+  uint32_t fin_end = 0;
+  for (auto& p : r.out.q) fin_end = p.h.seq + uint32_t(p.data.size()) + (p.h.fin() ? 1 : 0);
+  uint32_t seq = 1001 + uint32_t(req.size());
+  r.send(44000, seq, fin_end, wire::flag::ACK | wire::flag::FIN, {}, 65535, 103);
+  REQUIRE(r.s->time_wait_records() == 1);
+  r.out.q.clear();
+  r.send(44000, seq, fin_end, wire::flag::ACK | wire::flag::FIN, {}, 65535, 200);  // retransmitted
+  REQUIRE(r.out.q.size() == 1);
+  CHECK(r.out.q[0].h.opt.ts_ecr == 200u);
+  r.out.q.clear();
+  r.send(44000, seq, fin_end, wire::flag::ACK | wire::flag::FIN, {}, 65535, 150);  // older: PAWS
+  CHECK(r.s->tcp_stats().paws_rejected == 1);  // old code: TS.Recent stayed 103, this passed
+}
+
+TEST_CASE("hardening: a new incarnation that cannot get a TCB leaves the TIME-WAIT record alone",
+          "[stack][hardening][time-wait][rfc6191]") {
+  StackConfig cfg = Net::small();
+  cfg.max_flows = 2;
+  cfg.syncookies = stack::SynCookieMode::Off;
+  Raw r(cfg);
+  apps::Http http(5);
+  r.s->add_listener(kServerIp, 80, &http);
+  uint32_t una = r.open(45000);
+  std::string req = "GET / HTTP/1.0\r\n\r\n";
+  r.out.q.clear();
+  r.send(45000, 1001, una, wire::flag::ACK | wire::flag::PSH, req);
+  uint32_t fin_end = 0;
+  for (auto& p : r.out.q) fin_end = p.h.seq + uint32_t(p.data.size()) + (p.h.fin() ? 1 : 0);
+  r.send(45000, 1001 + uint32_t(req.size()), fin_end, wire::flag::ACK | wire::flag::FIN);
+  REQUIRE(r.s->time_wait_records() == 1);
+  r.open(45001);
+  r.open(45002);  // the table is full
+  REQUIRE(r.s->flows() == 2);
+  r.send(45000, 900000, 0, wire::flag::SYN);  // higher sequence: RFC 6191 would reopen
+  CHECK(r.s->stats().tw_reopen_failed == 1);  // old code: never counted, record gone
+  CHECK(r.s->time_wait_records() == 1);
+  CHECK(r.s->check_invariants());
 }

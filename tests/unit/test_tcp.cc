@@ -440,8 +440,32 @@ TEST_CASE("ESTABLISHED: a zero window is probed with backoff; opening it resumes
   CHECK(!(h.t.timers & kTmPersist));
 }
 
-TEST_CASE("ESTABLISHED: a peer that keeps its window shut is reclaimed (sockstress)",
-          "[tcp][established][persist][timer]") {
+TEST_CASE("ESTABLISHED: a live reader that ACKs every probe keeps its zero window as long as it likes",
+          "[tcp][established][persist][timer][zero-window]") {
+  // RFC 1122 4.2.2.17: probing continues while the receiver ACKs the probes.
+  // (On the old code the 5th unanswered-looking probe killed the flow.)
+  H h;
+  h.cfg.data_retries = 4;
+  h.cfg.rto_max_ms = 5000;
+  established(h);
+  h.seg(S(300, 100, F::ACK, {}, 0));
+  h.app_send("abc");
+  h.flush();
+  for (int i = 0; i < 40; i++) {
+    Out& o = h.at(h.deadline());
+    REQUIRE(o.op == FlowOp::Keep);
+    REQUIRE(o.n == 1);  // a one-byte probe beyond the window
+    CHECK(o.seg[0].data_len == 1);
+    h.seg(S(300, 100, F::ACK, {}, 0));  // every probe answered with a zero window
+  }
+  CHECK(h.st.persist_probes == 40);
+  CHECK(h.st.dup_acks_in == 0);  // probe replies are not duplicate ACKs
+  CHECK(h.st.fast_retransmits == 0);
+  CHECK(h.st.timeout_persist == 0);
+}
+
+TEST_CASE("ESTABLISHED: a zero-window peer that stops answering is dropped after the retries",
+          "[tcp][established][persist][timer][zero-window]") {
   H h;
   h.cfg.data_retries = 4;
   h.cfg.rto_max_ms = 5000;
@@ -453,10 +477,32 @@ TEST_CASE("ESTABLISHED: a peer that keeps its window shut is reclaimed (sockstre
   for (int i = 0; i < 20; i++) {
     o = &h.at(h.deadline());
     if (o->op != FlowOp::Keep) break;
-    h.seg(S(300, 100, F::ACK, {}, 0));  // every probe answered with a zero window
   }
   REQUIRE(o->op == FlowOp::Free);
   CHECK(h.st.timeout_persist == 1);
+}
+
+TEST_CASE("LAST-ACK: an orphan facing a zero window is bounded even if the peer ACKs every probe",
+          "[tcp][last-ack][persist][zero-window][orphan]") {
+  // FreeBSD-SA-15:13: probes of an orphan never reset its count.
+  H h;
+  h.cfg.orphan_retries = 3;
+  h.cfg.rto_max_ms = 5000;
+  established(h);
+  h.app_send("abc");
+  h.flush();
+  h.seg(S(300, 100, F::ACK | F::FIN, {}, 0));  // the peer closes, window shut, nothing of ours acked
+  h.app_close();
+  REQUIRE(h.t.state == TcpState::LastAck);
+  Out* o = nullptr;
+  int rounds = 0;
+  for (; rounds < 50; rounds++) {
+    o = &h.at(h.deadline());
+    if (o->op != FlowOp::Keep) break;
+    h.seg(S(301, 100, F::ACK, {}, 0));
+  }
+  REQUIRE(o->op == FlowOp::Free);
+  CHECK(rounds <= 6);
 }
 
 TEST_CASE("ESTABLISHED: idle timeout closes gracefully at N, not N-1",
@@ -882,14 +928,22 @@ TEST_CASE("SYN-SENT: CLOSE deletes the TCB", "[tcp][syn-sent]") {
   CHECK(h.st.states[size_t(TcpState::SynSent)] == 0);
 }
 
-TEST_CASE("SYN-RECEIVED: CLOSE -> FIN-WAIT-1; the FIN follows the ACK of our SYN",
+TEST_CASE("SYN-RECEIVED: CLOSE queues the FIN; the SYN-ACK is still retransmitted; the FIN follows the ACK",
           "[tcp][syn-received][fin-wait-1]") {
+  // RFC 9293 3.10.4: the FIN waits for ESTABLISHED.  On the old code the
+  // flow jumped to FIN-WAIT-1 and its RTO sent a FIN at the ISS instead of
+  // the SYN-ACK.
   H h;
   listen_syn(h);
   expect_none(h.app_close());
-  CHECK(h.t.state == TcpState::FinWait1);
+  CHECK(h.t.state == TcpState::SynReceived);
+  Out& r = h.at(h.deadline());
+  REQUIRE(r.n == 1);
+  CHECK(r.seg[0].h.flags == (F::SYN | F::ACK));
+  CHECK(r.seg[0].h.seq == 99u);
   // The handshake's ACK arrives: the FIN goes out <SEQ=100><ACK=300>.
   expect_one(h.seg(S(300, 100, F::ACK)), 100, 300, F::FIN | F::ACK);
+  CHECK(h.t.state == TcpState::FinWait1);
   expect_none(h.seg(S(300, 101, F::ACK)));
   CHECK(h.t.state == TcpState::FinWait2);
 }
