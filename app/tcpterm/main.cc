@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
       spdlog::info("port {} ({}, {}): {} queue(s), rss {}, tx checksum offload {}", p.id, p.name,
                    p.driver, p.queues, p.rss ? "on" : "off", p.tx_tcp_cksum ? "on" : "off");
     spdlog::info("{} worker lcore(s), {} listener(s), MSL {} ms", dp.workers().size(),
-                 opts.listens.size(), opts.msl_ms);
+                 opts.listens.size(), opts.stack.tcp.msl_ms);
     dp.start();
     tcpterm::app::g_cli.dp = &dp;
     tcpterm::app::telemetry_register(&dp);

@@ -76,8 +76,9 @@ std::string render_timewait(const Totals& t, const dp::Dataplane& dp) {
   line(o, "fin_reacked", t.tcp.tw_fin_reacked);
   line(o, "syn_reopened", t.tcp.tw_syn_reopened);
   line(o, "rst_ignored", t.tcp.tw_rst_ignored);
-  o << "  policy: " << (dp.options().tw_recycle_oldest ? "recycle-oldest" : "skip")
-    << ", rst " << (dp.options().rfc1337 ? "ignore (RFC 1337)" : "close") << "\n";
+  const tcp::Config& tc = dp.stack_config().tcp;
+  o << "  policy: " << (tc.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest ? "recycle-oldest" : "skip")
+    << ", rst " << (tc.tw_rst == tcp::TwRstPolicy::Ignore ? "ignore (RFC 1337)" : "close") << "\n";
   return o.str();
 }
 
@@ -95,6 +96,15 @@ std::string render_lcores(const Totals& t, const dp::Dataplane& dp) {
     line(o, "flows", r.flows);
     line(o, "time_wait", r.time_wait);
     o << "  busy_percent: " << b << "\n";
+    line(o, "socket", uint64_t(ws[i]->socket()));
+    // Where the lcore's memory lives: its stack was built (first touch) on
+    // this lcore, so on its socket.
+    o << "  memory_placed_by: lcore " << ws[i]->built_on_lcore()
+      << (ws[i]->built_on_lcore() == int(ws[i]->lcore()) ? " (first touch, local)" : " (REMOTE)") << "\n";
+    line(o, "memory_bytes", r.memory);
+    line(o, "nexthops", r.nexthops);
+    line(o, "nexthop_refs", r.nexthop_refs);
+    line(o, "neighbors", r.neighbors);
   }
   return o.str();
 }
@@ -213,6 +223,9 @@ std::string render_config(const dp::Dataplane& dp) {
   o << "  window_scaling: " << (c.window_scaling ? "on" : "off") << "\n";
   for (const auto& a : opt.addrs)
     o << "  addr: " << a.port << "@" << ip(a.addr) << "/" << int(a.prefix) << "\n";
+  for (const auto& r : dp.routes().all())
+    o << "  route: " << ip(r.prefix) << "/" << int(r.len) << " "
+      << (r.gateway ? "via " + ip(r.gateway) : std::string("on-link")) << " port " << r.port << "\n";
   if (!dp.workers().empty())
     for (const auto& l : dp.workers()[0]->stack().listeners())
       o << "  listen: " << ip(l.addr) << ":" << l.port << "/" << l.app->name() << "\n";

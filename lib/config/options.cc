@@ -10,6 +10,8 @@ namespace tcpterm::config {
 
 namespace {
 
+constexpr uint64_t kMaxMsl = kMaxMslMs;
+
 template <class T>
 bool parse_num(std::string_view s, T& out, uint64_t lo, uint64_t hi) {
   uint64_t v = 0;
@@ -19,29 +21,53 @@ bool parse_num(std::string_view s, T& out, uint64_t lo, uint64_t hi) {
   return true;
 }
 
+// A numeric option writes straight into the field it configures.
 struct NumOpt {
   const char* name;
-  uint32_t Options::*field;
-  uint64_t lo, hi;
+  bool (*set)(Options&, std::string_view);
   const char* what;
 };
+template <class T>
+bool set_num(T& field, std::string_view v, uint64_t lo, uint64_t hi) {
+  return parse_num(v, field, lo, hi);
+}
 
 const NumOpt kNumOpts[] = {
-    {"--msl-ms", &Options::msl_ms, 1, 3600000, "milliseconds, 1..3600000"},
-    {"--fin-wait-2-timeout-ms", &Options::fin_wait_2_timeout_ms, 1, 86400000,
+    {"--msl-ms", [](Options& o, std::string_view v) { return set_num(o.stack.tcp.msl_ms, v, 1, kMaxMsl); },
+     "milliseconds, 1..3600000"},
+    {"--fin-wait-2-timeout-ms",
+     [](Options& o, std::string_view v) { return set_num(o.stack.tcp.fin_wait_2_timeout_ms, v, 1, kMaxTimeoutMs); },
      "milliseconds, 1..86400000"},
-    {"--idle-timeout-ms", &Options::idle_timeout_ms, 0, 86400000,
+    {"--idle-timeout-ms",
+     [](Options& o, std::string_view v) { return set_num(o.stack.tcp.idle_timeout_ms, v, 0, kMaxTimeoutMs); },
      "milliseconds, 0 (disabled) ..86400000"},
-    {"--max-flows", &Options::max_flows, 1, 1u << 26, "a flow count, 1..67108864"},
-    {"--max-time-wait", &Options::max_time_wait, 1, (1u << 27) - 1,
-     "a record count, 1..134217727"},
-    {"--buffer-chunks", &Options::buffer_chunks, 16, 1u << 24, "2 KiB chunks, 16..16777216"},
-    {"--stats-period", &Options::stats_period_s, 1, 86400, "seconds, 1..86400"},
-    {"--orphan-retries", &Options::orphan_retries, 1, 30, "a retry count, 1..30"},
-    {"--synack-retries", &Options::synack_retries, 0, 30, "a retry count, 0..30"},
-    {"--syn-backlog", &Options::syn_backlog, 1, 1u << 26, "a count, 1..67108864"},
-    {"--idle-sleep-us", &Options::idle_sleep_us, 0, 100000, "microseconds, 0..100000"},
-    {"--run-seconds", &Options::run_seconds, 0, 31536000, "seconds"},
+    {"--max-flows", [](Options& o, std::string_view v) { return set_num(o.stack.max_flows, v, 1, 1u << 26); },
+     "a flow count, 1..67108864"},
+    {"--max-time-wait",
+     [](Options& o, std::string_view v) {
+       if (v == "auto") {
+         o.stack.max_time_wait = 0;
+         return true;
+       }
+       return set_num(o.stack.max_time_wait, v, 1, (1u << 27) - 1);
+     },
+     "auto or a record count, 1..134217727"},
+    {"--buffer-chunks", [](Options& o, std::string_view v) { return set_num(o.stack.chunks, v, 16, 1u << 24); },
+     "2 KiB chunks, 16..16777216"},
+    {"--stats-period", [](Options& o, std::string_view v) { return set_num(o.stats_period_s, v, 1, 86400); },
+     "seconds, 1..86400"},
+    {"--orphan-retries",
+     [](Options& o, std::string_view v) { return set_num(o.stack.tcp.orphan_retries, v, 1, 30); },
+     "a retry count, 1..30"},
+    {"--synack-retries",
+     [](Options& o, std::string_view v) { return set_num(o.stack.tcp.synack_retries, v, 0, 30); },
+     "a retry count, 0..30"},
+    {"--syn-backlog", [](Options& o, std::string_view v) { return set_num(o.stack.syn_backlog, v, 1, 1u << 26); },
+     "a count, 1..67108864"},
+    {"--idle-sleep-us", [](Options& o, std::string_view v) { return set_num(o.idle_sleep_us, v, 0, 100000); },
+     "microseconds, 0..100000"},
+    {"--run-seconds", [](Options& o, std::string_view v) { return set_num(o.run_seconds, v, 0, 31536000); },
+     "seconds"},
 };
 
 }  // namespace
@@ -143,13 +169,31 @@ std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out)
   return std::nullopt;
 }
 
+std::optional<std::string> parse_route(const std::string& s, RouteSpec& out) {
+  out.text = s;
+  std::string_view v = s;
+  size_t comma = v.find(',');
+  std::string_view pfx = v.substr(0, comma);
+  size_t slash = pfx.find('/');
+  if (slash == std::string_view::npos) return "'" + s + "' is not PREFIX/LEN,via=GATEWAY";
+  if (!wire::parse_ip(pfx.substr(0, slash), out.prefix)) return "bad IPv4 prefix in '" + s + "'";
+  if (!parse_num(pfx.substr(slash + 1), out.len, 0, 32)) return "bad prefix length in '" + s + "'";
+  if (out.len < 32 && (out.len == 0 ? out.prefix != 0 : (out.prefix << out.len) != 0))
+    return "'" + std::string(pfx) + "' has host bits set";
+  if (comma == std::string_view::npos) return "'" + s + "' needs via=GATEWAY";
+  std::string_view kv = v.substr(comma + 1);
+  if (kv.rfind("via=", 0) != 0 || !wire::parse_ip(kv.substr(4), out.gateway) || out.gateway == 0)
+    return "bad gateway in '" + s + "' (via=IPV4)";
+  return std::nullopt;
+}
+
 std::string usage() {
   return "usage: tcpterm [EAL options] -- [--addr [PORT@]IPV4/PREFIX]... "
          "[--listen IPV4:PORT/APP[,key=value...]]... [--msl-ms N] "
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
-         "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip]";
+         "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--route PREFIX/LEN,via=GATEWAY]...";
 }
 
 std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
@@ -177,7 +221,7 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
       if (a != n.name) continue;
       matched = true;
       if (auto e = value()) return e;
-      if (!parse_num(val, o.*(n.field), n.lo, n.hi))
+      if (!n.set(o, val))
         return std::string(n.name) + ": bad value '" + val + "' (" + n.what + ")";
     }
     if (matched) continue;
@@ -220,19 +264,26 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
     } else if (a == "--log-file") {
       if (auto e = value()) return e;
       o.log_file = val;
+    } else if (a == "--route") {
+      if (auto e = value()) return e;
+      RouteSpec r;
+      if (auto e = parse_route(val, r)) return "--route: " + *e;
+      o.routes.push_back(r);
     } else if (a == "--tw-rst") {
       if (auto e = value()) return e;
-      if (val == "ignore") o.rfc1337 = true;
-      else if (val == "close") o.rfc1337 = false;
+      if (val == "ignore") o.stack.tcp.tw_rst = tcp::TwRstPolicy::Ignore;
+      else if (val == "close") o.stack.tcp.tw_rst = tcp::TwRstPolicy::Close;
       else return "--tw-rst: bad value '" + val + "' (ignore, close)";
     } else if (a == "--syncookies") {
       if (auto e = value()) return e;
-      if (val != "on" && val != "off" && val != "auto") return "--syncookies: bad value '" + val + "' (on, off, auto)";
-      o.syncookies = val;
+      if (val == "on") o.stack.syncookies = stack::SynCookieMode::On;
+      else if (val == "off") o.stack.syncookies = stack::SynCookieMode::Off;
+      else if (val == "auto") o.stack.syncookies = stack::SynCookieMode::Auto;
+      else return "--syncookies: bad value '" + val + "' (on, off, auto)";
     } else if (a == "--tw-cap-policy") {
       if (auto e = value()) return e;
-      if (val == "recycle-oldest") o.tw_recycle_oldest = true;
-      else if (val == "skip") o.tw_recycle_oldest = false;
+      if (val == "recycle-oldest") o.stack.tcp.tw_cap_policy = tcp::TwCapPolicy::RecycleOldest;
+      else if (val == "skip") o.stack.tcp.tw_cap_policy = tcp::TwCapPolicy::Skip;
       else return "--tw-cap-policy: bad value '" + val + "' (recycle-oldest, skip)";
     } else if (a == "-h" || a == "--help") {
       return usage();

@@ -8,8 +8,14 @@
 #include <vector>
 
 #include "apps/apps.h"
+#include "stack/stack.h"
 
 namespace tcpterm::config {
+
+inline constexpr uint32_t kMaxMslMs = 3600000;
+// Deadlines are 32-bit milliseconds compared modulo 2^32 (valid below 2^31,
+// 24 days): every timeout, from the command line or the CLI, stays below a day.
+inline constexpr uint32_t kMaxTimeoutMs = 86400000;
 
 struct AddrSpec {
   uint16_t port = 0;
@@ -31,6 +37,14 @@ struct ConnectSpec {
   std::string text;
 };
 
+// --route PREFIX/LEN,via=GATEWAY (0.0.0.0/0: the default gateway).
+struct RouteSpec {
+  uint32_t prefix = 0;
+  uint8_t len = 0;
+  uint32_t gateway = 0;
+  std::string text;
+};
+
 struct ListenSpec {
   uint32_t addr = 0;  // 0.0.0.0: every owned address
   uint16_t port = 0;
@@ -45,25 +59,25 @@ struct Options {
   std::vector<ConnectSpec> connects;
   bool ring_pair = false;  // two net_ring ports joined to each other (loopback benchmark)
   std::string bench_csv;   // non-interactive: per-second CSV of states and rates
-  uint32_t msl_ms = 30000;
-  uint32_t fin_wait_2_timeout_ms = 60000;
-  uint32_t idle_timeout_ms = 300000;
-  uint32_t max_flows = 65536;
-  uint32_t max_time_wait = 262144;
-  uint32_t buffer_chunks = 16384;
+  std::vector<RouteSpec> routes;
+  // Everything the per-lcore stack uses, parsed straight into its own
+  // structure (timeouts, limits, policies as enums): one set of defaults,
+  // the stack's.  max_time_wait == 0 means auto (sized at start-up from
+  // the machine's memory, see lib/dp).
+  stack::StackConfig stack = default_stack();
   bool interactive = false;
   std::string cmdline_file;
   uint32_t stats_period_s = 0;
-  uint32_t orphan_retries = 8;  
-  uint32_t synack_retries = 5;
-  uint32_t syn_backlog = 1024;  // SYN-RECEIVED per lcore before auto SYN cookies engage
-  std::string syncookies = "auto";  // on, off, auto  // FIN retransmissions after CLOSE before giving up
   uint32_t idle_sleep_us = 0;  // sleep when a poll finds nothing (shared machines)
   uint32_t run_seconds = 0;    // non-interactive: stop after S seconds (0: until a signal)
   std::string log_level = "info";
   std::string log_file;
-  bool rfc1337 = true;          // ignore RST in TIME-WAIT
-  bool tw_recycle_oldest = true;  // TIME-WAIT cap policy
+
+  static stack::StackConfig default_stack() {
+    stack::StackConfig c;
+    c.max_time_wait = 0;  // auto
+    return c;
+  }
 };
 
 // Parses argv[0..argc) (argv[0] is the program name).  Returns an error
@@ -75,5 +89,6 @@ std::string usage();
 std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out);
 std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out);
 std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out);
+std::optional<std::string> parse_route(const std::string& s, RouteSpec& out);
 
 }  // namespace tcpterm::config

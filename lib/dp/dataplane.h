@@ -1,6 +1,11 @@
-// lib/dp: the only DPDK-heavy library.  Ports, mbuf pools, the per-lcore
-// run-to-completion loop, TX buffering, ARP / ICMP, and the lock-free
-// control channel between the CLI (main lcore) and the workers.
+// lib/dp: the only DPDK-heavy library, along the packet's path (as l3fwd):
+//   port.cc     ports, pools, workers and listeners; start / stop / shutdown
+//   worker.cc   the lcore loop, RX parsing (Ethernet, ARP, IPv4, ICMP), and
+//               control requests executed between bursts
+//   tx.cc       every frame is built here: alloc_frame() serves ARP, ICMP
+//               and TCP; next hops, routes and ARP resolution for sends
+//   control.cc  the control channel (requests matched to replies by sequence)
+//   neighbor.h  next hops, neighbour cache, routes (pure, unit-tested)
 //
 // Memory and threads: the main lcore owns the Dataplane object and runs the
 // CLI; each worker lcore owns one Worker (its Stack, TX buffers, neighbour
@@ -23,6 +28,7 @@
 #include "apps/apps.h"
 #include "apps/generator.h"
 #include "config/options.h"
+#include "dp/neighbor.h"
 #include "stack/stack.h"
 
 struct rte_mempool;
@@ -35,8 +41,9 @@ inline constexpr unsigned kBurst = 32;
 
 #define TCPTERM_WORKER_COUNTERS(X)                                                       \
   X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(tx_nombuf) X(tx_dropped)         \
-  X(tx_no_neighbor) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies)           \
-  X(not_for_us) X(rx_multiseg) X(arp_requests_out) X(iterations) X(busy_cycles) X(total_cycles)
+  X(tx_no_neighbor) X(tx_no_route) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies) \
+  X(not_for_us) X(rx_multiseg) X(rx_martian) X(arp_requests_out) X(arp_not_on_link)          \
+  X(nexthop_table_full) X(iterations) X(busy_cycles) X(total_cycles)
 
 struct alignas(64) WorkerCounters {
 #define X(n) uint64_t n = 0;
@@ -63,10 +70,13 @@ struct PortInfo {
   std::vector<config::AddrSpec> addrs;
 };
 
-// A control-plane request, executed by a worker between bursts.
+// A control-plane request, executed by a worker between bursts.  Its
+// sequence number matches the reply to the query that sent it (control.cc).
 struct Request {
-  enum class Kind { Snapshot, DumpFlows, SetMsl, SetFinWait2, SetIdle, SetSyncookies, Listen, Unlisten, ClearTcp };
+  enum class Kind { Snapshot, DumpFlows, SetMsl, SetFinWait2, SetIdle, SetSyncookies, Listen, Unlisten,
+                    ClearTcp, Stall };
   Kind kind = Kind::Snapshot;
+  uint64_t seq = 0;
   uint32_t value = 0;
   uint32_t addr = 0;
   uint16_t port = 0;
@@ -84,6 +94,7 @@ struct Request {
   bool has_generator = false;
   apps::GeneratorStats gen;
   size_t memory = 0;
+  uint32_t nexthops = 0, nexthop_refs = 0, neighbors = 0;
   bool syncookies_engaged = false;
   std::vector<stack::FlowInfo> dump;
 };
@@ -94,8 +105,15 @@ class Worker final : public stack::TxSink {
  public:
   Worker(Dataplane& dp, unsigned lcore, uint16_t queue, rte_mempool* pool);
   ~Worker() override;
+  // Builds the stack (flow table, TCB pool, wheel, TIME-WAIT records, chunk
+  // pool).  Called on the worker's own lcore, so that first touch places its
+  // memory on the lcore's NUMA socket.
+  void build(const stack::StackConfig& cfg);
   unsigned lcore() const { return lcore_; }
   uint16_t queue() const { return queue_; }
+  int socket() const { return socket_; }
+  int built_on_lcore() const { return built_on_; }
+  const stack::StackConfig& dp_config() const;
   stack::Stack& stack() { return *stack_; }
   const WorkerCounters& counters() const { return c_; }
 
@@ -112,34 +130,40 @@ class Worker final : public stack::TxSink {
 
   boost::lockfree::spsc_queue<Request*, boost::lockfree::capacity<64>> requests, replies;
 
-  void tcp_out(const flow::FlowKey4& key, const wire::TcpRepr& h, const stack::Payload& p) override;
+  // stack::TxSink (tx.cc)
+  void tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr& h,
+               const stack::Payload& p) override;
+  uint32_t nh_acquire(uint32_t nh) override;
+  void nh_release(uint32_t nh) override;
+  uint32_t nh_resolve(const flow::FlowKey4& key) override;
+  const NextHops& nexthops() const { return nexthops_; }
 
  private:
-  struct Neighbor {
-    uint32_t ip = 0;
-    rte_ether_addr mac{};
-  };
-  static constexpr uint32_t kNeighbors = 4096;  // direct-mapped, learned from received frames
-
   void rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n);
-  void handle_arp(uint16_t port, const uint8_t* data, size_t len);
-  void handle_icmp(uint16_t port, const rte_ether_addr& peer, const wire::Ipv4Repr& ip,
-                   std::span<const uint8_t> l4);
-  void learn(uint32_t ip, const rte_ether_addr& mac);
-  const rte_ether_addr* neighbor(uint32_t ip) const;
+  void handle_arp(uint16_t port, const uint8_t* data, size_t len, const wire::Mac& src);
+  void handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, std::span<const uint8_t> l4);
+  // tx.cc: one place builds frames.  Returns the mbuf with Ethernet filled
+  // and `l3` pointing at l3_len writable bytes after it; null (counted) when
+  // the pool is dry.
+  rte_mbuf* alloc_frame(uint16_t port, const wire::Mac& dst, uint16_t ethertype, size_t l3_len, uint8_t*& l3);
   void send_frame(uint16_t port, rte_mbuf* m);
+  void arp_request(uint16_t port, uint32_t src_ip, uint32_t target);
+  // Where a frame to `dst` goes: port and MAC, by route and neighbour
+  // cache; false (counted, an ARP request sent when due) when unknown.
+  bool resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac);
 
   Dataplane& dp_;
   unsigned lcore_;
   uint16_t queue_;
+  int socket_ = 0;
+  int built_on_ = -1;
   rte_mempool* pool_;
   std::unique_ptr<stack::Stack> stack_;
   std::vector<std::unique_ptr<stack::App>> apps_;
   std::vector<rte_eth_dev_tx_buffer*> txbuf_;
-  std::vector<Neighbor> neigh_;
+  NextHops nexthops_;
+  NeighborCache neighbors_;
   uint16_t ip_id_ = 0;
-  uint64_t last_arp_ms_ = 0;
-  uint32_t last_arp_ip_ = 0;
   apps::Generator* gen_ = nullptr;
   WorkerCounters c_;
 };
@@ -152,33 +176,30 @@ class Dataplane {
   bool init(std::string& err);
   void start();  // launch the workers
   void stop();   // ask them to return and wait
-  bool running() const { return running_; }
+  bool running() const { return running_.load(); }
   bool stopping() const { return stop_.load(std::memory_order_relaxed); }
   // Stops everything, frees every flow, stops and closes ports, and checks
   // that every mbuf is back in its pool.  Returns a summary line.
   std::string shutdown(bool& leak);
 
-  // Sends a request to every worker (or runs it when stopped) and waits for
-  // all replies; false when a worker did not answer within timeout_ms.
-  bool query(const std::vector<Request*>& per_worker, unsigned timeout_ms = 2000);
-  // One request per worker, prepared by `init(request, worker index)`, sent,
-  // and returned with the results; empty when a worker did not answer (its
-  // request is then deliberately leaked: the worker may still write it).
+  // Sends one request to every worker (or runs them itself when stopped)
+  // and waits for all replies; empty when a worker did not answer within
+  // timeout_ms.  The requests are owned by the control channel until their
+  // replies come back: an abandoned one (timed out) is freed when its late
+  // reply arrives or when the workers stop, never handed to another query.
+  std::vector<std::unique_ptr<Request>> query(std::vector<std::unique_ptr<Request>> rs,
+                                              unsigned timeout_ms = 2000);
+  // One request per worker, prepared by `init(request, worker index)`.
   template <class Init>
-  std::vector<std::unique_ptr<Request>> query_each(Init&& init) {
+  std::vector<std::unique_ptr<Request>> query_each(Init&& init, unsigned timeout_ms = 2000) {
     std::vector<std::unique_ptr<Request>> rs;
-    std::vector<Request*> raw;
     for (size_t i = 0; i < workers_.size(); i++) {
       rs.push_back(std::make_unique<Request>());
       init(*rs.back(), i);
-      raw.push_back(rs.back().get());
     }
-    if (!query(raw)) {
-      for (auto& r : rs) r.release();
-      rs.clear();
-    }
-    return rs;
+    return query(std::move(rs), timeout_ms);
   }
+  uint64_t abandoned_requests() const { return abandoned_total_; }
   std::vector<std::unique_ptr<Request>> query_all(Request::Kind kind, uint32_t value = 0) {
     return query_each([&](Request& r, size_t) {
       r.kind = kind;
@@ -191,7 +212,8 @@ class Dataplane {
   const std::vector<PortInfo>& ports() const { return ports_; }
   std::vector<std::unique_ptr<Worker>>& workers() { return workers_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
-  const stack::StackConfig& stack_config() const { return scfg_; }
+  const stack::StackConfig& stack_config() const { return opts_.stack; }
+  const Routes& routes() const { return routes_; }
   // Which port owns `addr` (-1: none); is `addr` owned on `port`?
   int port_of(uint32_t addr) const;
   bool owns(uint16_t port, uint32_t addr) const;
@@ -202,17 +224,32 @@ class Dataplane {
  private:
   bool init_port(uint16_t port, std::string& err);
   bool create_ring_pair(std::string& err);
+  bool init_routes(std::string& err);
+  void size_time_wait();
+  void drain_requests();  // control.cc: workers stopped, free what is left
   config::Options opts_;
-  stack::StackConfig scfg_;
   std::vector<PortInfo> ports_;
   std::vector<rte_mempool*> pools_;  // per NUMA socket
   std::vector<std::unique_ptr<Worker>> workers_;
+  Routes routes_;
   std::atomic<bool> stop_{false};
-  bool running_ = false;
+  std::atomic<bool> running_{false};
   // The request queues are single-producer: the CLI and the telemetry
-  // thread take turns (control plane only; workers never lock).
+  // thread take turns (control plane only; workers never lock).  start(),
+  // stop() and query() all hold this lock, so a query never races a stop.
   std::mutex query_mu_;
+  uint64_t next_seq_ = 1;
+  // Requests sent and not yet answered, by sequence number; those whose
+  // query gave up are marked abandoned and freed when they come back.
+  struct Pending {
+    std::unique_ptr<Request> req;
+    bool abandoned = false;
+  };
+  std::vector<std::vector<Pending>> pending_;  // per worker
+  uint64_t abandoned_total_ = 0;
   uint64_t tsc_per_ms_ = 1;
 };
+
+inline const stack::StackConfig& Worker::dp_config() const { return dp_.stack_config(); }
 
 }  // namespace tcpterm::dp

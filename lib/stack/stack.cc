@@ -188,8 +188,7 @@ void Stack::send_reply(const FlowKey4& key, wire::TcpRepr h) {
   h.src_port = key.lport;
   h.dst_port = key.rport;
   st_.segs_out++;
-  uint32_t nh = cur_nh_;  // back the way the segment came
-  sink_.tcp_out(key, nh, h, Payload{});
+  sink_.tcp_out(key, cur_nh_, h, Payload{});  // back the way the segment came
 }
 
 bool Stack::syncookies_engaged() const {
@@ -298,9 +297,9 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
   finish_event(fi, out);
 }
 
-bool Stack::connect(const FlowKey4& key, App* app, uint32_t nh) {
+bool Stack::connect(const FlowKey4& key, App* app) {
   uint32_t hash = this->hash(key);
-  cur_nh_ = nh;
+  cur_nh_ = kNoNextHop;
   uint32_t fi = lookup(key, hash) == flow::FlowTable::kNotFound ? open_flow(key, hash, app) : flow::kNoIndex;
   if (fi == flow::kNoIndex) {
     sst_.connect_failed++;
@@ -367,6 +366,7 @@ void Stack::finish_event(uint32_t fi, tcp::Out& out) {
 
 void Stack::transmit(uint32_t fi, const tcp::Out& out) {
   Flow& f = pool_[fi];
+  if (out.n && f.nh == kNoNextHop) f.nh = sink_.nh_resolve(f.key);
   for (unsigned i = 0; i < out.n; i++) {
     const tcp::OutSeg& s = out.seg[i];
     wire::TcpRepr h = s.h;

@@ -109,18 +109,20 @@ struct Payload {
 };
 
 // The edge: builds and transmits an IPv4/TCP segment from (key, header,
-// payload) towards next hop `nh`.  Ports in `h` are already set from the
-// key.  For nh == kNoNextHop the edge resolves the route; it may then store
-// the (acquired) next hop it found into `nh`, which is the flow's own.
+// payload) towards next hop `nh` (kNoNextHop: the edge routes by address).
+// Ports in `h` are already set from the key.
 class TxSink {
  public:
   virtual ~TxSink() = default;
-  virtual void tcp_out(const flow::FlowKey4& key, uint32_t& nh, const wire::TcpRepr& h,
+  virtual void tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr& h,
                        const Payload& p) = 0;
   // A flow starts holding next hop nh (returns what the flow keeps).
   virtual uint32_t nh_acquire(uint32_t nh) { return nh; }
   // A flow stops holding it.
   virtual void nh_release(uint32_t) {}
+  // A held next hop for a flow that has none (an active open), found by
+  // route and neighbour cache; kNoNextHop while unresolved.
+  virtual uint32_t nh_resolve(const flow::FlowKey4&) { return kNoNextHop; }
 };
 
 struct Listener {
@@ -168,10 +170,9 @@ class Stack {
   uint64_t next_event() const;
 
   // ---- the client role ------------------------------------------------
-  // Active open from key.laddr:lport to key.raddr:rport via next hop nh
-  // (kNoNextHop: the edge routes it at send time); false if the key is in
-  // use or the table is full.
-  bool connect(const flow::FlowKey4& key, App* app, uint32_t nh = kNoNextHop);
+  // Active open from key.laddr:lport to key.raddr:rport (the next hop is
+  // resolved by the edge); false if the key is in use or the table is full.
+  bool connect(const flow::FlowKey4& key, App* app);
   // The flow-table hash of a key (keyed with this stack's secret seed).
   uint32_t hash(const flow::FlowKey4& k) const { return flow::hash_key(k, hash_seed_); }
   // This stack's RFC 6528 ISS for a key at the current time (tests, tools).

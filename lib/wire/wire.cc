@@ -134,6 +134,7 @@ Drop parse_ipv4(std::span<const uint8_t> p, Ipv4Repr& out, bool csum_verified) {
   out.proto = b[9];
   out.src = load32(b + 12);
   out.dst = load32(b + 16);
+  if (martian_source(out.src)) return Drop::Ipv4BadAddr;
   out.hdr_len = uint16_t(ihl);
   out.payload_len = uint16_t(total - ihl);
   return Drop::None;

@@ -35,6 +35,14 @@ inline constexpr Mac kBroadcastMac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 std::string ip_to_string(uint32_t addr);
 // Parses dotted-quad "a.b.c.d"; false on anything else.
 bool parse_ip(std::string_view s, uint32_t& out);
+// RFC 1812 5.3.7 / RFC 6890: source addresses no packet may carry from a
+// peer: "this network" 0/8, loopback 127/8, multicast 224/4 and the
+// reserved 240/4 block (which holds the limited broadcast).  Such packets
+// are dropped (Drop::Ipv4BadAddr) before anything answers them.
+constexpr bool martian_source(uint32_t a) {
+  uint8_t top = uint8_t(a >> 24);
+  return top == 0 || top == 127 || top >= 224;
+}
 std::string mac_to_string(const Mac& m);
 
 // --------------------------------------------------------- drop reasons ---

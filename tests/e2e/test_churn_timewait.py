@@ -1,7 +1,16 @@
 #!/usr/bin/python3
 """2000 short connections (8 at a time) where the appliance closes first:
 all succeed, all land in TIME-WAIT, none leaves it before 2*MSL, all leave
-it after."""
+it after.
+
+A Linux client holds no TIME-WAIT here (the appliance closes first), so it
+may pick a source port again at once: 2000 random picks from ~28000
+ephemeral ports collide about 70 times.  Such a SYN finds our TIME-WAIT
+record and, being a newer incarnation (RFC 6191), replaces it: the record
+leaves TIME-WAIT early, counted in tw_syn_reopened, and the new connection
+enters TIME-WAIT in its turn.  The live count is therefore
+tw_entered - tw_syn_reopened, not N (the first round of this test assumed N
+and failed on a busy machine)."""
 import time
 from harness import Appliance, check
 
@@ -38,10 +47,18 @@ with Appliance(listen=["198.18.0.2:80/http"], msl_ms=MSL_MS) as a:
     check(int(done) == N, f"{N} connections, all answered 200 with the full body ({float(took):.1f} s)")
     st = a.stats()
     check(st["tw_entered"] == N, f"the appliance closed all {N} first (tw_entered {st['tw_entered']})")
+    reopened = st["tw_syn_reopened"]
+    print(f"port reuse by the client: {reopened} TIME-WAIT records replaced by a new incarnation")
+    check(st["tw_recycled"] == 0 and st["tw_cap_skipped"] == 0 and st["tw_rst_closed"] == 0,
+          "no record recycled, skipped or reset")
     two_msl = 2 * MSL_MS / 1000
     if t_end - t_start < two_msl - 1.0:
         s = a.states()
-        check(s["TIME-WAIT"] == N, f"show tcp states: TIME-WAIT {s['TIME-WAIT']} before 2*MSL")
+        st2 = a.stats()
+        live = st2["tw_entered"] - st2["tw_syn_reopened"] - st2["tw_expired"]
+        check(s["TIME-WAIT"] == live and st2["tw_expired"] == 0,
+              f"show tcp states: TIME-WAIT {s['TIME-WAIT']} before 2*MSL "
+              f"(= entered {st2['tw_entered']} - reopened {st2['tw_syn_reopened']}, none expired)")
     # Not before 2*MSL: the earliest record entered after t_start, so until
     # t_start + 2*MSL nothing may have expired.
     wait = t_start + two_msl - 0.3 - time.time()
@@ -53,7 +70,8 @@ with Appliance(listen=["198.18.0.2:80/http"], msl_ms=MSL_MS) as a:
     time.sleep(max(0, t_end + two_msl + 0.5 - time.time()))
     s = a.states()
     st = a.stats()
-    check(s["TIME-WAIT"] == 0 and st["tw_expired"] == N, f"all {N} left TIME-WAIT after 2*MSL")
+    check(s["TIME-WAIT"] == 0 and st["tw_expired"] == N - st["tw_syn_reopened"],
+          f"all left TIME-WAIT after 2*MSL (expired {st['tw_expired']}, reopened {st['tw_syn_reopened']})")
     check(a.counters("show tcp timewait")["records"] == 0, "no records left")
     check(all(v == 0 for k, v in s.items() if k != "LISTEN"), f"no flow left in any state: {s}")
     a.quit()

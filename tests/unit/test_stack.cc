@@ -28,7 +28,7 @@ struct Pkt {
 
 struct WireSink : stack::TxSink {
   std::deque<Pkt> q;
-  void tcp_out(const flow::FlowKey4& key, uint32_t&, const wire::TcpRepr& h, const stack::Payload& p) override {
+  void tcp_out(const flow::FlowKey4& key, uint32_t, const wire::TcpRepr& h, const stack::Payload& p) override {
     Pkt k;
     k.ip.src = key.laddr;
     k.ip.dst = key.raddr;

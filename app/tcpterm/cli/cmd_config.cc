@@ -27,13 +27,17 @@ void set_parsed(void* res, cmdline*, void*) {
   auto* r = static_cast<SetTimeout*>(res);
   std::string what = r->what;
   dp::Request::Kind k;
+  // The same bounds as the command line: deadlines are 32-bit milliseconds.
+  const std::string max = std::to_string(config::kMaxTimeoutMs);
   if (what == "msl") {
-    if (r->ms < 1 || r->ms > 3600000) return out("error: msl must be 1..3600000 ms\n");
+    if (r->ms < 1 || r->ms > config::kMaxMslMs) return out("error: msl must be 1..3600000 ms\n");
     k = dp::Request::Kind::SetMsl;
   } else if (what == "fin-wait-2-timeout") {
-    if (r->ms < 1) return out("error: fin-wait-2-timeout must be at least 1 ms\n");
+    if (r->ms < 1 || r->ms > config::kMaxTimeoutMs)
+      return out("error: fin-wait-2-timeout must be 1.." + max + " ms\n");
     k = dp::Request::Kind::SetFinWait2;
   } else {
+    if (r->ms > config::kMaxTimeoutMs) return out("error: idle-timeout must be 0.." + max + " ms\n");
     k = dp::Request::Kind::SetIdle;
   }
   auto rs = g_cli.dp->query_all(k, r->ms);

@@ -62,10 +62,36 @@ cmdline_parse_token_string_t tok_help_what = TOKEN_STRING_INITIALIZER(HelpWord, 
 cmdline_parse_inst_t cmd_help_word = {help_word_parsed, nullptr, "help COMMAND: help for one command",
                                       {TCPTERM_TOK(tok_help2), TCPTERM_TOK(tok_help_what), nullptr}};
 
+// debug stall MS: every worker sleeps MS ms inside a control request, so a
+// query times out (tests of the control channel: replies are matched to
+// their requests, late ones freed).
+struct Stall {
+  cmdline_fixed_string_t debug, stall;
+  uint32_t ms;
+};
+void stall_parsed(void* res, cmdline*, void*) {
+  uint32_t ms = static_cast<Stall*>(res)->ms;
+  if (ms > 10000) return out("error: at most 10000 ms\n");
+  auto rs = g_cli.dp->query_each(
+      [&](dp::Request& r, size_t) {
+        r.kind = dp::Request::Kind::Stall;
+        r.value = ms;
+      },
+      200);
+  out(rs.empty() ? "stall: the workers did not answer within 200 ms (as intended)\n"
+                 : "stall: the workers answered in time\n");
+}
+cmdline_parse_token_string_t tok_dbg = TOKEN_STRING_INITIALIZER(Stall, debug, "debug");
+cmdline_parse_token_string_t tok_stall = TOKEN_STRING_INITIALIZER(Stall, stall, "stall");
+cmdline_parse_token_num_t tok_stall_ms = TOKEN_NUM_INITIALIZER(Stall, ms, RTE_UINT32);
+cmdline_parse_inst_t cmd_stall = {stall_parsed, nullptr,
+                                  "debug stall MS: make every worker sleep MS ms in a control request (tests)",
+                                  {TCPTERM_TOK(tok_dbg), TCPTERM_TOK(tok_stall), TCPTERM_TOK(tok_stall_ms), nullptr}};
+
 }  // namespace
 
 void register_control(std::vector<cmdline_parse_inst_t*>& v) {
-  v.insert(v.end(), {&cmd_help, &cmd_help_word, &cmd_start, &cmd_stop, &cmd_quit});
+  v.insert(v.end(), {&cmd_help, &cmd_help_word, &cmd_start, &cmd_stop, &cmd_quit, &cmd_stall});
 }
 
 }  // namespace tcpterm::app

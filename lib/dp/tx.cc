@@ -1,0 +1,154 @@
+// The send path: every frame the appliance emits is built by alloc_frame()
+// (ARP, ICMP and TCP alike), and every destination MAC comes from a next hop
+// (a flow's, held since it was created) or from the route and the neighbour
+// cache (active opens before their first reply, ARP, ICMP).
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+#include <cstring>
+
+#include "dp/dataplane.h"
+#include "wire/wire.h"
+
+namespace tcpterm::dp {
+
+namespace {
+wire::Mac to_mac(const rte_ether_addr& a) {
+  wire::Mac m;
+  std::memcpy(m.data(), a.addr_bytes, 6);
+  return m;
+}
+}  // namespace
+
+rte_mbuf* Worker::alloc_frame(uint16_t port, const wire::Mac& dst, uint16_t ethertype, size_t l3_len,
+                              uint8_t*& l3) {
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (!m) {
+    c_.tx_nombuf++;
+    return nullptr;
+  }
+  uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(wire::kEthHdrLen + l3_len)));
+  if (!d) {
+    c_.tx_nombuf++;
+    rte_pktmbuf_free(m);
+    return nullptr;
+  }
+  wire::emit_eth(d, {dst, to_mac(dp_.ports()[port].mac), ethertype});
+  l3 = d + wire::kEthHdrLen;
+  return m;
+}
+
+void Worker::send_frame(uint16_t port, rte_mbuf* m) {
+  c_.tx_packets++;
+  c_.tx_bytes += m->pkt_len;
+  rte_eth_tx_buffer(port, queue_, txbuf_[port], m);
+}
+
+void Worker::arp_request(uint16_t port, uint32_t src_ip, uint32_t target) {
+  uint8_t* l3;
+  rte_mbuf* m = alloc_frame(port, wire::kBroadcastMac, wire::kEtherTypeArp, wire::kArpLen, l3);
+  if (!m) return;
+  wire::emit_arp(l3, {wire::ArpOp::Request, to_mac(dp_.ports()[port].mac), {}, src_ip, target});
+  c_.arp_requests_out++;
+  send_frame(port, m);
+}
+
+bool Worker::resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac) {
+  int p = dp_.port_of(src);
+  if (p < 0) {
+    c_.tx_no_route++;
+    return false;
+  }
+  port = uint16_t(p);
+  const PortInfo& pi = dp_.ports()[port];
+  if (pi.has_peer_mac) {  // a point-to-point link (the ring pair)
+    mac = to_mac(pi.peer_mac);
+    return true;
+  }
+  // The next hop's address: dst itself when on-link on this port, else the
+  // gateway of the longest matching route.  ARP only ever asks for on-link
+  // addresses.
+  uint32_t hop = dst;
+  if (!dp_.routes().on_link(port, dst)) {
+    const Route* r = dp_.routes().lookup(dst);
+    if (!r || r->gateway == 0 || r->port != port) {
+      c_.tx_no_route++;
+      return false;
+    }
+    hop = r->gateway;
+  }
+  bool ask = false;
+  const NeighborCache::Entry* e = neighbors_.lookup(hop, stack_->now(), ask);
+  if (ask) arp_request(port, src, hop);
+  if (!e) {
+    c_.tx_no_neighbor++;
+    return false;
+  }
+  mac = e->mac;
+  return true;
+}
+
+uint32_t Worker::nh_acquire(uint32_t nh) {
+  if (nh != kNoHop) nexthops_.acquire(nh);
+  return nh;
+}
+
+void Worker::nh_release(uint32_t nh) {
+  if (nh != kNoHop) nexthops_.release(nh);
+}
+
+uint32_t Worker::nh_resolve(const flow::FlowKey4& key) {
+  uint16_t port;
+  wire::Mac mac;
+  if (!resolve(key.laddr, key.raddr, port, mac)) return kNoHop;
+  uint32_t nh = nexthops_.find_or_add(port, mac, stack_->now());
+  if (nh == kNoHop) {
+    c_.nexthop_table_full++;
+    return kNoHop;
+  }
+  nexthops_.acquire(nh);
+  return nh;
+}
+
+void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr& h, const stack::Payload& p) {
+  uint16_t port;
+  wire::Mac mac;
+  if (nh != kNoHop) {
+    const NextHops::Entry& e = nexthops_[nh];
+    port = e.port;
+    mac = e.mac;
+  } else if (!resolve(key.laddr, key.raddr, port, mac)) {
+    // Unresolved (the ARP request is out): the segment is dropped and its
+    // retransmission finds the answer.
+    return;
+  }
+  const PortInfo& pi = dp_.ports()[port];
+  size_t hl = wire::tcp_header_len(h);
+  uint8_t* l3;
+  rte_mbuf* m = alloc_frame(port, mac, wire::kEtherTypeIpv4, wire::kIpv4MinHdr + hl + p.len, l3);
+  if (!m) return;
+  wire::Ipv4Repr ip;
+  ip.src = key.laddr;
+  ip.dst = key.raddr;
+  ip.proto = wire::kProtoTcp;
+  ip.id = ip_id_++;
+  ip.payload_len = uint16_t(hl + p.len);
+  uint8_t* l4 = l3 + wire::kIpv4MinHdr;
+  p.copy_to(l4 + hl);
+  bool offload = pi.tx_ip_cksum && pi.tx_tcp_cksum;
+  wire::emit_ipv4(l3, ip, !offload);
+  if (offload) {
+    wire::emit_tcp_header(l4, h, nullptr, p.len);
+    m->l2_len = wire::kEthHdrLen;
+    m->l3_len = wire::kIpv4MinHdr;
+    m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+    uint16_t ph = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(l3), m->ol_flags);
+    std::memcpy(l4 + 16, &ph, 2);
+  } else {
+    wire::emit_tcp_header(l4, h, &ip, p.len);
+  }
+  send_frame(port, m);
+}
+
+}  // namespace tcpterm::dp

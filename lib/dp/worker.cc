@@ -1,0 +1,324 @@
+// The worker lcore: run-to-completion loop, RX parsing, control requests.
+// Path of a packet: rte_eth_rx_burst -> Worker::rx_burst (Ethernet, ARP,
+// IPv4, ICMP handled here; the sender's next hop found and held for the
+// burst; TCP parsed and batched) -> Stack::input_burst (staged lookup, state
+// machine, applications) -> Worker::tcp_out (tx.cc) -> rte_eth_tx_buffer ->
+// flushed once per loop iteration.
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include <cstring>
+
+#include "dp/dataplane.h"
+#include "dp/offload.h"
+#include "wire/wire.h"
+
+namespace tcpterm::dp {
+
+namespace {
+void tx_drop_cb(rte_mbuf** pkts, uint16_t unsent, void* userdata) {
+  *static_cast<uint64_t*>(userdata) += unsent;
+  for (uint16_t i = 0; i < unsent; i++) rte_pktmbuf_free(pkts[i]);
+}
+wire::Mac to_mac(const rte_ether_addr& a) {
+  wire::Mac m;
+  std::memcpy(m.data(), a.addr_bytes, 6);
+  return m;
+}
+}  // namespace
+
+Worker::Worker(Dataplane& dp, unsigned lcore, uint16_t queue, rte_mempool* pool)
+    : dp_(dp), lcore_(lcore), queue_(queue), socket_(int(rte_lcore_to_socket_id(lcore))), pool_(pool) {
+  apps_.reserve(256);
+}
+
+void Worker::build(const stack::StackConfig& cfg) {
+  uint64_t now_ms = rte_get_tsc_cycles() / dp_.tsc_per_ms();
+  built_on_ = int(rte_lcore_id());
+  stack_ = std::make_unique<stack::Stack>(cfg, *this, now_ms);
+}
+
+bool Worker::init_tx() {
+  for (size_t p = txbuf_.size(); p < dp_.ports().size(); p++) {
+    auto* b = static_cast<rte_eth_dev_tx_buffer*>(
+        rte_zmalloc_socket("txbuf", RTE_ETH_TX_BUFFER_SIZE(kBurst), 0, socket_));
+    if (!b) return false;
+    rte_eth_tx_buffer_init(b, kBurst);
+    rte_eth_tx_buffer_set_err_callback(b, tx_drop_cb, &c_.tx_dropped);
+    txbuf_.push_back(b);
+  }
+  return true;
+}
+
+Worker::~Worker() {
+  stack_.reset();  // flows release their next hops first
+  for (auto* b : txbuf_) rte_free(b);
+}
+
+void Worker::flush_tx() {
+  for (uint16_t p = 0; p < txbuf_.size(); p++) rte_eth_tx_buffer_flush(p, queue_, txbuf_[p]);
+}
+
+int Worker::run() {
+  const uint64_t per_ms = dp_.tsc_per_ms();
+  const uint32_t sleep_us = dp_.idle_sleep_us();
+  const uint16_t nports = uint16_t(dp_.ports().size());
+  rte_mbuf* pkts[kBurst];
+  while (!dp_.stopping()) {
+    uint64_t t0 = rte_rdtsc();
+    stack_->set_time(t0 / per_ms);  // one clock read per iteration
+    bool work = false;
+    for (uint16_t p = 0; p < nports; p++) {
+      uint16_t n = rte_eth_rx_burst(p, queue_, pkts, kBurst);
+      if (n) {
+        work = true;
+        rx_burst(p, pkts, n);
+      }
+    }
+    stack_->advance(t0 / per_ms);
+    if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000);
+    flush_tx();
+    Request* r;
+    while (requests.pop(r)) {
+      execute(*r);
+      while (!replies.push(r)) rte_pause();  // the control side always drains it
+    }
+    uint64_t t1 = rte_rdtsc();
+    c_.iterations++;
+    c_.total_cycles += t1 - t0;
+    if (work) c_.busy_cycles += t1 - t0;
+    else if (sleep_us) rte_delay_us_sleep(sleep_us);
+  }
+  flush_tx();
+  return 0;
+}
+
+void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
+  wire::Ipv4Repr ips[kBurst];
+  wire::TcpRepr segs[kBurst];
+  uint32_t nhs[kBurst];
+  rte_mbuf* held[kBurst];
+  unsigned k = 0;
+  auto& drops = stack_->stats().drops;
+  const PortInfo& pi = dp_.ports()[port];
+  const uint64_t now = stack_->now();
+  // The sender's next hop, found once per run of frames from one MAC (a
+  // router sends them all) and held until the burst is processed, so no
+  // later frame of the burst can evict it.
+  wire::Mac last_src{};
+  uint32_t last_nh = kNoHop;
+  bool have_last = false;
+  // Stage 0: prefetch every frame's headers, so the first touch of packet
+  // memory (often written by another core or the NIC) overlaps.
+  for (uint16_t i = 0; i < n; i++) rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void*));
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    c_.rx_packets++;
+    c_.rx_bytes += m->pkt_len;
+    if (m->nb_segs != 1) {
+      c_.rx_multiseg++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    std::span<const uint8_t> frame(d, m->data_len);
+    wire::EthRepr eth;
+    wire::Drop why = wire::parse_eth(frame, eth);
+    if (why != wire::Drop::None) {
+      drops[size_t(why)]++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    bool to_us = std::memcmp(eth.dst.data(), pi.mac.addr_bytes, 6) == 0 || eth.dst == wire::kBroadcastMac;
+    if (!to_us) {
+      c_.not_for_us++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    auto l3 = frame.subspan(wire::kEthHdrLen);
+    if (eth.ethertype == wire::kEtherTypeArp) {
+      handle_arp(port, l3.data(), l3.size(), eth.src);
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    if (eth.ethertype != wire::kEtherTypeIpv4) {
+      drops[size_t(wire::Drop::EthType)]++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    Cksum ipc = rx_ip_cksum(m->ol_flags), l4c = rx_l4_cksum(m->ol_flags);
+    wire::Ipv4Repr ip;
+    why = ipc == Cksum::Bad ? wire::Drop::Ipv4Checksum : wire::parse_ipv4(l3, ip, ipc == Cksum::Trusted);
+    if (why == wire::Drop::None && !dp_.owns(port, ip.dst)) {
+      c_.not_for_us++;
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    if (why == wire::Drop::None && dp_.port_of(ip.src) >= 0 && dp_.owns(port, ip.src)) {
+      c_.rx_martian++;  // our own address as the source (LAND, reflection)
+      why = wire::Drop::Ipv4BadAddr;
+    }
+    if (why == wire::Drop::None) {
+      // RFC 1122 2.3.2.1: learn the neighbour only for on-link senders; a
+      // routed client's MAC is its router's, held as a next hop below.
+      if (dp_.routes().on_link(port, ip.src)) neighbors_.learn(ip.src, port, eth.src, now);
+      if (!have_last || eth.src != last_src) {
+        if (have_last) nh_release(last_nh);
+        last_src = eth.src;
+        have_last = true;
+        last_nh = nexthops_.find_or_add(port, eth.src, now);
+        if (last_nh == kNoHop) c_.nexthop_table_full++;
+        nh_acquire(last_nh);
+      }
+      auto l4 = l3.subspan(ip.hdr_len, ip.payload_len);
+      if (ip.proto == wire::kProtoIcmp) {
+        handle_icmp(port, last_nh, ip, l4);
+        rte_pktmbuf_free(m);
+        continue;
+      }
+      if (ip.proto != wire::kProtoTcp) {
+        why = wire::Drop::Ipv4Proto;
+      } else if (l4c == Cksum::Bad) {
+        why = wire::Drop::TcpChecksum;
+      } else {
+        why = wire::parse_tcp(l4, segs[k], &ip, l4c == Cksum::Trusted);
+        if (why == wire::Drop::None) {
+          ips[k] = ip;
+          nhs[k] = nh_acquire(last_nh);  // held by the burst until processed
+          held[k++] = m;
+          continue;
+        }
+      }
+    }
+    drops[size_t(why)]++;
+    rte_pktmbuf_free(m);
+  }
+  if (have_last) nh_release(last_nh);
+  if (k) stack_->input_burst(ips, segs, nhs, k);
+  for (unsigned i = 0; i < k; i++) nh_release(nhs[i]);
+  rte_pktmbuf_free_bulk(held, k);
+}
+
+void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len, const wire::Mac& src) {
+  wire::ArpRepr a;
+  wire::Drop why = wire::parse_arp({data, len}, a);
+  if (why != wire::Drop::None) {
+    stack_->stats().drops[size_t(why)]++;
+    return;
+  }
+  (void)src;
+  // RFC 826 merge: learn (or refresh) the sender when it is on-link here.
+  if (a.spa && !wire::martian_source(a.spa)) {
+    if (dp_.routes().on_link(port, a.spa)) neighbors_.learn(a.spa, port, a.sha, stack_->now());
+    else c_.arp_not_on_link++;
+  }
+  if (a.op != wire::ArpOp::Request || !dp_.owns(port, a.tpa)) return;
+  c_.arp_requests_in++;
+  uint8_t* l3;
+  rte_mbuf* m = alloc_frame(port, a.sha, wire::kEtherTypeArp, wire::kArpLen, l3);
+  if (!m) return;
+  wire::Mac me = to_mac(dp_.ports()[port].mac);
+  wire::emit_arp(l3, wire::ArpRepr{wire::ArpOp::Reply, me, a.sha, a.tpa, a.spa});
+  c_.arp_replies_out++;
+  send_frame(port, m);
+}
+
+void Worker::handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, std::span<const uint8_t> l4) {
+  wire::IcmpEchoRepr e;
+  wire::Drop why = wire::parse_icmp_echo(l4, e);
+  if (why != wire::Drop::None || e.type != 8) {
+    stack_->stats().drops[size_t(why == wire::Drop::None ? wire::Drop::IcmpType : why)]++;
+    return;
+  }
+  // The reply goes back the way the request came.
+  uint16_t out_port = port;
+  wire::Mac mac;
+  if (nh != kNoHop) {
+    mac = nexthops_[nh].mac;
+    out_port = nexthops_[nh].port;
+  } else if (!resolve(ip.dst, ip.src, out_port, mac)) {
+    return;
+  }
+  uint8_t* l3;
+  rte_mbuf* m = alloc_frame(out_port, mac, wire::kEtherTypeIpv4,
+                            wire::kIpv4MinHdr + wire::kIcmpHdrLen + e.data.size(), l3);
+  if (!m) return;
+  wire::Ipv4Repr r;
+  r.src = ip.dst;
+  r.dst = ip.src;
+  r.proto = wire::kProtoIcmp;
+  r.id = ip_id_++;
+  r.payload_len = uint16_t(wire::kIcmpHdrLen + e.data.size());
+  wire::emit_ipv4(l3, r);
+  wire::IcmpEchoRepr reply{0, e.ident, e.seq, e.data};
+  wire::emit_icmp_echo(l3 + wire::kIpv4MinHdr, reply);
+  c_.icmp_echo_replies++;
+  send_frame(out_port, m);
+}
+
+void Worker::execute(Request& r) {
+  stack::Stack& s = *stack_;
+  switch (r.kind) {
+    case Request::Kind::Snapshot: {
+      r.tcp = s.tcp_stats();
+      r.sst = s.stats();
+      r.wc = c_;
+      r.flows = s.flows();
+      r.time_wait = s.time_wait_records();
+      r.time_wait_cap = s.time_wait().capacity();
+      r.chunks_in_use = s.chunks().in_use();
+      r.wheel = s.wheel().occupancy();
+      r.memory = s.memory_bytes();
+      r.syncookies_engaged = s.syncookies_engaged();
+      r.nexthops = nexthops_.in_use();
+      r.nexthop_refs = uint32_t(nexthops_.refs_total());
+      r.neighbors = neighbors_.resolved();
+      r.has_generator = gen_ != nullptr;
+      if (gen_) r.gen = gen_->stats();
+      break;
+    }
+    case Request::Kind::DumpFlows:
+      r.dump = s.dump_flows(r.max, r.state_filter, r.addr_filter);
+      break;
+    case Request::Kind::SetMsl:
+      s.tcp_config().msl_ms = r.value;
+      break;
+    case Request::Kind::SetFinWait2:
+      s.tcp_config().fin_wait_2_timeout_ms = r.value;
+      break;
+    case Request::Kind::SetIdle:
+      s.tcp_config().idle_timeout_ms = r.value;
+      break;
+    case Request::Kind::SetSyncookies:
+      s.set_syncookies(stack::SynCookieMode(r.value));
+      break;
+    case Request::Kind::Listen:
+      r.ok = s.add_listener(r.addr, r.port, r.app.get());
+      if (r.ok) apps_.push_back(std::move(r.app));
+      break;
+    case Request::Kind::Unlisten:
+      // The App object stays alive: existing flows still use it.
+      r.ok = s.remove_listener(r.addr, r.port);
+      break;
+    case Request::Kind::ClearTcp:
+      s.clear_stats();
+      c_ = WorkerCounters{};
+      if (gen_) {
+        uint64_t active = gen_->stats().active;
+        gen_->stats() = apps::GeneratorStats{};
+        gen_->stats().active = active;
+      }
+      break;
+    case Request::Kind::Stall:
+      // `debug stall`: a worker that does not answer in time (tests the
+      // control channel's time-outs); bounded by the CLI to 10 s.
+      rte_delay_us_sleep(r.value * 1000u);
+      break;
+  }
+}
+
+}  // namespace tcpterm::dp
