@@ -54,6 +54,13 @@ std::string render_tcp_stats(const Totals& t) {
   for (size_t i = 1; i < wire::kDropCount; i++)
     line(o, std::string("drop_") + wire::to_string(wire::Drop(i)), t.sst.drops[i]);
   line(o, "drop_not_for_us", t.wc.not_for_us);
+  // The send path's next-hop outcomes (tx.cc).
+  line(o, "tx_no_neighbor", t.wc.tx_no_neighbor);
+  line(o, "tx_no_route", t.wc.tx_no_route);
+  line(o, "arp_requests_out", t.wc.arp_requests_out);
+  line(o, "arp_not_on_link", t.wc.arp_not_on_link);
+  line(o, "nexthop_table_full", t.wc.nexthop_table_full);
+  line(o, "rx_martian", t.wc.rx_martian);
   for (const auto& r : t.per_worker)  // the client role, where one runs
     if (r->has_generator) {
       r->gen.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });
