@@ -38,3 +38,20 @@ TEST_CASE("RSS: the redirection table maps hashes to queues", "[rss]") {
   CHECK(q1 > 800);
   CHECK(q1 < 1200);
 }
+
+// ---- receive checksum flags (lib/dp/offload.h) ----
+#include "dp/offload.h"
+
+TEST_CASE("rx checksum flags: NONE means verified data (virtio), UNKNOWN is checked, BAD drops",
+          "[offload]") {
+  using tcpterm::dp::Cksum;
+  // Old code: L4_CKSUM_NONE was treated as unverified, so a virtio frame with
+  // a partial checksum was verified in software and wrongly dropped.
+  CHECK(tcpterm::dp::rx_l4_cksum(RTE_MBUF_F_RX_L4_CKSUM_NONE) == Cksum::Trusted);
+  CHECK(tcpterm::dp::rx_l4_cksum(RTE_MBUF_F_RX_L4_CKSUM_GOOD) == Cksum::Trusted);
+  CHECK(tcpterm::dp::rx_l4_cksum(RTE_MBUF_F_RX_L4_CKSUM_UNKNOWN) == Cksum::Verify);
+  CHECK(tcpterm::dp::rx_l4_cksum(RTE_MBUF_F_RX_L4_CKSUM_BAD) == Cksum::Bad);
+  CHECK(tcpterm::dp::rx_ip_cksum(RTE_MBUF_F_RX_IP_CKSUM_NONE) == Cksum::Trusted);
+  CHECK(tcpterm::dp::rx_ip_cksum(RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN) == Cksum::Verify);
+  CHECK(tcpterm::dp::rx_ip_cksum(RTE_MBUF_F_RX_IP_CKSUM_BAD) == Cksum::Bad);
+}
