@@ -55,6 +55,15 @@ def part_a():
             lc = a.cli("show lcores")
             m = re.search(r"nexthops:\s+(\d+)", lc)
             check(m and int(m.group(1)) >= 1, f"show lcores counts next hops: {m and m.group(1)}")
+            # Item 6: the worker's memory was placed by the worker itself (first touch).
+            check("(first touch, local)" in lc, "show lcores: the worker built its own memory (NUMA-local)")
+            # Item 7: TIME-WAIT capacity is auto-sized, far above the old 262144.
+            mtw = int(re.search(r"max_time_wait:\s+(\d+)", cfg).group(1))
+            check(mtw > 262144, f"--max-time-wait auto sized the records from memory ({mtw} per lcore)")
+            # Item 8: run-time timeouts are bounded like the options (32-bit deadlines).
+            for cmd in ("set idle-timeout 4000000000", "set fin-wait-2-timeout 86400001"):
+                check("error" in a.cli(cmd), f"'{cmd}' is refused")
+            check("error" not in a.cli("set fin-wait-2-timeout 86400000"), "the bound itself is accepted")
             a.quit()
         finally:
             sh(f"ip netns del {c}", check=False)
