@@ -140,7 +140,7 @@ class Worker final : public stack::TxSink {
 
  private:
   void rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n);
-  void handle_arp(uint16_t port, const uint8_t* data, size_t len, const wire::Mac& src);
+  void handle_arp(uint16_t port, const uint8_t* data, size_t len);
   void handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, std::span<const uint8_t> l4);
   // tx.cc: one place builds frames.  Returns the mbuf with Ethernet filled
   // and `l3` pointing at l3_len writable bytes after it; null (counted) when

@@ -110,6 +110,10 @@ class NeighborCache {
   explicit NeighborCache(uint32_t sets = 1024) : sets_(sets), e_(size_t(sets) * kWays) {}
 
   void learn(uint32_t ip, uint16_t port, const wire::Mac& mac, uint64_t now) {
+    // Called for received frames: no write when nothing changed within a
+    // second (the packet path must not dirty a cache line per packet).
+    if (Entry* y = find(ip); y && y->resolved && y->port == port && y->mac == mac && now - y->confirmed < 1000)
+      return;
     Entry* x = slot(ip, now);
     x->ip = ip;
     x->port = port;

@@ -141,7 +141,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
     }
     auto l3 = frame.subspan(wire::kEthHdrLen);
     if (eth.ethertype == wire::kEtherTypeArp) {
-      handle_arp(port, l3.data(), l3.size(), eth.src);
+      handle_arp(port, l3.data(), l3.size());
       rte_pktmbuf_free(m);
       continue;
     }
@@ -158,7 +158,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
       rte_pktmbuf_free(m);
       continue;
     }
-    if (why == wire::Drop::None && dp_.port_of(ip.src) >= 0 && dp_.owns(port, ip.src)) {
+    if (why == wire::Drop::None && dp_.owns(port, ip.src)) {
       c_.rx_martian++;  // our own address as the source (LAND, reflection)
       why = wire::Drop::Ipv4BadAddr;
     }
@@ -203,14 +203,13 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   rte_pktmbuf_free_bulk(held, k);
 }
 
-void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len, const wire::Mac& src) {
+void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len) {
   wire::ArpRepr a;
   wire::Drop why = wire::parse_arp({data, len}, a);
   if (why != wire::Drop::None) {
     stack_->stats().drops[size_t(why)]++;
     return;
   }
-  (void)src;
   // RFC 826 merge: learn (or refresh) the sender when it is on-link here.
   if (a.spa && !wire::martian_source(a.spa)) {
     if (dp_.routes().on_link(port, a.spa)) neighbors_.learn(a.spa, port, a.sha, stack_->now());
