@@ -36,6 +36,7 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
       out_(std::make_unique<tcp::Out>()) {
   hash_seed_ = draw(cfg.rng);
   starved_.reserve(cfg.max_flows);
+  touched_.reserve(cfg.max_flows);
 }
 
 Stack::~Stack() = default;
@@ -125,7 +126,6 @@ void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, co
 void Stack::on_flow_segment(uint32_t fi, const wire::TcpRepr& seg) {
   tcp::Out& out = *out_;
   out.reset();
-  cur_out_ = &out;
   tcp::Env e = env();
   tcp::on_segment(pool_[fi].tcb, seg, e, out);
   finish_event(fi, out);
@@ -201,7 +201,7 @@ bool Stack::syncookies_engaged() const {
          pool_.size() + cfg_.max_flows / 16 >= cfg_.max_flows;
 }
 
-uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app) {
+uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app, uint32_t nh) {
   uint32_t fi = pool_.alloc();
   if (fi == flow::kNoIndex) {
     sst_.flow_table_full++;  // like a full backlog: the peer retries
@@ -215,7 +215,9 @@ uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app) {
   Flow& f = pool_[fi];
   f.key = key;
   f.hash = hash;
-  f.nh = sink_.nh_acquire(cur_nh_);
+  f.nh = nh == kNoNextHop ? kNoNextHop : sink_.nh_acquire(nh);
+  f.pending = 0;
+  f.open_timeout_ms = 0;
   f.app = app;
   f.app_state = AppState{};
   sst_.flows_opened++;
@@ -232,12 +234,11 @@ bool Stack::try_cookie(const FlowKey4& key, uint32_t hash, App* app, const wire:
     sst_.syncookies_failed++;
     return false;  // answered like any ACK to a listener: RST
   }
-  uint32_t fi = open_flow(key, hash, app);
+  uint32_t fi = open_flow(key, hash, app, cur_nh_);
   if (fi == flow::kNoIndex) return true;
   sst_.syncookies_ok++;
   tcp::Out& out = *out_;
   out.reset();
-  cur_out_ = &out;
   tcp::Env e = env();
   e.ts_offset = ts_offset(key);
   tcp::Tcb& t = pool_[fi].tcb;
@@ -283,48 +284,102 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     last_cookie_ms_ = now_ ? now_ : 1;
     return;
   }
-  uint32_t fi = open_flow(key, hash, l->app);
+  uint32_t fi = open_flow(key, hash, l->app, cur_nh_);
   if (fi == flow::kNoIndex) return;
   const_cast<Listener*>(l)->accepted++;
   tcp::TupleSecret ts = iss_.tuple(key.laddr, key.lport, key.raddr, key.rport);
   uint32_t iss = has_iss ? iss_override : tcp::IssGenerator::iss(ts, now_ * 1000);
   tcp::Out& out = *out_;
   out.reset();
-  cur_out_ = &out;
   tcp::Env e = env();
   e.ts_offset = ts.ts_offset;
   tcp::open_passive(pool_[fi].tcb, seg, iss, e, out);
   finish_event(fi, out);
 }
 
-bool Stack::connect(const FlowKey4& key, App* app) {
+bool Stack::in_use(const FlowKey4& key) {
+  uint32_t h = hash(key);
+  return table_.find(h, [&](uint32_t ref) {
+    return (ref & kTwRef) ? tw_[ref & ~kTwRef].key == key : pool_[ref].key == key;
+  }) != flow::FlowTable::kNotFound;
+}
+
+FlowRef Stack::open_deferred(const FlowKey4& key, App* app, uint32_t syn_timeout_ms) {
   uint32_t hash = this->hash(key);
-  cur_nh_ = kNoNextHop;
-  uint32_t fi = lookup(key, hash) == flow::FlowTable::kNotFound ? open_flow(key, hash, app) : flow::kNoIndex;
+  uint32_t fi = lookup(key, hash) == flow::FlowTable::kNotFound ? open_flow(key, hash, app, kNoNextHop)
+                                                                : flow::kNoIndex;
   if (fi == flow::kNoIndex) {
     sst_.connect_failed++;
-    return false;
+    return FlowRef{};
   }
+  pool_[fi].tcb = tcp::Tcb{};  // CLOSED until its own event sends the SYN
+  pool_[fi].open_timeout_ms = uint16_t(std::min<uint32_t>(syn_timeout_ms, 0xffff));
+  touch(fi, kPendOpen);
+  return ref_of(fi);
+}
+
+FlowRef Stack::open(const FlowKey4& key, App* app, uint32_t syn_timeout_ms) {
+  FlowRef r = open_deferred(key, app, syn_timeout_ms);
+  if (r.valid() && !draining_) drain_touched();
+  return r;
+}
+
+void Stack::touch(uint32_t fi, uint8_t ops) {
+  Flow& f = pool_[fi];
+  bool queued = f.pending & kPendTouched;
+  f.pending |= uint8_t(ops | kPendTouched);
+  if (!queued) touched_.push_back({fi, pool_.generation(fi)});  // each flow at most once
+}
+
+void Stack::flush_touched(uint32_t fi) {
+  Flow& f = pool_[fi];
+  uint8_t ops = f.pending;
+  f.pending = 0;
   tcp::Out& out = *out_;
   out.reset();
-  cur_out_ = &out;
   tcp::Env e = env();
-  tcp::TupleSecret ts = iss_.tuple(key.laddr, key.lport, key.raddr, key.rport);
-  e.ts_offset = ts.ts_offset;
-  tcp::open_active(pool_[fi].tcb, tcp::IssGenerator::iss(ts, now_ * 1000), e, out);
+  if (ops & kPendOpen) {
+    tcp::TupleSecret ts = iss_.tuple(f.key.laddr, f.key.lport, f.key.raddr, f.key.rport);
+    e.ts_offset = ts.ts_offset;
+    tcp::open_active(f.tcb, tcp::IssGenerator::iss(ts, now_ * 1000), e, out, f.open_timeout_ms);
+  }
+  if (ops & kPendAbort) tcp::abort(f.tcb, e, out);
+  else if (ops & kPendClose) tcp::close(f.tcb, e, out);
   finish_event(fi, out);
-  return true;
+}
+
+void Stack::drain_touched() {
+  // Each touched flow gets one event; events may touch more flows (a flow
+  // is queued at most once at a time).  A pass is bounded; the rest waits
+  // for the next advance().
+  draining_ = true;
+  size_t budget = 4 * size_t(pool_.capacity()) + 64;
+  while (touched_head_ < touched_.size() && budget--) {
+    auto [fi, gen] = touched_[touched_head_++];
+    if (!pool_.in_use(fi) || pool_.generation(fi) != gen) continue;
+    flush_touched(fi);
+  }
+  if (touched_head_ == touched_.size()) {
+    touched_.clear();
+    touched_head_ = 0;
+  }
+  draining_ = false;
 }
 
 // ------------------------------------------------------ after an event ---
-void Stack::deliver_events(uint32_t fi, uint8_t ev) {
+void Stack::deliver_events(uint32_t fi, tcp::Out& out) {
   Flow& f = pool_[fi];
+  uint8_t ev = out.events;
   if (!f.app || !ev) return;
-  Stream s(*this, fi);
+  EventScope scope(*this, fi, out);
+  Stream s(scope, fi);
   namespace E = tcp::ev;
   if (ev & E::Established) f.app->on_open(s);
-  if ((ev & E::Readable) && s.alive()) f.app->on_data(s);
-  if ((ev & E::PeerFin) && s.alive()) f.app->on_peer_close(s);
+  // A graceful end (TIME-WAIT, or CLOSED from LAST-ACK) keeps the bytes not
+  // yet read for this event: the application still gets them, and the FIN
+  // that ended a FIN-WAIT-2.
+  if ((ev & E::Readable) && (s.alive() || s.readable())) f.app->on_data(s);
+  if ((ev & E::PeerFin) && (s.alive() || f.tcb.state == TcpState::TimeWait)) f.app->on_peer_close(s);
   if ((ev & E::Writable) && s.alive()) f.app->on_writable(s);
   if ((ev & E::Reset) || ((ev & E::TimedOut) && f.tcb.state == TcpState::Closed))
     f.app->on_reset(s);
@@ -335,7 +390,7 @@ void Stack::deliver_events(uint32_t fi, uint8_t ev) {
 
 void Stack::finish_event(uint32_t fi, tcp::Out& out) {
   Flow& f = pool_[fi];
-  deliver_events(fi, out.events);
+  deliver_events(fi, out);
   tcp::Env e = env();
   if (out.op == FlowOp::Keep && f.tcb.state != TcpState::Closed) {
     for (;;) {
@@ -347,7 +402,6 @@ void Stack::finish_event(uint32_t fi, tcp::Out& out) {
     }
   }
   transmit(fi, out);
-  cur_out_ = nullptr;
   switch (out.op) {
     case FlowOp::Keep:
       rearm(fi);
@@ -362,6 +416,8 @@ void Stack::finish_event(uint32_t fi, tcp::Out& out) {
       free_flow(fi);
       break;
   }
+  // Flows acted on from this event get theirs now.
+  if (!draining_ && touched_head_ < touched_.size()) drain_touched();
 }
 
 void Stack::transmit(uint32_t fi, const tcp::Out& out) {
@@ -396,6 +452,8 @@ void Stack::rearm(uint32_t fi) {
 
 void Stack::to_time_wait(uint32_t fi) {
   Flow& f = pool_[fi];
+  tcp::Env e = env();
+  tcp::release(f.tcb, e);  // what the application left unread
   tcp::TwState s = tcp::tw_from_tcb(f.tcb);
   uint32_t ti = flow::TimeWaitTable::kNil;
   if (tw_.full() && cfg_.tcp.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest) {
@@ -432,8 +490,7 @@ void Stack::retry_starved() {
     if (!pool_.in_use(fi) || pool_.generation(fi) != gen) continue;  // freed since
     tcp::Out& out = *out_;
     out.reset();
-    cur_out_ = &out;
-    out.events = tcp::ev::Writable;
+      out.events = tcp::ev::Writable;
     finish_event(fi, out);
   }
   if (starved_head_ == starved_.size()) {
@@ -444,11 +501,14 @@ void Stack::retry_starved() {
 
 void Stack::free_flow(uint32_t fi) {
   Flow& f = pool_[fi];
+  tcp::Env e = env();
+  tcp::release(f.tcb, e);  // what the application left unread
   table_.erase(f.hash, fi);
   wheel_.cancel(fi);
   sink_.nh_release(f.nh);
   f.nh = kNoNextHop;
   f.app = nullptr;
+  f.pending = 0;
   pool_.free(fi);
   sst_.flows_freed++;
 }
@@ -457,6 +517,7 @@ void Stack::free_flow(uint32_t fi) {
 void Stack::advance(uint64_t now_ms) {
   if (now_ms > now_) now_ = now_ms;
   if (starved_head_ < starved_.size()) retry_starved();
+  if (touched_head_ < touched_.size()) drain_touched();
   if (chunks_.critical() && now_ - last_reclaim_ms_ >= cfg_.reclaim_interval_ms) {
     last_reclaim_ms_ = now_;
     reclaim_memory();
@@ -468,8 +529,7 @@ void Stack::advance(uint64_t now_ms) {
     if (!pool_.in_use(fi)) return;
     tcp::Out& out = *out_;
     out.reset();
-    cur_out_ = &out;
-    tcp::Env e = env();
+      tcp::Env e = env();
     tcp::on_timer(pool_[fi].tcb, e, out);
     finish_event(fi, out);
   });
@@ -512,8 +572,7 @@ void Stack::reclaim_memory() {
     if (!pool_.in_use(k.fi)) continue;
     tcp::Out& out = *out_;
     out.reset();
-    cur_out_ = &out;
-    tcp::Env e = env();
+      tcp::Env e = env();
     tcp::abort(pool_[k.fi].tcb, e, out);  // RST: the peer learns at once
     out.events |= tcp::ev::Reset;
     (k.orphan ? sst_.mem_reclaimed_orphans : sst_.mem_reclaimed_stalled)++;
@@ -574,7 +633,7 @@ bool Stack::check_invariants() const {
     const Flow& f = pool_[i];
     per_state[size_t(f.tcb.state)]++;
     if (!tcp::check_invariants(f.tcb)) return false;
-    if (!wheel_.armed(i)) return false;
+    if (!wheel_.armed(i) && !(f.pending & kPendOpen)) return false;
   }
   if (live + tw_.size() != table_.size()) return false;
   // The gauges agree with a recount: one TCB per state count, one record per
@@ -597,72 +656,145 @@ void Stack::clear_all() {
 }
 
 // ---------------------------------------------------------------- Stream ---
-const FlowKey4& Stream::key() const { return stack_->flow_at(flow_).key; }
-AppState& Stream::app() { return stack_->flow_at(flow_).app_state; }
+// Operations on the scope's owner go into its output; on another flow they
+// touch it, so that it gets its own event after the owner's.
+namespace {
+constexpr uint32_t kDead = 0xffffffffu;
+}
+
+Stack& Stream::stack() const { return scope_->stack(); }
+FlowRef Stream::ref() const { return valid() ? stack().ref_of(flow_) : FlowRef{}; }
+Stream Stream::other(FlowRef r) const {
+  return Stream(*scope_, stack().live(r) ? r.slot : kDead);
+}
+FlowRef Stream::connect(const FlowKey4& key, App* app, uint32_t syn_timeout_ms) {
+  return stack().open_deferred(key, app, syn_timeout_ms);
+}
+const FlowKey4& Stream::key() const { return valid() ? stack().flow_at(flow_).key : stack().dead_flow().key; }
+AppState& Stream::app() { return valid() ? stack().flow_at(flow_).app_state : stack().dead_flow().app_state; }
 bool Stream::alive() const {
-  TcpState s = stack_->flow_at(flow_).tcb.state;
-  return s != TcpState::Closed && s != TcpState::TimeWait;
+  if (!valid()) return false;
+  const Stack::Flow& f = stack().flow_at(flow_);
+  TcpState s = f.tcb.state;
+  return s != TcpState::Closed && s != TcpState::TimeWait && !(f.pending & Stack::kPendAbort);
+}
+bool Stream::timed_out() const {
+  return flow_ == scope_->owner() && (scope_->out().events & tcp::ev::TimedOut);
 }
 bool Stream::can_send() const {
-  const tcp::Tcb& t = stack_->flow_at(flow_).tcb;
+  if (!alive()) return false;
+  const tcp::Tcb& t = stack().flow_at(flow_).tcb;
   return tcp::can_send(t.state) && !t.has(tcp::kFinQueued);
 }
 bool Stream::peer_closed() const {
-  TcpState s = stack_->flow_at(flow_).tcb.state;
+  if (!valid()) return true;
+  TcpState s = stack().flow_at(flow_).tcb.state;
   return s == TcpState::CloseWait || s == TcpState::LastAck || s == TcpState::Closing ||
          s == TcpState::TimeWait;
 }
-size_t Stream::readable() const { return alive() ? stack_->flow_at(flow_).tcb.rcvq.len : 0; }
+// Readable while alive, and in the event that ends a flow gracefully (its
+// last bytes); never after.
+size_t Stream::readable() const {
+  if (!valid() || (stack().flow_at(flow_).pending & Stack::kPendAbort)) return 0;
+  return stack().flow_at(flow_).tcb.rcvq.len;
+}
 size_t Stream::peek(uint8_t* dst, size_t n, size_t offset) const {
   size_t have = readable();
   if (offset >= have) return 0;
   n = std::min(n, have - offset);
-  tcp::bq_copy_out(stack_->flow_at(flow_).tcb.rcvq, stack_->chunks(), offset, dst, n);
+  tcp::bq_copy_out(stack().flow_at(flow_).tcb.rcvq, stack().chunks(), offset, dst, n);
   return n;
 }
 void Stream::consume(size_t n) {
-  if (!alive()) return;
-  tcp::Env e = stack_->env();
-  tcp::consume(stack_->flow_at(flow_).tcb, n, e);
+  if (!readable()) return;
+  tcp::Env e = stack().env();
+  tcp::consume(stack().flow_at(flow_).tcb, n, e);
+  if (flow_ != scope_->owner()) stack().touch(flow_);
 }
 size_t Stream::send_space() const {
   if (!alive()) return 0;
-  tcp::Env e = const_cast<Stack*>(stack_)->env();
-  const tcp::Tcb& t = stack_->flow_at(flow_).tcb;
+  tcp::Env e = stack().env();
+  const tcp::Tcb& t = stack().flow_at(flow_).tcb;
   size_t n = tcp::send_space(t, e);
   // Limited by the lcore's chunk pool, not by the flow's own send buffer:
   // the flow may have nothing in flight to bring an on_writable, so ask to
   // be woken when chunks free up.
   size_t own = e.cfg.snd_buf > t.sndq.len ? e.cfg.snd_buf - t.sndq.len : 0;
-  if (n < own && tcp::can_send(t.state)) const_cast<Stack*>(stack_)->starved(flow_);
+  if (n < own && tcp::can_send(t.state)) stack().starved(flow_);
   return n;
 }
 size_t Stream::send(std::span<const uint8_t> data) {
   if (!alive()) return 0;
-  tcp::Env e = stack_->env();
-  return tcp::send(stack_->flow_at(flow_).tcb, data, e);
+  tcp::Env e = stack().env();
+  size_t n = tcp::send(stack().flow_at(flow_).tcb, data, e);
+  if (n && flow_ != scope_->owner()) stack().touch(flow_);
+  return n;
+}
+bool Stream::send_before_splice(std::span<const uint8_t> data) {
+  if (!can_send()) return false;
+  tcp::Tcb& t = stack().flow_at(flow_).tcb;
+  tcp::Env e = stack().env();
+  if (!tcp::bq_put_before_splice(t.sndq, e.chunks, data.data(), data.size())) return false;
+  if (flow_ != scope_->owner()) stack().touch(flow_);
+  return true;
 }
 size_t Stream::forward_to_send(size_t n) {
   if (!alive()) return 0;
-  tcp::Tcb& t = stack_->flow_at(flow_).tcb;
+  tcp::Tcb& t = stack().flow_at(flow_).tcb;
   n = std::min({n, size_t(t.rcvq.len), send_space()});
   size_t moved = 0;
-  tcp::Env e = stack_->env();
-  tcp::bq_for_each(t.rcvq, stack_->chunks(), 0, n, [&](std::span<const uint8_t> piece) {
+  tcp::Env e = stack().env();
+  tcp::bq_for_each(t.rcvq, stack().chunks(), 0, n, [&](std::span<const uint8_t> piece) {
     moved += tcp::send(t, piece, e);
   });
   tcp::consume(t, moved, e);
+  if (moved && flow_ != scope_->owner()) stack().touch(flow_);
   return moved;
+}
+size_t Stream::splice_to(Stream& to, size_t n) {
+  if (!valid() || !to.alive() || to.flow_ == flow_) return 0;
+  tcp::Env e = stack().env();
+  if (readable() == 0) {
+    if (alive()) tcp::splice(stack().flow_at(flow_).tcb, stack().flow_at(to.flow_).tcb, 0, e);  // lets an idle seam go
+    return 0;
+  }
+  // A flow ending gracefully hands over all it holds (no more will come, and
+  // the bytes are already counted against the bound); else `to`'s send
+  // space limits the move (back-pressure).
+  size_t moved = tcp::splice(stack().flow_at(flow_).tcb, stack().flow_at(to.flow_).tcb, n, e, !alive());
+  if (!moved) {
+    // The destination is full: wake this flow's application when chunks
+    // free up if the pool (not the destination's own bound) is the limit.
+    (void)to.send_space();
+    return 0;
+  }
+  if (flow_ != scope_->owner()) stack().touch(flow_);
+  if (to.flow_ != scope_->owner()) stack().touch(to.flow_);
+  return moved;
+}
+void Stream::shutdown() {
+  if (!alive()) return;
+  tcp::Env e = stack().env();
+  tcp::shutdown_send(stack().flow_at(flow_).tcb, e);
+  if (flow_ != scope_->owner()) stack().touch(flow_);
 }
 void Stream::close() {
   if (!alive()) return;
-  tcp::Env e = stack_->env();
-  tcp::close(stack_->flow_at(flow_).tcb, e, stack_->current_out());
+  if (flow_ != scope_->owner()) {
+    stack().touch(flow_, Stack::kPendClose);
+    return;
+  }
+  tcp::Env e = stack().env();
+  tcp::close(stack().flow_at(flow_).tcb, e, scope_->out());
 }
 void Stream::abort() {
   if (!alive()) return;
-  tcp::Env e = stack_->env();
-  tcp::abort(stack_->flow_at(flow_).tcb, e, stack_->current_out());
+  if (flow_ != scope_->owner()) {
+    stack().touch(flow_, Stack::kPendAbort);
+    return;
+  }
+  tcp::Env e = stack().env();
+  tcp::abort(stack().flow_at(flow_).tcb, e, scope_->out());
 }
 
 }  // namespace tcpterm::stack

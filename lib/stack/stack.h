@@ -137,6 +137,21 @@ struct FlowInfo {
   tcp::TcpState state;
 };
 
+// The owner of one event (see stream.h): the flow whose segment, timer or
+// action it is, and the output collected for it.
+class EventScope {
+ public:
+  EventScope(Stack& s, uint32_t owner, tcp::Out& out) : stack_(s), owner_(owner), out_(out) {}
+  Stack& stack() const { return stack_; }
+  uint32_t owner() const { return owner_; }
+  tcp::Out& out() const { return out_; }
+
+ private:
+  Stack& stack_;
+  uint32_t owner_;
+  tcp::Out& out_;
+};
+
 class Stack {
  public:
   Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms = 0);
@@ -172,7 +187,31 @@ class Stack {
   // ---- the client role ------------------------------------------------
   // Active open from key.laddr:lport to key.raddr:rport (the next hop is
   // resolved by the edge); false if the key is in use or the table is full.
-  bool connect(const flow::FlowKey4& key, App* app);
+  bool connect(const flow::FlowKey4& key, App* app) { return open(key, app).valid(); }
+  // The same, returning the new flow (invalid on failure); syn_timeout_ms
+  // bounds the handshake.  From outside any callback (a callback uses
+  // Stream::connect).
+  FlowRef open(const flow::FlowKey4& key, App* app, uint32_t syn_timeout_ms = 0);
+  // Whether a key is held by a flow or a TIME-WAIT record (source-port choice).
+  bool in_use(const flow::FlowKey4& key);
+  // An event of the application's own on flow r, from outside a callback
+  // (a timer of its own, a control request): f(Stream&) runs in a scope
+  // owned by r, then output goes out as for any event.  False if r is gone.
+  template <class F>
+  bool act(FlowRef r, F&& f) {
+    if (!live(r)) return false;
+    tcp::Out& out = *out_;
+    out.reset();
+    EventScope sc(*this, r.slot, out);
+    Stream s(sc, r.slot);
+    f(s);
+    finish_event(r.slot, out);
+    return true;
+  }
+  bool live(FlowRef r) const {
+    return r.valid() && r.slot < pool_.capacity() && pool_.in_use(r.slot) && pool_.generation(r.slot) == r.gen;
+  }
+  FlowRef ref_of(uint32_t slot) const { return FlowRef{slot, pool_.generation(slot)}; }
   // The flow-table hash of a key (keyed with this stack's secret seed).
   uint32_t hash(const flow::FlowKey4& k) const { return flow::hash_key(k, hash_seed_); }
   // This stack's RFC 6528 ISS for a key at the current time (tests, tools).
@@ -203,21 +242,34 @@ class Stack {
   void clear_all();
 
   // ---- for Stream ------------------------------------------------------
+  // Operations on a flow other than an event's owner, applied in its own
+  // event right after the owner's (Flow::pending).
+  enum Pending : uint8_t { kPendTouched = 1, kPendOpen = 2, kPendClose = 4, kPendAbort = 8 };
   struct Flow {
     flow::FlowKey4 key;
     uint32_t hash = 0;
     uint32_t nh = kNoNextHop;  // the edge's next hop, held while the flow lives
+    uint8_t pending = 0;       // Pending bits
+    uint8_t pad_ = 0;
+    uint16_t open_timeout_ms = 0;  // kPendOpen: the handshake bound
     App* app = nullptr;
     AppState app_state;
     tcp::Tcb tcb;
   };
   Flow& flow_at(uint32_t i) { return pool_[i]; }
+  // What a dead Stream reads and writes (its key and app state): scratch.
+  Flow& dead_flow() { return dead_; }
   const Flow& flow_at(uint32_t i) const { return pool_[i]; }
   tcp::Env env() { return tcp::Env{cfg_.tcp, st_, chunks_, ooo_, uint32_t(now_)}; }
   // A flow whose application found no buffer space because the chunk pool
   // ran dry: it gets on_writable again once chunks are free.
   void starved(uint32_t flow);
-  tcp::Out& current_out() { return *cur_out_; }
+  // Flow `fi` was acted on from another flow's event: it gets an event of
+  // its own (output, deferred close/abort/open, callbacks) after the owner's.
+  void touch(uint32_t fi, uint8_t ops = kPendTouched);
+  // An active open from within a callback: the flow exists at once, its SYN
+  // goes out in its own event after the caller's.
+  FlowRef open_deferred(const flow::FlowKey4& key, App* app, uint32_t syn_timeout_ms);
 
  private:
   static constexpr uint32_t kTwRef = 0x80000000u;
@@ -232,11 +284,18 @@ class Stack {
   // is created and the segment processed).
   bool try_cookie(const flow::FlowKey4& key, uint32_t hash, App* app, const wire::TcpRepr& seg);
   // Allocates a flow slot and its table entry; kNoIndex (counted) when full.
-  uint32_t open_flow(const flow::FlowKey4& key, uint32_t hash, App* app);
+  uint32_t open_flow(const flow::FlowKey4& key, uint32_t hash, App* app, uint32_t nh);
   // After the state machine ran for a flow: application events, output,
   // transmission, then the flow operation.
   void finish_event(uint32_t fi, tcp::Out& out);
-  void deliver_events(uint32_t fi, uint8_t events);
+  void deliver_events(uint32_t fi, tcp::Out& out);
+  // Runs the events of touched flows until none is left (bounded per call;
+  // what is left runs at the next advance()).
+  void drain_touched();
+  void flush_touched(uint32_t fi);
+  std::vector<std::pair<uint32_t, uint32_t>> touched_;  // {slot, generation}
+  size_t touched_head_ = 0;
+  bool draining_ = false;
   void transmit(uint32_t fi, const tcp::Out& out);
   void to_time_wait(uint32_t fi);
   void free_flow(uint32_t fi);
@@ -275,13 +334,13 @@ class Stack {
   tcp::SynCookies cookies_;
   uint64_t last_cookie_ms_ = 0;  // when we last sent one (0: never)
   std::vector<Listener> listeners_;
-  tcp::Out* cur_out_ = nullptr;
   // Flows waiting for buffer chunks, as {slot, generation}; bounded by the
   // flow capacity and retried in advance() while chunks are free.
   std::vector<std::pair<uint32_t, uint32_t>> starved_;
   size_t starved_head_ = 0;
   void retry_starved();
   std::unique_ptr<tcp::Out> out_;  // scratch, reused for every event
+  Flow dead_;
 };
 
 }  // namespace tcpterm::stack

@@ -1,18 +1,26 @@
 // The stream interface between the per-lcore stack and its applications
-// (echo, discard, http today; the load-balancer proxy later).
+// (echo, discard, http, the load-balancer proxy, health checks).
 //
 // An application is one object per listener (or per active-open profile); a
 // flow is handed to it as a Stream, a cheap handle valid only during the
-// callback.  Callbacks never re-enter: whatever the application does (send,
-// close, abort) is applied by the stack after the callback returns.
+// callback.  Callbacks never re-enter.
+//
+// Event scope: every event (a segment, a timer, an application's own action
+// from outside a callback) has one owner flow and one EventScope, which a
+// Stream carries.  What an application does to the owner is collected in the
+// scope's output and sent when the callback returns.  It may also act on any
+// other flow of the lcore (Stream::other, by a FlowRef kept in its state) and
+// open connections (Stream::connect): those flows are marked in the scope and
+// each gets its own event, with its own callbacks, right after the owner's
+// (a proxy writing into the backend flow while handling the client's data).
 //
 // Events, in the order the stack delivers them for one segment or timer:
 //   on_open      the connection is ESTABLISHED (passive or active open)
-//   on_data      bytes are readable (peek / consume them, or leave them: the
-//                receive window shrinks until they are consumed)
+//   on_data      bytes are readable (peek / consume / splice them, or leave
+//                them: the receive window shrinks until they are taken)
 //   on_peer_close the peer sent FIN: nothing more will be readable
 //   on_writable  acknowledged data freed send space
-//   on_reset     the connection was reset or timed out; the stream is dead
+//   on_reset     the connection was reset, refused or timed out; dead
 //   on_closed    the flow is gone: CLOSED, or a TIME-WAIT record (always
 //                the last event; key() and app() are still readable)
 // Per-flow application state lives in Stream::app() (16 bytes).
@@ -26,6 +34,19 @@
 namespace tcpterm::stack {
 
 class Stack;
+class EventScope;
+class App;
+
+// A flow named across events: slot and generation (a freed slot's
+// generation moves on, so a stale reference finds nothing).
+struct FlowRef {
+  uint32_t slot = 0xffffffffu;
+  uint32_t gen = 0;
+  bool valid() const { return slot != 0xffffffffu; }
+  uint64_t pack() const { return uint64_t(slot) << 32 | gen; }
+  static FlowRef unpack(uint64_t v) { return FlowRef{uint32_t(v >> 32), uint32_t(v)}; }
+  friend bool operator==(const FlowRef&, const FlowRef&) = default;
+};
 
 struct AppState {
   uint64_t a = 0;
@@ -38,8 +59,24 @@ static_assert(sizeof(AppState) == 16);
 
 class Stream {
  public:
-  Stream(Stack& s, uint32_t flow) : stack_(&s), flow_(flow) {}
+  Stream(EventScope& scope, uint32_t flow) : scope_(&scope), flow_(flow) {}
 
+  // This flow, to be found again from another flow's event.
+  FlowRef ref() const;
+  // Another flow of this lcore in the same scope; a dead stream (alive()
+  // false, every call a no-op) if it is gone.
+  Stream other(FlowRef r) const;
+  // Active open from within a callback (the next hop is the route's); the
+  // flow's events go to `app`.  syn_timeout_ms > 0 bounds the handshake
+  // (on_reset when it expires).  An invalid ref when the tuple is in use
+  // or the table is full.
+  FlowRef connect(const flow::FlowKey4& key, App* app, uint32_t syn_timeout_ms = 0);
+  Stack& stack() const;
+
+  bool valid() const { return flow_ != 0xffffffffu; }  // names a live slot
+  // In on_reset: the flow ended by a timer of ours (a connect timeout, the
+  // retries running out), not by the peer's RST.
+  bool timed_out() const;
   const flow::FlowKey4& key() const;
   AppState& app();
   bool alive() const;    // not reset or closed underneath
@@ -51,13 +88,23 @@ class Stream {
   void consume(size_t n);
   size_t send_space() const;
   size_t send(std::span<const uint8_t> data);
+  // Into an empty send queue, bytes that spliced bytes will follow (a PROXY
+  // header, at most a chunk): placed so that later splices hand chunks
+  // over.  False if the queue is not empty or memory is short.
+  bool send_before_splice(std::span<const uint8_t> data);
   // Moves up to n readable bytes straight into the send queue (echo).
   size_t forward_to_send(size_t n);
+  // Moves up to n readable bytes into `to`'s send queue by handing over
+  // buffer chunks (the proxy); bounded by `to`'s send space.
+  size_t splice_to(Stream& to, size_t n);
+  // Half-close: FIN after the queued bytes; reading goes on.
+  void shutdown();
+  // Full close (RFC 1122 4.2.2.13: unread data makes it an RST).
   void close();
   void abort();
 
  private:
-  Stack* stack_;
+  EventScope* scope_;
   uint32_t flow_;
 };
 

@@ -6,7 +6,7 @@
 
 namespace tcpterm::tcp {
 
-ChunkPool::ChunkPool(uint32_t chunks) : mem_(size_t(chunks) * kChunk), next_(chunks) {
+ChunkPool::ChunkPool(uint32_t chunks) : mem_(size_t(chunks) * kChunk), next_(chunks), refs_(chunks) {
   for (uint32_t i = 0; i < chunks; i++) next_[i] = i + 1 < chunks ? i + 1 : kNil;
   free_head_ = chunks ? 0 : kNil;
 }
@@ -19,11 +19,14 @@ uint32_t ChunkPool::alloc() {
   }
   free_head_ = next_[c];
   next_[c] = kNil;
+  refs_[c] = 1;
   if (++in_use_ > high_water_) high_water_ = in_use_;
   return c;
 }
 
 void ChunkPool::free(uint32_t c) {
+  assert(refs_[c] > 0);
+  if (--refs_[c] > 0) return;  // the other queue at a splice seam keeps it
   next_[c] = free_head_;
   free_head_ = c;
   --in_use_;
@@ -91,12 +94,171 @@ void bq_consume(ByteQueue& q, ChunkPool& pool, size_t n, bool release_tail) {
 }
 
 void bq_clear(ByteQueue& q, ChunkPool& pool) {
-  for (uint32_t c = q.head; c != kNil;) {
+  // nchunks, not the links: a send queue's tail at a splice seam links on
+  // into the receive queue that shares it.
+  uint32_t c = q.head;
+  for (uint32_t i = 0; i < q.nchunks; i++) {
     uint32_t nx = pool.next(c);
     pool.free(c);
     c = nx;
   }
   q = ByteQueue{};
+}
+
+namespace {
+// Position of the queue's end inside its tail chunk (0: at a boundary).
+uint32_t end_pos(const ByteQueue& q) { return uint32_t((q.off + q.len) % ChunkPool::kChunk); }
+bool at_boundary(const ByteQueue& q) { return q.covered() == q.len; }
+
+// The chunk after c0 in a chain whose chunk c0+span is the last wanted
+// (kNil-safe: span 0 means none is needed).
+uint32_t after_c0(const ChunkPool& pool, uint32_t c0, uint32_t span) { return span ? pool.next(c0) : kNil; }
+
+// Misaligned splice: when `to`'s last chunk T holds few enough bytes to sit
+// just before `from`'s first byte in `from`'s first chunk (whose room
+// before that byte is spent), move them there and let the two queues share
+// that chunk: one copy of at most a chunk, then every splice hands over.
+bool rebase(ByteQueue& from, ByteQueue& to, ChunkPool& pool) {
+  const uint32_t K = ChunkPool::kChunk;
+  uint32_t T = to.tail, c0 = from.head;
+  if (T == kNil || c0 == kNil || T == c0 || pool.shared(T) || pool.shared(c0)) return false;
+  uint32_t pe = end_pos(to) ? end_pos(to) : K;
+  bool single = to.head == T;
+  uint32_t s0 = single ? to.off : 0;
+  uint32_t L = pe - s0;
+  uint32_t o = from.off;
+  // A lone chunk can start anywhere; a later one must start at 0.
+  uint32_t at;
+  if (single && o >= L) at = o - L;
+  else if (!single && o == pe) at = 0;
+  else return false;
+  std::memmove(pool.data(c0) + at, pool.data(T) + s0, L);
+  if (single) {
+    to.head = c0;
+    to.off = uint16_t(at);
+  } else {
+    uint32_t p = to.head;
+    while (pool.next(p) != T) p = pool.next(p);
+    pool.next(p) = c0;
+  }
+  to.tail = c0;
+  pool.free(T);
+  pool.share(c0);
+  return true;
+}
+
+}  // namespace
+
+bool bq_put_before_splice(ByteQueue& q, ChunkPool& pool, const uint8_t* p, size_t n) {
+  if (q.nchunks != 0 || n == 0 || n > ChunkPool::kChunk) return false;
+  uint32_t c = pool.alloc();
+  if (c == kNil) return false;
+  std::memcpy(pool.data(c) + (ChunkPool::kChunk - n), p, n);
+  q.head = q.tail = c;
+  q.off = uint16_t(ChunkPool::kChunk - n);
+  q.nchunks = 1;
+  q.len = uint32_t(n);
+  return true;
+}
+
+bool bq_unshare_tail(ByteQueue& q, ChunkPool& pool) {
+  if (q.tail == kNil || !pool.shared(q.tail)) return true;
+  uint32_t c = pool.alloc();
+  if (c == kNil) return false;
+  // The bytes this queue owns in its tail: from 0 (or off, if the tail is
+  // also the head) to the end; the room after them is the other queue's.
+  uint32_t from = q.head == q.tail ? q.off : 0;
+  uint32_t to = end_pos(q) ? end_pos(q) : ChunkPool::kChunk;
+  std::memcpy(pool.data(c) + from, pool.data(q.tail) + from, to - from);
+  uint32_t old = q.tail;
+  if (q.head == old) {
+    q.head = c;
+  } else {
+    uint32_t p = q.head;
+    while (pool.next(p) != old) p = pool.next(p);
+    pool.next(p) = c;
+  }
+  pool.next(c) = kNil;
+  q.tail = c;
+  pool.free(old);
+  return true;
+}
+
+size_t bq_splice(ByteQueue& from, ByteQueue& to, ChunkPool& pool, size_t n) {
+  assert(n <= from.len);
+  if (!n) return 0;
+  const uint32_t K = ChunkPool::kChunk;
+  bool empty_to = to.nchunks == 0;
+  bool continues = !empty_to && to.tail == from.head && end_pos(to) == from.off;
+  bool boundary = !empty_to && at_boundary(to) && end_pos(to) == 0 && from.off == 0 && to.tail != from.head;
+  if (!empty_to && !continues && !boundary && rebase(from, to, pool)) continues = true;
+  if (!empty_to && !continues && !boundary) {
+    // Misaligned (bytes reached `to` by copy before): copy this once, then
+    // align the two queues at the seam so that later splices hand over.
+    if (!bq_unshare_tail(to, pool)) return SIZE_MAX;
+    size_t done = 0;
+    bool ok = true;
+    bq_for_each(from, pool, 0, n, [&](std::span<const uint8_t> piece) {
+      if (ok) {
+        size_t d = bq_append(to, pool, piece.data(), piece.size());
+        done += d;
+        ok = d == piece.size();
+      }
+    });
+    if (!ok) {
+      // Undo the partial append (the pool ran dry): nothing moves.
+      to.len -= uint32_t(done);
+      return SIZE_MAX;
+    }
+    bq_consume(from, pool, n);
+    if (from.len == 0 && from.nchunks == 0 && end_pos(to) != 0 && !at_boundary(to)) {
+      // The receive queue continues in the room of the send queue's tail.
+      from.head = from.tail = to.tail;
+      from.off = uint16_t(end_pos(to));
+      from.nchunks = 1;
+      pool.share(to.tail);
+    }
+    return n;
+  }
+  // Handover.  The chunks of `from` that hold bytes [0, n): c0 .. ck.
+  // Each queue holding a chunk holds one reference: chunks c0..ck pass from
+  // `from` to `to` with their references, except c0 when `to` holds it
+  // already (the previous seam: `from` lets go of it unless it stays the
+  // seam) and ck when `from` keeps it too (the new seam: one more).
+  const uint32_t c0 = from.head;
+  uint32_t last_pos = uint32_t((from.off + n - 1) % K);  // position of byte n-1 in ck
+  uint32_t span = uint32_t((from.off + n - 1) / K);      // chunks after c0 up to ck
+  uint32_t ck = c0;
+  for (uint32_t i = 0; i < span; i++) ck = pool.next(ck);
+  bool seam = last_pos + 1 < K;  // ck has room or bytes after byte n-1: both keep it
+  uint32_t after = pool.next(ck);
+  uint32_t first = continues ? after_c0(pool, c0, span) : c0;
+  uint32_t added = span + 1 - (continues ? 1u : 0u);
+  if (empty_to) {
+    to.head = c0;
+    to.off = from.off;
+  } else if (added) {
+    pool.next(to.tail) = first;  // `to`'s tail is private here (boundary) or c0 (continues)
+  }
+  if (added) to.tail = ck;
+  to.nchunks = uint16_t(to.nchunks + added);
+  to.len += uint32_t(n);
+  if (continues && !(seam && span == 0)) pool.free(c0);
+  if (seam && !(continues && span == 0)) pool.share(ck);
+  from.len -= uint32_t(n);
+  if (seam) {
+    // `from` goes on from ck; `to` ends inside ck and never follows its link.
+    from.nchunks = uint16_t(from.nchunks - span);
+    from.head = ck;
+    from.off = uint16_t(last_pos + 1);
+  } else {
+    pool.next(ck) = kNil;  // `to` ends exactly at ck's end
+    from.nchunks = uint16_t(from.nchunks - span - 1);
+    from.head = after;
+    from.off = 0;
+    if (from.nchunks == 0) from.head = from.tail = kNil;
+  }
+  return 0;
 }
 
 OooPool::OooPool(uint32_t n) : v_(n) {

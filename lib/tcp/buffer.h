@@ -18,6 +18,14 @@
 // Invariants: a ByteQueue with no chunks has head == tail == kNil and off ==
 // 0; the chunks cover [0, nchunks * kChunk - off) bytes from the queue start,
 // which is >= len.
+//
+// Splicing (the proxy): bytes move from one flow's receive queue to
+// another's send queue by handing over chunks (bq_splice), not by copying.
+// The chunk where a splice ends may be shared by both queues: the send
+// queue owns its bytes up to the seam, the receive queue the room after it
+// (where the next segment lands, so the next splice continues in the same
+// chunk).  Chunks carry a reference count; a send queue never writes into a
+// shared tail (bq_unshare_tail copies it first).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -38,7 +46,11 @@ class ChunkPool {
 
   explicit ChunkPool(uint32_t chunks);
   uint32_t alloc();  // kNil when exhausted (counted in alloc_failures)
+  // Drops one reference; the chunk returns to the pool with the last.
   void free(uint32_t c);
+  // One more queue holds chunk c (a splice seam).
+  void share(uint32_t c) { refs_[c]++; }
+  bool shared(uint32_t c) const { return refs_[c] > 1; }
   uint32_t available() const { return capacity() - in_use_; }
   // Pressure with hysteresis: on at 3/4 in use, off below 1/2.
   bool under_pressure() {
@@ -63,6 +75,7 @@ class ChunkPool {
  private:
   LazyArray<uint8_t> mem_;
   std::vector<uint32_t> next_;
+  std::vector<uint8_t> refs_;  // queues holding each chunk (at most 2)
   uint32_t free_head_ = kNil;
   uint32_t in_use_ = 0, high_water_ = 0;
   uint64_t failures_ = 0, pressure_entered_ = 0;
@@ -108,6 +121,23 @@ void bq_for_each(const ByteQueue& q, const ChunkPool& pool, size_t pos, size_t n
 // queue becomes empty and `release_tail` is set, every chunk is returned.
 void bq_consume(ByteQueue& q, ChunkPool& pool, size_t n, bool release_tail = true);
 void bq_clear(ByteQueue& q, ChunkPool& pool);
+
+// Moves the first n bytes (n <= from.len) of `from` (a receive queue) to the
+// end of `to` (a send queue).  Chunks are handed over whenever the two
+// queues meet at a chunk boundary or share the seam chunk, which a splice
+// arranges for the next one; otherwise (the first splice after `to` got
+// bytes by copy) the bytes are copied once and the queues are aligned for
+// the next splice.  Returns the bytes copied (0 on the handover path), or
+// SIZE_MAX when the pool ran dry for a copy (nothing moved).
+size_t bq_splice(ByteQueue& from, ByteQueue& to, ChunkPool& pool, size_t n);
+// Into an empty send queue, n <= kChunk bytes that spliced bytes will
+// follow (a PROXY protocol header): placed at the end of their chunk, so
+// that the queue ends on a chunk boundary and the splices that follow hand
+// chunks over.  False if the queue is not empty or the pool is dry.
+bool bq_put_before_splice(ByteQueue& q, ChunkPool& pool, const uint8_t* p, size_t n);
+// Before a send queue appends: if its tail chunk is shared with a receive
+// queue, replace it by a private copy.  False if the pool is dry.
+bool bq_unshare_tail(ByteQueue& q, ChunkPool& pool);
 
 // Out-of-order ranges [start, end) above RCV.NXT, sorted, disjoint and not
 // adjacent, each with its own queue of exactly its bytes.  Four holes is

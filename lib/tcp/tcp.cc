@@ -134,8 +134,25 @@ void emit_syn(Tcb& t, Env& e, Out& out, bool with_ack) {
 }
 
 // Frees everything and reports the flow gone.
-void finish(Tcb& t, Env& e, Out& out, uint8_t events) {
-  release(t, e);
+// A graceful end keeps the in-order bytes not yet read: the application
+// gets them in this event (a proxy carries them to the other side); the
+// stack frees them when it converts or frees the flow.  An orphan reads no
+// more: everything goes now.
+void release_for_close(Tcb& t, Env& e) {
+  if (t.has(kOrphan)) {
+    release(t, e);
+    return;
+  }
+  bq_clear(t.sndq, e.chunks);
+  if (t.ooo != kNil) {
+    e.ooo.free(t.ooo, e.chunks);
+    t.ooo = kNil;
+  }
+}
+
+void finish(Tcb& t, Env& e, Out& out, uint8_t events, bool graceful = false) {
+  if (graceful) release_for_close(t, e);
+  else release(t, e);
   set_state(t, TcpState::Closed, e.st);
   t.timers = 0;
   out.events |= events | ev::Closed;
@@ -145,7 +162,7 @@ void finish(Tcb& t, Env& e, Out& out, uint8_t events) {
 void enter_time_wait(Tcb& t, Env& e, Out& out) {
   // The final ACK goes out before the TCB is reduced to a record.
   if (t.has(kAckNow)) emit_ack(t, e, out);
-  release(t, e);
+  release_for_close(t, e);
   set_state(t, TcpState::TimeWait, e.st);
   t.timers = 0;  // the TIME-WAIT record carries its own 2MSL expiry
   e.st.tw_entered++;
@@ -626,7 +643,7 @@ TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uin
   return h;
 }
 
-void open_active(Tcb& t, uint32_t iss, Env& e, Out& out) {
+void open_active(Tcb& t, uint32_t iss, Env& e, Out& out, uint32_t syn_timeout_ms) {
   // OPEN -> SYN-SENT: send <SYN> with every option we support.
   t = Tcb{};
   t.ts_offset = e.ts_offset;
@@ -637,6 +654,7 @@ void open_active(Tcb& t, uint32_t iss, Env& e, Out& out) {
   e.st.active_opens++;
   emit_syn(t, e, out, false);
   arm(t, kTmRtx, e.now + t.rto_ms);
+  if (syn_timeout_ms) arm(t, kTmLife, e.now + syn_timeout_ms);  // ESTABLISHED re-arms it (arm_life)
 }
 
 namespace {
@@ -894,7 +912,7 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
       if (t.fin_acked()) {
         // Our FIN is acknowledged in LAST-ACK: -> CLOSED.
         e.st.closed_passive++;
-        finish(t, e, out, 0);
+        finish(t, e, out, 0, true);
         return;
       }
       break;
@@ -972,6 +990,10 @@ size_t send_space(const Tcb& t, const Env& e) {
 
 size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
   size_t n = std::min(data.size(), send_space(t, e));
+  if (n && !bq_unshare_tail(t.sndq, e.chunks)) {  // a splice seam: the room is the receiver's
+    e.st.snd_pool_exhausted++;
+    return 0;
+  }
   size_t done = bq_append(t.sndq, e.chunks, data.data(), n);
   if (done < n) e.st.snd_pool_exhausted++;
   return done;
@@ -989,6 +1011,51 @@ void consume(Tcb& t, size_t n, Env& e) {
       (uint32_t(after - t.rcv_adv) >= std::min<uint32_t>(2u * t.snd_mss, e.cfg.rcv_buf / 2))) {
     t.flags |= kAckNow;
     e.st.window_updates++;
+  }
+}
+
+size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all) {
+  n = std::min({n, size_t(from.rcvq.len), all ? size_t(from.rcvq.len) : send_space(to, e)});
+  if (all && !can_send(to.state)) n = 0;
+  if (!n) {
+    // Nothing to move: an empty receive queue holding only the seam chunk
+    // that the send side has since released lets it go (an idle proxied
+    // flow holds no memory).
+    if (from.rcvq.len == 0 && from.rcvq.nchunks == 1 && !e.chunks.shared(from.rcvq.head))
+      bq_clear(from.rcvq, e.chunks);
+    return 0;
+  }
+  Seq before = window_edge(from, e.cfg, e.chunks);
+  size_t copied = bq_splice(from.rcvq, to.sndq, e.chunks, n);
+  if (copied == SIZE_MAX) {
+    e.st.snd_pool_exhausted++;
+    return 0;
+  }
+  e.st.spliced_bytes += n;
+  e.st.splice_copied_bytes += copied;
+  Seq after = window_edge(from, e.cfg, e.chunks);
+  uint32_t opened = uint32_t(after - before);
+  if (synchronized(from.state) && opened > 0 &&
+      (uint32_t(after - from.rcv_adv) >= std::min<uint32_t>(2u * from.snd_mss, e.cfg.rcv_buf / 2))) {
+    from.flags |= kAckNow;
+    e.st.window_updates++;
+  }
+  return n;
+}
+
+void shutdown_send(Tcb& t, Env& e) {
+  switch (t.state) {
+    case TcpState::Established:
+      t.flags |= kFinQueued;
+      set_state(t, TcpState::FinWait1, e.st);
+      return;
+    case TcpState::CloseWait:
+      t.flags |= kFinQueued;
+      disarm(t, kTmLife);
+      set_state(t, TcpState::LastAck, e.st);
+      return;
+    default:
+      return;
   }
 }
 
@@ -1148,7 +1215,19 @@ void on_timer(Tcb& t, Env& e, Out& out) {
   // Idle timeout, keep-alive, FIN-WAIT-2 timeout.
   if ((t.timers & kTmLife) && time_reached(e.now, t.life_at)) {
     disarm(t, kTmLife);
-    if (t.state == TcpState::FinWait2) {
+    if (t.state == TcpState::SynSent) {
+      // The opener's connect timeout (open_active with syn_timeout_ms).
+      e.st.timeout_syn_sent++;
+      e.st.closed_timeout++;
+      finish(t, e, out, ev::TimedOut);
+      return;
+    }
+    if (t.state == TcpState::FinWait2 && !t.has(kOrphan) &&
+        e.now - t.last_rcv < c.fin_wait_2_timeout_ms) {
+      // A half-close (shutdown_send) whose peer is still sending: the
+      // bound is on silence, not on the length of the reply.
+      arm(t, kTmLife, t.last_rcv + c.fin_wait_2_timeout_ms);
+    } else if (t.state == TcpState::FinWait2) {
       // An orphaned FIN-WAIT-2 is reclaimed (Linux tcp_fin_timeout, FreeBSD
       // tcp_finwait2_timeout): no RST, the peer may already be gone.
       e.st.timeout_fin_wait_2++;

@@ -81,8 +81,10 @@ void open_from_cookie(Tcb& t, const wire::TcpRepr& ack, uint16_t peer_mss, uint8
                       Env& e, Out& out);
 // The stateless <SYN,ACK> answering `syn` with ISS = cookie.
 wire::TcpRepr cookie_syn_ack(const wire::TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t tsval);
-// OPEN call, active (RFC 9293 3.10.1): SYN-SENT, SYN emitted.
-void open_active(Tcb& t, uint32_t iss, Env& e, Out& out);
+// OPEN call, active (RFC 9293 3.10.1): SYN-SENT, SYN emitted.  With
+// syn_timeout_ms, the open fails (TimedOut, CLOSED) if not ESTABLISHED by
+// then, whatever the SYN retries would allow (a proxy's connect timeout).
+void open_active(Tcb& t, uint32_t iss, Env& e, Out& out, uint32_t syn_timeout_ms = 0);
 
 // ------------------------------------------------------------- events ---
 // SEGMENT ARRIVES (RFC 9293 3.10.7.3 / 3.10.7.4) for a TCB in any state
@@ -101,6 +103,16 @@ size_t send_space(const Tcb& t, const Env& e);
 // The application consumed n bytes of the receive queue (RECEIVE); may owe a
 // window update.
 void consume(Tcb& t, size_t n, Env& e);
+// Moves up to n received bytes of `from` to the send queue of `to` by
+// handing over buffer chunks (ByteQueue splice): bounded by what `to` may
+// queue; `from`'s window opens as with consume().  Returns bytes moved.
+// `all`: ignore `to`'s send space (`from` is ending: what it holds moves,
+// which adds nothing to the memory the two flows hold).
+size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all = false);
+// CLOSE as a half-close (RFC 9293 3.10.4 "I have no more to send"): the FIN
+// follows the queued data and the application keeps reading (a proxy
+// relaying a FIN).  No effect outside SYN-RECEIVED, ESTABLISHED, CLOSE-WAIT.
+void shutdown_send(Tcb& t, Env& e);
 // CLOSE (RFC 9293 3.10.4), a full close: the application reads no more
 // (RFC 1122 4.2.2.13: unread or later data is answered with RST).
 void close(Tcb& t, Env& e, Out& out);
