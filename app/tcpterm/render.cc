@@ -2,6 +2,7 @@
 
 #include <rte_ethdev.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <sstream>
@@ -194,6 +195,75 @@ std::string render_port_info(const dp::Dataplane& dp) {
   return o.str();
 }
 
+LbTotals lb_snapshot(dp::Dataplane& dp) {
+  LbTotals t;
+  auto rs = dp.query_all(dp::Request::Kind::Pools);
+  if (rs.empty()) return t;
+  t.ok = true;
+  for (const auto& r : rs) {
+    for (const auto& p : r->pools) {
+      auto it = std::find_if(t.pools.begin(), t.pools.end(), [&](const auto& x) { return x.name == p.name; });
+      if (it == t.pools.end()) {
+        t.pools.push_back(p);
+      } else {
+        it->c += p.c;
+        it->up = std::min(it->up, p.up);  // up on every lcore
+      }
+    }
+    for (const auto& b : r->backends) {
+      auto it = std::find_if(t.backends.begin(), t.backends.end(), [&](const auto& x) {
+        return x.pool == b.pool && x.addr == b.addr && x.port == b.port;
+      });
+      if (it == t.backends.end()) {
+        t.backends.push_back(b);
+      } else {
+        it->st += b.st;
+        // A backend is up only where every lcore sees it up.
+        if (b.state != lb::BackendState::Up && it->state == lb::BackendState::Up) it->state = b.state;
+      }
+    }
+  }
+  return t;
+}
+
+std::string render_pools(const LbTotals& t) {
+  std::ostringstream o;
+  if (t.pools.empty()) return "no pools (start with --pool NAME=IP:PORT,...)\n";
+  for (const auto& p : t.pools) {
+    o << "pool " << p.name << ": " << p.up << "/" << p.total << " backends up\n";
+    o << "  " << p.describe << "\n";
+    uint64_t active = 0;
+    for (const auto& b : t.backends)
+      if (b.pool == p.name) active += b.st.active;
+    line(o, "active", active);
+    p.c.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });
+  }
+  return o.str();
+}
+
+std::string render_backends(const LbTotals& t, const std::string& pool) {
+  std::ostringstream o;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%-8s %-21s %-6s %6s %8s %10s %10s %14s %14s\n", "pool", "backend", "state",
+                "weight", "active", "conn_ok", "conn_fail", "bytes_in", "bytes_out");
+  o << buf;
+  size_t n = 0;
+  for (const auto& b : t.backends) {
+    if (!pool.empty() && b.pool != pool) continue;
+    n++;
+    std::string ep = ip(b.addr) + ":" + std::to_string(b.port);
+    std::string state = std::string(lb::to_string(b.state)) + (b.removed ? "*" : "");
+    std::snprintf(buf, sizeof buf, "%-8s %-21s %-6s %6u %8llu %10llu %10llu %14llu %14llu\n", b.pool.c_str(),
+                  ep.c_str(), state.c_str(), b.weight, (unsigned long long)b.st.active,
+                  (unsigned long long)b.st.connects_ok, (unsigned long long)b.st.connects_failed,
+                  (unsigned long long)b.st.bytes_in, (unsigned long long)b.st.bytes_out);
+    o << buf;
+  }
+  if (!n) return pool.empty() ? "no backends\n" : "no backends in pool " + pool + "\n";
+  o << "(bytes_in: from the backend; bytes_out: to it; * removed, finishing its flows)\n";
+  return o.str();
+}
+
 std::string render_config(const dp::Dataplane& dp) {
   std::ostringstream o;
   const auto& opt = dp.options();
@@ -230,6 +300,7 @@ std::string render_config(const dp::Dataplane& dp) {
   o << "  window_scaling: " << (c.window_scaling ? "on" : "off") << "\n";
   for (const auto& a : opt.addrs)
     o << "  addr: " << a.port << "@" << ip(a.addr) << "/" << int(a.prefix) << "\n";
+  for (const auto& p : opt.pools) o << "  pool: " << p.name << " " << p.describe() << "\n";
   for (const auto& r : dp.routes().all())
     o << "  route: " << ip(r.prefix) << "/" << int(r.len) << " "
       << (r.gateway ? "via " + ip(r.gateway) : std::string("on-link")) << " port " << r.port << "\n";

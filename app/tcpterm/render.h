@@ -29,6 +29,16 @@ std::string render_port_stats(int port);  // -1: all
 std::string render_port_xstats(int port);
 std::string render_port_info(const dp::Dataplane& dp);
 std::string render_config(const dp::Dataplane& dp);
+// Pools and backends, every worker's view added up (state: worker 0's, or
+// "mixed" words joined when workers disagree).  Empty `pool`: all pools.
+struct LbTotals {
+  bool ok = false;
+  std::vector<lb::PoolSnapshot> pools;
+  std::vector<lb::BackendSnapshot> backends;
+};
+LbTotals lb_snapshot(dp::Dataplane& dp);
+std::string render_pools(const LbTotals& t);
+std::string render_backends(const LbTotals& t, const std::string& pool);
 std::string render_flows(dp::Dataplane& dp, size_t max, int state, uint32_t addr);
 // The compact --stats-period block; `prev` is the previous snapshot's totals.
 std::string render_period(const Totals& now, const Totals& prev, double seconds, double uptime);

@@ -122,6 +122,12 @@ std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out) {
     if (eq == std::string_view::npos || eq == 0) return "bad key=value '" + std::string(kv) + "' in '" + s + "'";
     out.params[std::string(kv.substr(0, eq))] = std::string(kv.substr(eq + 1));
   }
+  if (out.app == "proxy") {
+    // The pool is checked against --pool once every option is read.
+    if (out.params.size() != 1 || !out.params.count("pool"))
+      return "the proxy takes one parameter, pool=NAME, in '" + s + "'";
+    return std::nullopt;
+  }
   std::string err;
   if (!apps::make_app(out.app, out.params, err)) return err + " in '" + s + "'";
   return std::nullopt;
@@ -193,7 +199,8 @@ std::string usage() {
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
-         "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--route PREFIX/LEN,via=GATEWAY]...";
+         "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--route PREFIX/LEN,via=GATEWAY]... "
+         "[--pool NAME=IP:PORT[,weight=W][,IP:PORT...][,key=value...]]...";
 }
 
 std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
@@ -264,6 +271,13 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
     } else if (a == "--log-file") {
       if (auto e = value()) return e;
       o.log_file = val;
+    } else if (a == "--pool") {
+      if (auto e = value()) return e;
+      lb::PoolConf p;
+      if (auto e = lb::parse_pool(val, p)) return "--pool: " + *e;
+      for (const auto& q : o.pools)
+        if (q.name == p.name) return "--pool: pool " + p.name + " defined twice";
+      o.pools.push_back(p);
     } else if (a == "--route") {
       if (auto e = value()) return e;
       RouteSpec r;
@@ -302,6 +316,23 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
         break;
       }
     if (!c.src_first) return "--connect: no --addr to connect from (add one, or src=FIRST-LAST)";
+  }
+  for (const auto& l : o.listens) {
+    if (l.app != "proxy") continue;
+    const std::string& name = l.params.at("pool");
+    bool found = false;
+    for (const auto& p : o.pools) found |= p.name == name;
+    if (!found) return "--listen: no --pool " + name + " for '" + l.text + "'";
+  }
+  for (const auto& p : o.pools) {
+    // Backend-side source addresses must be ours: the replies come to them.
+    if (!p.src_first) continue;
+    for (uint32_t a : {p.src_first, p.src_last}) {
+      bool owned = false;
+      for (const auto& s : o.addrs) owned |= s.contains(a);
+      if (!owned)
+        return "--pool: src " + wire::ip_to_string(a) + " of pool " + p.name + " is not an --addr of the appliance";
+    }
   }
   return std::nullopt;
 }

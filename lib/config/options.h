@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "apps/apps.h"
+#include "lb/pool.h"
 #include "stack/stack.h"
 
 namespace tcpterm::config {
@@ -60,6 +61,7 @@ struct Options {
   bool ring_pair = false;  // two net_ring ports joined to each other (loopback benchmark)
   std::string bench_csv;   // non-interactive: per-second CSV of states and rates
   std::vector<RouteSpec> routes;
+  std::vector<lb::PoolConf> pools;  // --pool (the load-balancer front end)
   // Everything the per-lcore stack uses, parsed straight into its own
   // structure (timeouts, limits, policies as enums): one set of defaults,
   // the stack's.  max_time_wait == 0 means auto (sized at start-up from

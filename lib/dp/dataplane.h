@@ -29,6 +29,8 @@
 #include "apps/generator.h"
 #include "config/options.h"
 #include "dp/neighbor.h"
+#include "dp/rss.h"
+#include "lb/balancer.h"
 #include "stack/stack.h"
 
 struct rte_mempool;
@@ -74,7 +76,7 @@ struct PortInfo {
 // sequence number matches the reply to the query that sent it (control.cc).
 struct Request {
   enum class Kind { Snapshot, DumpFlows, SetMsl, SetFinWait2, SetIdle, SetSyncookies, Listen, Unlisten,
-                    ClearTcp, Stall };
+                    ClearTcp, Stall, PoolAdd, PoolDel, PoolDrain, Pools };
   Kind kind = Kind::Snapshot;
   uint64_t seq = 0;
   uint32_t value = 0;
@@ -84,6 +86,8 @@ struct Request {
   uint32_t addr_filter = 0;
   size_t max = 20;
   std::unique_ptr<stack::App> app;  // Listen: built by the CLI, owned by the worker after
+  std::string pool;                 // Pool*: the pool's name; Listen: the proxy's pool
+  std::string err;                  // a refused request says why
   // Results.
   bool ok = true;
   tcp::Stats tcp;
@@ -97,6 +101,8 @@ struct Request {
   uint32_t nexthops = 0, nexthop_refs = 0, neighbors = 0;
   bool syncookies_engaged = false;
   std::vector<stack::FlowInfo> dump;
+  std::vector<lb::PoolSnapshot> pools;        // Pools
+  std::vector<lb::BackendSnapshot> backends;  // Pools
 };
 
 class Dataplane;
@@ -127,6 +133,8 @@ class Worker final : public stack::TxSink {
     apps_.push_back(std::move(g));
   }
   apps::Generator* generator() { return gen_; }
+  lb::Balancer* balancer() { return bal_.get(); }
+  void set_balancer(std::unique_ptr<lb::Balancer> b) { bal_ = std::move(b); }
 
   boost::lockfree::spsc_queue<Request*, boost::lockfree::capacity<64>> requests, replies;
 
@@ -165,6 +173,7 @@ class Worker final : public stack::TxSink {
   NeighborCache neighbors_;
   uint16_t ip_id_ = 0;
   apps::Generator* gen_ = nullptr;
+  std::unique_ptr<lb::Balancer> bal_;  // pools and health checks (--pool); null without pools
   WorkerCounters c_;
 };
 
@@ -216,6 +225,9 @@ class Dataplane {
   const Routes& routes() const { return routes_; }
   // Which port owns `addr` (-1: none); is `addr` owned on `port`?
   int port_of(uint32_t addr) const;
+  // The appliance's address on the port that reaches dst (by route): the
+  // default source of backend connections; 0 when nothing reaches it.
+  uint32_t source_for(uint32_t dst) const;
   bool owns(uint16_t port, uint32_t addr) const;
   uint32_t idle_sleep_us() const { return opts_.idle_sleep_us; }
   uint64_t tsc_per_ms() const { return tsc_per_ms_; }
@@ -225,6 +237,10 @@ class Dataplane {
   bool init_port(uint16_t port, std::string& err);
   bool create_ring_pair(std::string& err);
   bool init_routes(std::string& err);
+  bool init_balancers(std::string& err);
+  // Which queue a reply lands on (the NIC's RSS), when the port spreads
+  // over several queues; null when every reply reaches every worker's queue.
+  std::shared_ptr<RssSteer> steer_for(int port) const;
   void size_time_wait();
   void drain_requests();  // control.cc: workers stopped, free what is left
   config::Options opts_;

@@ -19,6 +19,7 @@
 
 #include "dp/dataplane.h"
 #include "dp/rss.h"
+#include "lb/proxy.h"
 
 namespace tcpterm::dp {
 
@@ -257,29 +258,13 @@ bool Dataplane::init(std::string& err) {
     apps::parse_close_mode(c.close, g.mode);
     // With RSS over several queues, keep only source ports whose replies the
     // NIC steers back to the generator's own queue (Toeplitz, rte_softrss).
-    int gp = port_of(c.src_first);
-    if (gp >= 0 && ports_[size_t(gp)].rss && ports_[size_t(gp)].queues > 1) {
-      rte_eth_dev_info info;
-      rte_eth_dev_info_get(uint16_t(gp), &info);
-      std::vector<uint8_t> key(info.hash_key_size ? info.hash_key_size : 40);
-      rte_eth_rss_conf rc{};
-      rc.rss_key = key.data();
-      rc.rss_key_len = uint8_t(key.size());
-      std::vector<uint16_t> reta(info.reta_size ? info.reta_size : 128);
-      std::vector<rte_eth_rss_reta_entry64> conf((reta.size() + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
-      for (auto& e : conf) e.mask = ~0ull;
-      if (rte_eth_dev_rss_hash_conf_get(uint16_t(gp), &rc) == 0 &&
-          rte_eth_dev_rss_reta_query(uint16_t(gp), conf.data(), uint16_t(reta.size())) == 0) {
-        for (size_t i = 0; i < reta.size(); i++)
-          reta[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
-        auto steer = std::make_shared<RssSteer>(key, reta);
-        uint16_t own = workers_.back()->queue();
-        uint32_t dst = c.addr;
-        uint16_t dport = c.port;
-        g.accept = [steer, own, dst, dport](uint32_t src, uint16_t sport) {
-          return steer->queue(dst, src, dport, sport) == own;  // the reply's tuple
-        };
-      }
+    if (auto steer = steer_for(port_of(c.src_first))) {
+      uint16_t own = workers_.back()->queue();
+      uint32_t dst = c.addr;
+      uint16_t dport = c.port;
+      g.accept = [steer, own, dst, dport](uint32_t src, uint16_t sport) {
+        return steer->queue(dst, src, dport, sport) == own;  // the reply's tuple
+      };
     }
     workers_.back()->set_generator(std::make_unique<apps::Generator>(g));
   }
@@ -289,11 +274,19 @@ bool Dataplane::init(std::string& err) {
         if (w->socket() != p.socket)
           spdlog::warn("port {} is on NUMA socket {} but lcore {} on socket {}: every packet crosses sockets",
                        p.id, p.socket, w->lcore(), w->socket());
+  if (!init_balancers(err)) return false;
   // Listeners: one application object per listener per worker.
   for (const auto& l : opts_.listens) {
     for (auto& w : workers_) {
       std::string e;
-      auto app = apps::make_app(l.app, l.params, e);
+      std::unique_ptr<stack::App> app;
+      if (l.app == "proxy") {
+        int pi = w->balancer() ? w->balancer()->find_pool(l.params.at("pool")) : -1;
+        if (pi >= 0) app = std::make_unique<lb::Proxy>(*w->balancer(), pi);
+        else e = "--listen " + l.text + ": no such pool";
+      } else {
+        app = apps::make_app(l.app, l.params, e);
+      }
       if (!app) {
         err = e;
         return false;
@@ -367,6 +360,69 @@ std::string Dataplane::shutdown(bool& leak) {
   return s;
 }
 
+
+std::shared_ptr<RssSteer> Dataplane::steer_for(int port) const {
+  if (port < 0 || !ports_[size_t(port)].rss || ports_[size_t(port)].queues <= 1) return nullptr;
+  uint16_t gp = uint16_t(port);
+  rte_eth_dev_info info;
+  if (rte_eth_dev_info_get(gp, &info) != 0) return nullptr;
+  std::vector<uint8_t> key(info.hash_key_size ? info.hash_key_size : 40);
+  rte_eth_rss_conf rc{};
+  rc.rss_key = key.data();
+  rc.rss_key_len = uint8_t(key.size());
+  std::vector<uint16_t> reta(info.reta_size ? info.reta_size : 128);
+  std::vector<rte_eth_rss_reta_entry64> conf((reta.size() + RTE_ETH_RETA_GROUP_SIZE - 1) / RTE_ETH_RETA_GROUP_SIZE);
+  for (auto& e : conf) e.mask = ~0ull;
+  if (rte_eth_dev_rss_hash_conf_get(gp, &rc) != 0 ||
+      rte_eth_dev_rss_reta_query(gp, conf.data(), uint16_t(reta.size())) != 0)
+    return nullptr;
+  for (size_t i = 0; i < reta.size(); i++)
+    reta[i] = conf[i / RTE_ETH_RETA_GROUP_SIZE].reta[i % RTE_ETH_RETA_GROUP_SIZE];
+  return std::make_shared<RssSteer>(key, reta);
+}
+
+uint32_t Dataplane::source_for(uint32_t dst) const {
+  const Route* r = routes_.lookup(dst);
+  if (!r || r->port >= ports_.size()) return 0;
+  uint32_t hop = r->gateway ? r->gateway : dst;
+  const auto& addrs = ports_[r->port].addrs;
+  for (const auto& a : addrs) {
+    uint32_t mask = a.prefix ? ~0u << (32 - a.prefix) : 0;
+    if ((a.addr & mask) == (hop & mask)) return a.addr;
+  }
+  return addrs.empty() ? 0 : addrs[0].addr;
+}
+
+bool Dataplane::init_balancers(std::string& err) {
+  if (opts_.pools.empty()) return true;
+  // One balancer per worker, with the same pools; each learns which source
+  // ports bring a backend's replies back to its own queue.
+  std::vector<std::shared_ptr<RssSteer>> steer(ports_.size());
+  for (size_t p = 0; p < ports_.size(); p++) steer[p] = steer_for(int(p));
+  for (auto& w : workers_) {
+    lb::Balancer::Edge edge;
+    edge.source_for = [this](uint32_t dst) { return source_for(dst); };
+    uint16_t own = w->queue();
+    edge.steer_ok = [this, steer, own](uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport) {
+      int p = port_of(src);
+      if (p < 0 || !steer[size_t(p)]) return true;
+      return steer[size_t(p)]->queue(dst, src, dport, sport) == own;  // the reply's tuple
+    };
+    auto b = std::make_unique<lb::Balancer>(edge);
+    for (const auto& pc : opts_.pools) {
+      if (!b->add_pool(pc, err)) return false;
+    }
+    w->set_balancer(std::move(b));
+  }
+  for (const auto& pc : opts_.pools)
+    for (const auto& be : pc.backends)
+      if (!pc.src_first && !source_for(be.addr)) {
+        err = "--pool " + pc.name + ": no address of the appliance reaches backend " +
+              wire::ip_to_string(be.addr) + " (add an --addr on its subnet, a --route, or src=)";
+        return false;
+      }
+  return true;
+}
 
 bool Dataplane::init_routes(std::string& err) {
   // On-link prefixes from --addr, then --route entries whose gateway must be

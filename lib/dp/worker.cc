@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "dp/dataplane.h"
+#include "lb/proxy.h"
 #include "dp/offload.h"
 #include "wire/wire.h"
 
@@ -81,6 +82,7 @@ int Worker::run() {
     }
     stack_->advance(t0 / per_ms);
     if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000);
+    if (bal_) bal_->tick(*stack_, t0 / per_ms);
     flush_tx();
     Request* r;
     while (requests.pop(r)) {
@@ -296,6 +298,16 @@ void Worker::execute(Request& r) {
       s.set_syncookies(stack::SynCookieMode(r.value));
       break;
     case Request::Kind::Listen:
+      if (!r.app && !r.pool.empty()) {
+        // A proxy listener: its application needs this worker's balancer.
+        int pi = bal_ ? bal_->find_pool(r.pool) : -1;
+        if (pi < 0) {
+          r.ok = false;
+          r.err = "no pool " + r.pool;
+          break;
+        }
+        r.app = std::make_unique<lb::Proxy>(*bal_, pi);
+      }
       r.ok = s.add_listener(r.addr, r.port, r.app.get());
       if (r.ok) apps_.push_back(std::move(r.app));
       break;
@@ -310,6 +322,26 @@ void Worker::execute(Request& r) {
         uint64_t active = gen_->stats().active;
         gen_->stats() = apps::GeneratorStats{};
         gen_->stats().active = active;
+      }
+      break;
+    case Request::Kind::PoolAdd:
+    case Request::Kind::PoolDel:
+    case Request::Kind::PoolDrain: {
+      if (!bal_) {
+        r.ok = false;
+        r.err = "no pools (start with --pool)";
+        break;
+      }
+      lb::BackendConf b{r.addr, r.port, r.value ? r.value : 1};
+      r.ok = r.kind == Request::Kind::PoolAdd   ? bal_->add_backend(r.pool, b, r.err)
+             : r.kind == Request::Kind::PoolDel ? bal_->del_backend(r.pool, r.addr, r.port, r.err)
+                                                : bal_->drain_backend(r.pool, r.addr, r.port, r.err);
+      break;
+    }
+    case Request::Kind::Pools:
+      if (bal_) {
+        r.pools = bal_->pools_snapshot();
+        r.backends = bal_->backends_snapshot();
       }
       break;
     case Request::Kind::Stall:

@@ -27,6 +27,7 @@ const std::vector<cmdline_parse_inst_t*>& command_list() {
     register_port(c);
     register_tcp(c);
     register_config(c);
+    register_pool(c);
     return c;
   }();
   return v;

@@ -31,6 +31,7 @@ void register_control(std::vector<cmdline_parse_inst_t*>& v);
 void register_port(std::vector<cmdline_parse_inst_t*>& v);
 void register_tcp(std::vector<cmdline_parse_inst_t*>& v);
 void register_config(std::vector<cmdline_parse_inst_t*>& v);
+void register_pool(std::vector<cmdline_parse_inst_t*>& v);
 
 // All commands, null-terminated (the cmdline context).
 cmdline_parse_ctx_t* commands();

@@ -85,9 +85,11 @@ void listen_parsed(void* res, cmdline*, void*) {
     req.kind = dp::Request::Kind::Listen;
     req.addr = spec.addr;
     req.port = spec.port;
-    req.app = apps::make_app(spec.app, spec.params, err);  // allocated here, not on the worker
+    if (spec.app == "proxy") req.pool = spec.params.at("pool");  // built by the worker (its balancer)
+    else req.app = apps::make_app(spec.app, spec.params, err);  // allocated here, not on the worker
   });
   if (rs.empty()) return out("error: a worker did not answer\n");
+  if (!rs[0]->err.empty()) return out("error: " + rs[0]->err + "\n");
   out(rs[0]->ok ? "listening on " + text + "\n" : "error: already listening on that address and port\n");
 }
 cmdline_parse_token_string_t tok_listen = TOKEN_STRING_INITIALIZER(Listen, listen, "listen");
@@ -95,7 +97,7 @@ cmdline_parse_token_string_t tok_lip = TOKEN_STRING_INITIALIZER(Listen, ip, null
 cmdline_parse_token_num_t tok_lport = TOKEN_NUM_INITIALIZER(Listen, port, RTE_UINT16);
 cmdline_parse_token_string_t tok_lapp = TOKEN_STRING_INITIALIZER(Listen, app, nullptr);
 cmdline_parse_inst_t cmd_listen = {
-    listen_parsed, nullptr, "listen IPV4 PORT APP[,key=value...]: add a listener (echo, discard, http)",
+    listen_parsed, nullptr, "listen IPV4 PORT APP[,key=value...]: add a listener (echo, discard, http, proxy,pool=NAME)",
     {TCPTERM_TOK(tok_listen), TCPTERM_TOK(tok_lip), TCPTERM_TOK(tok_lport), TCPTERM_TOK(tok_lapp), nullptr}};
 
 struct Unlisten {

@@ -1,0 +1,304 @@
+#include "lb/balancer.h"
+
+#include <algorithm>
+
+#include "lb/proxy.h"
+#include "wire/wire.h"
+
+namespace tcpterm::lb {
+
+const char* to_string(BackendState s) {
+  switch (s) {
+    case BackendState::Up: return "up";
+    case BackendState::Down: return "down";
+    case BackendState::Drain: return "drain";
+  }
+  return "?";
+}
+
+Balancer::Balancer(Edge edge) : edge_(std::move(edge)), checker_(std::make_unique<HealthChecker>(*this)) {}
+Balancer::~Balancer() = default;
+
+bool Balancer::add_pool(const PoolConf& pc, std::string& err) {
+  if (find_pool(pc.name) >= 0) {
+    err = "pool " + pc.name + " defined twice";
+    return false;
+  }
+  pools_.emplace_back(pc);
+  Pool& p = pools_.back();
+  for (const auto& b : pc.backends) {
+    Backend be;
+    be.conf = b;
+    p.backends.push_back(be);
+  }
+  p.conf.backends.clear();  // the runtime list is the truth from now on
+  rebuild(p);
+  return true;
+}
+
+int Balancer::find_pool(std::string_view name) const {
+  for (size_t i = 0; i < pools_.size(); i++)
+    if (pools_[i].conf.name == name) return int(i);
+  return -1;
+}
+
+namespace {
+Backend* find_backend(Pool& p, uint32_t addr, uint16_t port) {
+  for (auto& b : p.backends)
+    if (!b.removed && b.conf.addr == addr && b.conf.port == port) return &b;
+  return nullptr;
+}
+}  // namespace
+
+bool Balancer::add_backend(std::string_view pool, const BackendConf& bc, std::string& err) {
+  int pi = find_pool(pool);
+  if (pi < 0) {
+    err = "no pool " + std::string(pool);
+    return false;
+  }
+  Pool& p = pools_[size_t(pi)];
+  if (Backend* b = find_backend(p, bc.addr, bc.port)) {
+    b->conf.weight = bc.weight;
+    b->draining = false;
+  } else {
+    // Reuse the slot of a removed backend whose flows are all gone.
+    Backend* slot = nullptr;
+    for (auto& b : p.backends)
+      if (b.removed && b.st.active == 0) {
+        slot = &b;
+        break;
+      }
+    if (!slot) {
+      if (p.backends.size() >= kMaxBackends) {
+        err = "pool " + std::string(pool) + " is full (256 backends)";
+        return false;
+      }
+      p.backends.emplace_back();
+      slot = &p.backends.back();
+    }
+    *slot = Backend{};
+    slot->conf = bc;
+  }
+  p.dirty = true;
+  return true;
+}
+
+bool Balancer::del_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
+  int pi = find_pool(pool);
+  Backend* b = pi < 0 ? nullptr : find_backend(pools_[size_t(pi)], addr, port);
+  if (!b) {
+    err = "no backend " + wire::ip_to_string(addr) + ":" + std::to_string(port) + " in pool " + std::string(pool);
+    return false;
+  }
+  b->removed = true;  // its flows keep going; new ones go elsewhere
+  pools_[size_t(pi)].dirty = true;
+  return true;
+}
+
+bool Balancer::drain_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
+  int pi = find_pool(pool);
+  Backend* b = pi < 0 ? nullptr : find_backend(pools_[size_t(pi)], addr, port);
+  if (!b) {
+    err = "no backend " + wire::ip_to_string(addr) + ":" + std::to_string(port) + " in pool " + std::string(pool);
+    return false;
+  }
+  b->draining = true;
+  pools_[size_t(pi)].dirty = true;
+  return true;
+}
+
+void Balancer::rebuild(Pool& p) {
+  std::vector<Maglev::Entry> e(p.backends.size());
+  for (size_t i = 0; i < p.backends.size(); i++) {
+    e[i].id = p.backends[i].conf.id();
+    e[i].weight = p.backends[i].eligible() ? p.backends[i].conf.weight : 0;
+  }
+  if (p.conf.balance == Balance::Maglev) p.maglev.build(e);
+  p.dirty = false;
+}
+
+int Balancer::select(Pool& p, uint32_t caddr, uint16_t cport, int avoid, uint32_t& slot) {
+  if (p.dirty) rebuild(p);
+  switch (p.conf.balance) {
+    case Balance::Maglev: {
+      if (avoid < 0) {
+        slot = p.maglev.slot_of(flow_hash(caddr, cport, p.conf.hash == HashOn::SrcPort));
+        return p.maglev.table().empty() ? -1 : p.maglev.table()[slot];
+      }
+      // A retry: the next backend along the ring.
+      return p.maglev.next_other(slot, avoid, slot);
+    }
+    case Balance::Wrr: {
+      // Smooth weighted round robin (nginx): every eligible backend gains
+      // its weight, the richest is picked and pays the total.
+      int best = -1;
+      int64_t total = 0;
+      for (size_t i = 0; i < p.backends.size(); i++) {
+        Backend& b = p.backends[i];
+        if (!b.eligible() || int(i) == avoid) continue;
+        b.wrr_current += b.conf.weight;
+        total += b.conf.weight;
+        if (best < 0 || b.wrr_current > p.backends[size_t(best)].wrr_current) best = int(i);
+      }
+      if (best >= 0) p.backends[size_t(best)].wrr_current -= total;
+      return best;
+    }
+    case Balance::LeastConn: {
+      // Fewest active flows per unit of weight; ties go round robin.
+      int best = -1;
+      size_t n = p.backends.size();
+      for (size_t k = 0; k < n; k++) {
+        size_t i = (slot + 1 + k) % n;
+        const Backend& b = p.backends[i];
+        if (!b.eligible() || int(i) == avoid) continue;
+        if (best < 0 || b.st.active * p.backends[size_t(best)].conf.weight <
+                            p.backends[size_t(best)].st.active * b.conf.weight)
+          best = int(i);
+      }
+      if (best >= 0) slot = uint32_t(best);
+      return best;
+    }
+  }
+  return -1;
+}
+
+bool Balancer::source_tuple(stack::Stack& s, Pool& p, Backend& b, flow::FlowKey4& key) {
+  key.raddr = b.conf.addr;
+  key.rport = b.conf.port;
+  uint32_t first = p.conf.src_first, last = p.conf.src_last;
+  if (!first) {
+    first = last = edge_.source_for ? edge_.source_for(b.conf.addr) : 0;
+    if (!first) {
+      p.c.backend_no_source_port++;
+      return false;
+    }
+  }
+  const uint32_t naddr = last - first + 1;
+  const uint32_t nport = uint32_t(p.conf.sport_hi) - p.conf.sport_lo + 1;
+  // Bounded search: a few hundred candidates.  Ports rotate per backend, so
+  // a tuple comes back only after the whole range was used (the TIME-WAIT
+  // arithmetic in docs/load-balancer.md).
+  for (uint32_t tries = 0; tries < 512; tries++) {
+    uint32_t a = first + (b.src_cursor % naddr);
+    uint16_t port = uint16_t(p.conf.sport_lo + b.port_cursor % nport);
+    if (++b.port_cursor % nport == 0) b.src_cursor++;
+    key.laddr = a;
+    key.lport = port;
+    if (edge_.steer_ok && !edge_.steer_ok(a, port, b.conf.addr, b.conf.port)) continue;
+    if (s.in_use(key)) continue;
+    return true;
+  }
+  p.c.backend_no_source_port++;
+  return false;
+}
+
+void Balancer::set_healthy(Pool& p, Backend& b, bool up) {
+  if (b.healthy == up) return;
+  b.healthy = up;
+  (up ? b.st.marked_up : b.st.marked_down)++;
+  b.rise_run = b.fall_run = 0;
+  p.dirty = true;
+}
+
+void Balancer::connect_failed(Pool& p, Backend& b, bool timeout) {
+  b.st.connects_failed++;
+  (timeout ? b.st.connect_timeouts : b.st.connect_refused)++;
+  if (b.connect_fail_run < 255) b.connect_fail_run++;
+  if (b.connect_fail_run >= p.conf.fall) set_healthy(p, b, false);
+}
+
+void Balancer::connect_ok(Pool&, Backend& b) {
+  b.st.connects_ok++;
+  b.connect_fail_run = 0;
+}
+
+void Balancer::check_result(int pi, int bi, bool ok) {
+  if (pi < 0 || size_t(pi) >= pools_.size()) return;
+  Pool& p = pools_[size_t(pi)];
+  if (bi < 0 || size_t(bi) >= p.backends.size()) return;
+  Backend& b = p.backends[size_t(bi)];
+  b.check = stack::FlowRef{};
+  (ok ? b.st.checks_ok : b.st.checks_failed)++;
+  if (ok) {
+    b.fall_run = 0;
+    if (b.rise_run < 255) b.rise_run++;
+    if (!b.healthy && b.rise_run >= p.conf.rise) {
+      set_healthy(p, b, true);
+      b.connect_fail_run = 0;
+    }
+  } else {
+    b.rise_run = 0;
+    if (b.fall_run < 255) b.fall_run++;
+    if (b.healthy && b.fall_run >= p.conf.fall) set_healthy(p, b, false);
+  }
+}
+
+void Balancer::tick(stack::Stack& s, uint64_t now) {
+  if (now < next_tick_ms_) return;
+  next_tick_ms_ = now + 10;
+  for (size_t pi = 0; pi < pools_.size(); pi++) {
+    Pool& p = pools_[pi];
+    for (size_t bi = 0; bi < p.backends.size(); bi++) {
+      Backend& b = p.backends[bi];
+      if (b.removed) continue;
+      // Checks run when configured; with check=none only while a backend is
+      // down (after passive marking), so that it can come back.
+      bool want = p.conf.check != Check::None || !b.healthy;
+      if (b.check.valid()) {
+        // In flight: bounded by the interval (HAProxy's `timeout check`).
+        uint64_t limit = std::max<uint64_t>(p.conf.interval_ms, p.conf.connect_timeout_ms);
+        if (now - b.check_started_ms >= limit) {
+          // The abort ends the flow; its on_closed records the failure.
+          if (!s.act(b.check, [](stack::Stream& st) { st.abort(); })) check_result(int(pi), int(bi), false);
+        }
+        continue;
+      }
+      if (!want || now < b.next_check_ms) continue;
+      b.next_check_ms = now + p.conf.interval_ms;
+      flow::FlowKey4 key;
+      if (!source_tuple(s, p, b, key)) {
+        check_result(int(pi), int(bi), false);
+        continue;
+      }
+      Check kind = p.conf.check == Check::None ? Check::Tcp : p.conf.check;
+      stack::FlowRef r = s.open(key, checker_.get(), p.conf.connect_timeout_ms);
+      if (!r.valid()) {
+        check_result(int(pi), int(bi), false);
+        continue;
+      }
+      checks_started_++;
+      b.check_started_ms = now;
+      b.check = r;
+      s.act(r, [&](stack::Stream& st) {
+        st.app().a = uint64_t(pi) << 32 | bi;
+        st.app().kind = uint8_t(kind);
+      });
+    }
+  }
+}
+
+std::vector<BackendSnapshot> Balancer::backends_snapshot() const {
+  std::vector<BackendSnapshot> v;
+  for (const auto& p : pools_)
+    for (const auto& b : p.backends) {
+      if (b.removed && b.st.active == 0) continue;
+      v.push_back({p.conf.name, b.conf.addr, b.conf.port, b.conf.weight, b.state(), b.removed, b.st});
+    }
+  return v;
+}
+
+std::vector<PoolSnapshot> Balancer::pools_snapshot() const {
+  std::vector<PoolSnapshot> v;
+  for (const auto& p : pools_) {
+    PoolSnapshot ps{p.conf.name, p.conf.describe(), p.c, 0, 0};
+    for (const auto& b : p.backends) {
+      if (b.removed) continue;
+      ps.total++;
+      if (b.eligible()) ps.up++;
+    }
+    v.push_back(ps);
+  }
+  return v;
+}
+
+}  // namespace tcpterm::lb
