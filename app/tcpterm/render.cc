@@ -110,6 +110,8 @@ std::string render_lcores(const Totals& t, const dp::Dataplane& dp) {
     o << "  memory_placed_by: lcore " << ws[i]->built_on_lcore()
       << (ws[i]->built_on_lcore() == int(ws[i]->lcore()) ? " (first touch, local)" : " (REMOTE)") << "\n";
     line(o, "memory_bytes", r.memory);
+    line(o, "chunks_in_use", r.chunks_in_use);
+    line(o, "chunks_high_water", r.chunks_high_water);
     line(o, "nexthops", r.nexthops);
     line(o, "nexthop_refs", r.nexthop_refs);
     line(o, "neighbors", r.neighbors);

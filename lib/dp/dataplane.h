@@ -93,7 +93,7 @@ struct Request {
   tcp::Stats tcp;
   stack::StackStats sst;
   WorkerCounters wc;
-  uint32_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0;
+  uint32_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0, chunks_high_water = 0;
   std::array<size_t, 7> wheel{};
   bool has_generator = false;
   apps::GeneratorStats gen;

@@ -272,6 +272,7 @@ void Worker::execute(Request& r) {
       r.time_wait = s.time_wait_records();
       r.time_wait_cap = s.time_wait().capacity();
       r.chunks_in_use = s.chunks().in_use();
+      r.chunks_high_water = s.chunks().high_water();
       r.wheel = s.wheel().occupancy();
       r.memory = s.memory_bytes();
       r.syncookies_engaged = s.syncookies_engaged();

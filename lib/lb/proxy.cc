@@ -206,7 +206,7 @@ void HealthChecker::decide(Stream& s, bool ok) {
 void HealthChecker::on_open(Stream& s) {
   if (s.app().kind != uint8_t(Check::Http)) {
     decide(s, true);  // check=tcp: the handshake is the answer
-    s.close();
+    s.abort();        // RST: a check leaves no FIN-WAIT or TIME-WAIT on either side (as HAProxy's)
     return;
   }
   const PoolConf& pc = bal_.pool(int(s.app().a >> 32)).conf;
@@ -224,17 +224,15 @@ void HealthChecker::on_data(Stream& s) {
     bool ok = line.substr(0, 7) == "HTTP/1." && line[8] == ' ' &&
               line.substr(9, 3) == std::to_string(bal_.pool(int(s.app().a >> 32)).conf.check_expect);
     decide(s, ok);
-    s.consume(s.readable());
-    s.close();
+    s.abort();
     return;
   }
   s.consume(s.readable());
 }
 
 void HealthChecker::on_peer_close(Stream& s) {
-  s.consume(s.readable());
   decide(s, false);  // closed before a status line
-  s.close();
+  s.abort();
 }
 
 void HealthChecker::on_closed(Stream& s) { decide(s, false); }
