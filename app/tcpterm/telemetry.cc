@@ -3,6 +3,7 @@
 #include <rte_telemetry.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <charconv>
 #include <mutex>
 
@@ -95,6 +96,32 @@ int tel_config(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+// One dict per backend (every lcore added up): pool, backend, state, weight,
+// active, and the backend counters; pool counters under "pools".
+int tel_backends(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard<std::mutex> l(g_mu);
+  if (!g_dp) return -1;
+  LbTotals t = lb_snapshot(*g_dp);
+  if (!t.ok) return -1;
+  rte_tel_data_start_dict(d);
+  for (const auto& b : t.backends) {
+    rte_tel_data* x = rte_tel_data_alloc();
+    if (!x) return -1;
+    rte_tel_data_start_dict(x);
+    rte_tel_data_add_dict_string(x, "pool", b.pool.c_str());
+    rte_tel_data_add_dict_string(x, "state", lb::to_string(b.state));
+    rte_tel_data_add_dict_u64(x, "weight", b.weight);
+    rte_tel_data_add_dict_u64(x, "active", b.st.active);
+    b.st.for_each_counter([&](std::string_view n, uint64_t v) { rte_tel_data_add_dict_u64(x, std::string(n).c_str(), v); });
+    // Keys allow letters, digits and '_': pool_a_b_c_d_port.
+    std::string key = b.pool + "_" + wire::ip_to_string(b.addr) + "_" + std::to_string(b.port);
+    for (char& c : key)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+    rte_tel_data_add_dict_container(d, key.c_str(), x, 0);
+  }
+  return 0;
+}
+
 // Previous totals of the counters report_events() watches.
 struct Watched {
   uint64_t flow_table_full = 0, tw_recycled = 0, tw_cap_skipped = 0, tx_nombuf = 0, tx_dropped = 0,
@@ -112,6 +139,8 @@ void telemetry_register(dp::Dataplane* dp) {
   rte_telemetry_register_cmd("/tcpterm/stats", tel_stats, "TCP event counters and drops by reason");
   rte_telemetry_register_cmd("/tcpterm/flows", tel_flows, "Up to N flows (default 100): lcore local remote state. Parameters: int N");
   rte_telemetry_register_cmd("/tcpterm/config", tel_config, "The effective configuration");
+  rte_telemetry_register_cmd("/tcpterm/backends", tel_backends,
+                             "Load-balancer backends: pool, state, weight, active flows, connects, bytes each way");
 }
 
 void telemetry_unregister() {

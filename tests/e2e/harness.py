@@ -142,6 +142,17 @@ class Appliance:
     def stats(self):
         return self.counters("show tcp stats")
 
+    def telemetry(self, cmd):
+        """One DPDK telemetry command (dpdk-telemetry.py), its JSON value."""
+        import json
+        r = subprocess.run(["dpdk-telemetry.py", "-f", self.ns], input=cmd + "\n", capture_output=True,
+                           text=True, timeout=20)
+        for line in r.stdout.splitlines():
+            line = line.strip().lstrip("-> ").strip()
+            if line.startswith("{") and cmd.split(",")[0] in line:
+                return json.loads(line)[cmd.split(",")[0]]
+        raise AssertionError(f"no telemetry answer for {cmd}: {r.stdout[-500:]} {r.stderr[-500:]}")
+
     # -------------------------------------------------------------- peers --
     def run(self, cmd, timeout=120, check=True):
         if isinstance(cmd, str):

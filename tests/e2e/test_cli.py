@@ -3,7 +3,6 @@
 output shape, errors for bad commands, `set msl` visible in `show config`
 and applied to new TIME-WAIT records, listen/unlisten while traffic runs,
 stop/start, and the /tcpterm/* telemetry endpoints."""
-import json
 import os
 import pty
 import re
@@ -98,14 +97,7 @@ with Appliance(listen=["198.18.0.2:80/http"], msl_ms=60000) as a:
           "show flows filtered by address")
 
     # ---- telemetry -----------------------------------------------------
-    def tel(cmd):
-        r = subprocess.run(["dpdk-telemetry.py", "-f", a.ns], input=cmd + "\n", capture_output=True,
-                           text=True, timeout=20)
-        for line in r.stdout.splitlines():
-            line = line.strip().lstrip("-> ").strip()
-            if line.startswith("{") and cmd.split(",")[0] in line:
-                return json.loads(line)[cmd.split(",")[0]]
-        raise AssertionError(f"no telemetry answer for {cmd}: {r.stdout[-500:]} {r.stderr[-500:]}")
+    tel = a.telemetry
     ts = tel("/tcpterm/states")
     check(ts["TIME_WAIT"] == 3 and ts["LISTEN"] == 1 and len(ts) == 10, f"/tcpterm/states ({ts})")
     tst = tel("/tcpterm/stats")

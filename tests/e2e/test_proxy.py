@@ -339,6 +339,10 @@ print(sorted(new))
     pools = a.cli("show pools")
     check("pool web: 2/3 backends up" in pools and "pool who: 2/3 backends up" in pools and "proxied:" in pools,
           "show pools summarises every pool (198.18.0.13 is dead)")
+    tb = a.telemetry("/tcpterm/backends")
+    w = tb.get("web_198_18_0_11_8080", {})
+    check(w.get("state") == "up" and w.get("connects_ok", 0) >= 45 and tb["who_198_18_0_13_7200"]["state"] == "down",
+          "/tcpterm/backends: state, connects and bytes per backend")
     a.quit()
 
 
