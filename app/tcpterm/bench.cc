@@ -118,6 +118,7 @@ std::string BenchReporter::summary(double seconds) {
                 "  teardown_latency_p99_us: %.0f\n"
                 "  terminator_lifecycles: %llu\n"
                 "  terminator_cycles_per_lifecycle: %.0f (busy), %.0f (all)\n"
+                "  terminator_cycles_per_connection: %.0f (busy; a proxy: both of its flows)\n"
                 "  generator_cycles_per_lifecycle: %.0f (busy), %.0f (all)\n"
                 "  terminator_busy_percent: %.1f\n"
                 "  time_wait_records: %llu (cap %llu per lcore, MSL %u ms)\n"
@@ -132,6 +133,7 @@ std::string BenchReporter::summary(double seconds) {
                 seconds > 0 ? double(g.gen_opened) / seconds : 0, seconds > 0 ? double(g.gen_completed) / seconds : 0,
                 g.percentile(50), g.percentile(99), (unsigned long long)term_n,
                 per(term.wc.busy_cycles, term_n), per(term.wc.total_cycles, term_n),
+                per(term.wc.busy_cycles, g.gen_completed),
                 per(gen.wc.busy_cycles, g.gen_completed), per(gen.wc.total_cycles, g.gen_completed),
                 term.wc.total_cycles ? 100.0 * double(term.wc.busy_cycles) / double(term.wc.total_cycles) : 0,
                 (unsigned long long)t.time_wait, (unsigned long long)sc.max_time_wait, sc.tcp.msl_ms,

@@ -15,6 +15,8 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -87,6 +89,15 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
 
 }  // namespace
 
+// EAL cleanup, then the process's runtime directory (/var/run/dpdk/PREFIX):
+// a primary that exits cleanly leaves nothing behind.
+static void cleanup_eal() {
+  std::string dir = rte_eal_get_runtime_dir();
+  rte_eal_cleanup();
+  std::error_code ec;
+  if (!dir.empty() && dir.find("/dpdk/") != std::string::npos) std::filesystem::remove_all(dir, ec);
+}
+
 int main(int argc, char** argv) {
   // Split at "--": EAL options before, ours after.
   int split = argc;
@@ -123,7 +134,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "tcpterm: %s\n", err.c_str());
       bool leak;
       dp.shutdown(leak);
-      rte_eal_cleanup();
+      cleanup_eal();
       return 1;
     }
     for (const auto& p : dp.ports())
@@ -158,6 +169,6 @@ int main(int argc, char** argv) {
       rc = 1;
     }
   }
-  rte_eal_cleanup();
+  cleanup_eal();
   return rc;
 }

@@ -86,6 +86,9 @@ class Appliance:
             if self.proc and self.proc.poll() is None:
                 self.proc.kill()
             sh(f"ip netns del {self.ns}", check=False)
+            # tcpterm removes its runtime directory when it exits cleanly;
+            # after a kill it is the harness's to remove.
+            sh(f"rm -rf /var/run/dpdk/{self.ns}", check=False)
         return False
 
     def quit(self):
