@@ -60,6 +60,9 @@ std::string render_tcp_stats(const Totals& t) {
   line(o, "tx_no_route", t.wc.tx_no_route);
   line(o, "arp_requests_out", t.wc.arp_requests_out);
   line(o, "arp_not_on_link", t.wc.arp_not_on_link);
+  line(o, "arp_held", t.wc.arp_held);  // frames that waited for an ARP answer
+  line(o, "arp_held_sent", t.wc.arp_held_sent);
+  line(o, "arp_held_dropped", t.wc.arp_held_dropped);
   line(o, "nexthop_table_full", t.wc.nexthop_table_full);
   line(o, "rx_martian", t.wc.rx_martian);
   for (const auto& r : t.per_worker)  // the client role, where one runs

@@ -45,7 +45,8 @@ inline constexpr unsigned kBurst = 32;
   X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(tx_nombuf) X(tx_dropped)         \
   X(tx_no_neighbor) X(tx_no_route) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies) \
   X(not_for_us) X(rx_multiseg) X(rx_martian) X(arp_requests_out) X(arp_not_on_link)          \
-  X(nexthop_table_full) X(iterations) X(busy_cycles) X(total_cycles)
+  X(nexthop_table_full) X(arp_held) X(arp_held_sent) X(arp_held_dropped) X(iterations) X(busy_cycles) \
+  X(total_cycles)
 
 struct alignas(64) WorkerCounters {
 #define X(n) uint64_t n = 0;
@@ -124,6 +125,8 @@ class Worker final : public stack::TxSink {
   const WorkerCounters& counters() const { return c_; }
 
   int run();  // the lcore loop, until Dataplane::stop()
+  // Frees frames still waiting for ARP (shutdown).
+  void drop_held() { expire_held(0, true); }
   void execute(Request& r);  // a control request (worker thread, or main when stopped)
   void flush_tx();
   bool init_tx();  // one TX buffer per port, once ports exist
@@ -158,7 +161,22 @@ class Worker final : public stack::TxSink {
   void arp_request(uint16_t port, uint32_t src_ip, uint32_t target);
   // Where a frame to `dst` goes: port and MAC, by route and neighbour
   // cache; false (counted, an ARP request sent when due) when unknown.
-  bool resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac);
+  bool resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac, uint32_t* pending_hop = nullptr);
+  // Frames waiting for an ARP answer (Linux's unres_qlen): at most
+  // kHeldPerHop per next hop and kHeldMax in all, sent when the answer is
+  // learned, dropped (counted) after kHeldMs or when the worker stops.
+  static constexpr size_t kHeldMax = 256, kHeldPerHop = 4;
+  static constexpr uint64_t kHeldMs = 1000;
+  struct Held {
+    rte_mbuf* m;
+    uint32_t hop;
+    uint16_t port;
+    uint64_t since;
+  };
+  std::vector<Held> held_;
+  void hold(uint16_t port, uint32_t hop, rte_mbuf* m);
+  void release_held(uint32_t hop, const wire::Mac& mac);
+  void expire_held(uint64_t now, bool all = false);
 
   Dataplane& dp_;
   unsigned lcore_;

@@ -54,7 +54,7 @@ void Worker::arp_request(uint16_t port, uint32_t src_ip, uint32_t target) {
   send_frame(port, m);
 }
 
-bool Worker::resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac) {
+bool Worker::resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac, uint32_t* pending_hop) {
   int p = dp_.port_of(src);
   if (p < 0) {
     c_.tx_no_route++;
@@ -83,6 +83,7 @@ bool Worker::resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac)
   if (ask) arp_request(port, src, hop);
   if (!e) {
     c_.tx_no_neighbor++;
+    if (pending_hop) *pending_hop = hop;
     return false;
   }
   mac = e->mac;
@@ -113,15 +114,14 @@ uint32_t Worker::nh_resolve(const flow::FlowKey4& key) {
 
 void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr& h, const stack::Payload& p) {
   uint16_t port;
-  wire::Mac mac;
+  wire::Mac mac{};
+  uint32_t pending = 0;
   if (nh != kNoHop) {
     const NextHops::Entry& e = nexthops_[nh];
     port = e.port;
     mac = e.mac;
-  } else if (!resolve(key.laddr, key.raddr, port, mac)) {
-    // Unresolved (the ARP request is out): the segment is dropped and its
-    // retransmission finds the answer.
-    return;
+  } else if (!resolve(key.laddr, key.raddr, port, mac, &pending) && !pending) {
+    return;  // no route (counted)
   }
   const PortInfo& pi = dp_.ports()[port];
   size_t hl = wire::tcp_header_len(h);
@@ -148,7 +148,49 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
   } else {
     wire::emit_tcp_header(l4, h, &ip, p.len);
   }
-  send_frame(port, m);
+  // Unresolved (the ARP request is out): the frame waits for the answer
+  // (the first SYN to a backend does not wait for its retransmission).
+  if (pending) hold(port, pending, m);
+  else send_frame(port, m);
+}
+
+void Worker::hold(uint16_t port, uint32_t hop, rte_mbuf* m) {
+  size_t same = 0;
+  for (const Held& h : held_) same += h.hop == hop;
+  if (held_.size() >= kHeldMax || same >= kHeldPerHop) {
+    c_.arp_held_dropped++;
+    rte_pktmbuf_free(m);
+    return;
+  }
+  c_.arp_held++;
+  held_.push_back({m, hop, port, stack_->now()});
+}
+
+void Worker::release_held(uint32_t hop, const wire::Mac& mac) {
+  size_t k = 0;
+  for (Held& h : held_) {
+    if (h.hop == hop) {
+      std::memcpy(rte_pktmbuf_mtod(h.m, uint8_t*), mac.data(), 6);  // the Ethernet destination
+      c_.arp_held_sent++;
+      send_frame(h.port, h.m);
+    } else {
+      held_[k++] = h;
+    }
+  }
+  held_.resize(k);
+}
+
+void Worker::expire_held(uint64_t now, bool all) {
+  size_t k = 0;
+  for (Held& h : held_) {
+    if (all || now - h.since >= kHeldMs) {
+      c_.arp_held_dropped++;
+      rte_pktmbuf_free(h.m);
+    } else {
+      held_[k++] = h;
+    }
+  }
+  held_.resize(k);
 }
 
 }  // namespace tcpterm::dp

@@ -81,6 +81,7 @@ int Worker::run() {
       }
     }
     stack_->advance(t0 / per_ms);
+    if (!held_.empty()) expire_held(t0 / per_ms);
     if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000);
     if (bal_) bal_->tick(*stack_, t0 / per_ms);
     flush_tx();
@@ -96,6 +97,7 @@ int Worker::run() {
     else if (sleep_us) rte_delay_us_sleep(sleep_us);
   }
   flush_tx();
+  drop_held();  // frames still waiting for ARP go back to the pool
   return 0;
 }
 
@@ -167,7 +169,10 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
     if (why == wire::Drop::None) {
       // RFC 1122 2.3.2.1: learn the neighbour only for on-link senders; a
       // routed client's MAC is its router's, held as a next hop below.
-      if (dp_.routes().on_link(port, ip.src)) neighbors_.learn(ip.src, port, eth.src, now);
+      if (dp_.routes().on_link(port, ip.src)) {
+        neighbors_.learn(ip.src, port, eth.src, now);
+        if (!held_.empty()) release_held(ip.src, eth.src);
+      }
       if (!have_last || eth.src != last_src) {
         if (have_last) nh_release(last_nh);
         last_src = eth.src;
@@ -214,8 +219,12 @@ void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len) {
   }
   // RFC 826 merge: learn (or refresh) the sender when it is on-link here.
   if (a.spa && !wire::martian_source(a.spa)) {
-    if (dp_.routes().on_link(port, a.spa)) neighbors_.learn(a.spa, port, a.sha, stack_->now());
-    else c_.arp_not_on_link++;
+    if (dp_.routes().on_link(port, a.spa)) {
+      neighbors_.learn(a.spa, port, a.sha, stack_->now());
+      if (!held_.empty()) release_held(a.spa, a.sha);
+    } else {
+      c_.arp_not_on_link++;
+    }
   }
   if (a.op != wire::ArpOp::Request || !dp_.owns(port, a.tpa)) return;
   c_.arp_requests_in++;

@@ -45,11 +45,12 @@ POOLS = (pool("web", 8080, "check=http,path=/health,interval=500") + pool("websr
          pool("stuck", 9001) + pool("rst", 9002) + pool("slow", 9000, backends=B[:1]) +
          pool("bh", 9003, "balance=wrr,connect-timeout-ms=500,check=none", backends=B[2:]) +
          ["--pool", "bh2=198.18.0.13:9003,198.18.0.11:7,balance=wrr,connect-timeout-ms=500,check=none"] +
-         pool("who", 7200, "check=tcp,interval=300,rise=2,fall=2"))
+         pool("who", 7200, "check=tcp,interval=300,rise=2,fall=2") +
+         ["--pool", "fresh=198.18.0.14:7,check=none"])
 LISTEN = [f"{VIP}:80/proxy,pool=web", f"{VIP}:81/proxy,pool=websrc", f"{VIP}:7/proxy,pool=echo",
           f"{VIP}:71/proxy,pool=pp1", f"{VIP}:72/proxy,pool=pp2", f"{VIP}:91/proxy,pool=stuck",
           f"{VIP}:92/proxy,pool=rst", f"{VIP}:90/proxy,pool=slow", f"{VIP}:93/proxy,pool=bh2",
-          f"{VIP}:72/proxy,pool=pp2".replace(":72/", ":73/").replace("pp2", "who")]
+          f"{VIP}:73/proxy,pool=who", f"{VIP}:94/proxy,pool=fresh"]
 
 
 def backends(a):
@@ -333,6 +334,26 @@ print(sorted(new))
     check("error" in a.cli("pool del who 198.18.0.99:7200"), "pool del of an unknown backend is an error")
     check("error" in a.cli("pool add nosuch 198.18.0.11:1"), "pool add to an unknown pool is an error")
     quiet(a, "H (drain)")
+
+    # ---- I. a backend nobody has talked to yet: the first SYN waits for ARP,
+    #      it is not lost (no 1 s retransmission)
+    sh(f"ip netns exec {a.ns} ip addr add 198.18.0.14/24 dev {a.tap}")
+    p = subprocess.Popen(["ip", "netns", "exec", a.ns, "socat", "TCP-LISTEN:7,bind=198.18.0.14,fork,reuseaddr", "EXEC:cat"])
+    try:
+        time.sleep(0.5)
+        held = a.stats().get("arp_held_sent", 0)
+        r = a.python(CLIENT + r"""
+t = time.time()
+s = conn(94)
+s.sendall(b"first")
+print(recv_all(s, 5).decode(), round(time.time() - t, 2))
+""")
+        f = r.stdout.decode().split()
+        check(f[0] == "first" and float(f[1]) < 0.9 and a.stats().get("arp_held_sent", 0) > held,
+              f"the first SYN to an unresolved backend waited for ARP and went out ({f[1]} s)")
+    finally:
+        p.kill()
+    quiet(a, "I")
 
     lc = a.cli("show lcores")
     check(all(x == "0" for x in re.findall(r"chunks_in_use:\s+(\d+)", lc)), "no buffer chunk left in use")
