@@ -19,6 +19,10 @@ const char* to_string(BackendState s) {
 Balancer::Balancer(Edge edge) : edge_(std::move(edge)), checker_(std::make_unique<HealthChecker>(*this)) {}
 Balancer::~Balancer() = default;
 
+namespace {
+uint32_t first_port(const Pool& p, const BackendConf& b);
+}
+
 bool Balancer::add_pool(const PoolConf& pc, std::string& err) {
   if (find_pool(pc.name) >= 0) {
     err = "pool " + pc.name + " defined twice";
@@ -29,6 +33,7 @@ bool Balancer::add_pool(const PoolConf& pc, std::string& err) {
   for (const auto& b : pc.backends) {
     Backend be;
     be.conf = b;
+    be.port_cursor = first_port(p, b);
     p.backends.push_back(be);
   }
   p.conf.backends.clear();  // the runtime list is the truth from now on
@@ -43,6 +48,12 @@ int Balancer::find_pool(std::string_view name) const {
 }
 
 namespace {
+// Where a backend's source-port cursor starts: spread by pool and backend,
+// so that pools sharing a backend do not walk the same ports in step.
+uint32_t first_port(const Pool& p, const BackendConf& b) {
+  return uint32_t(flow_hash(b.addr, b.port, true) ^ std::hash<std::string>{}(p.conf.name));
+}
+
 Backend* find_backend(Pool& p, uint32_t addr, uint16_t port) {
   for (auto& b : p.backends)
     if (!b.removed && b.conf.addr == addr && b.conf.port == port) return &b;
@@ -78,6 +89,7 @@ bool Balancer::add_backend(std::string_view pool, const BackendConf& bc, std::st
     }
     *slot = Backend{};
     slot->conf = bc;
+    slot->port_cursor = first_port(p, bc);
   }
   p.dirty = true;
   return true;
