@@ -9,13 +9,16 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 secs=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(wire tcp)
+[ ${#targets[@]} -eq 0 ] && targets=(wire tcp proxy)
 out=$top/build-fuzz
 mkdir -p "$out"
 CXX=${CXX_FUZZ:-clang++}
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$top/lib")
 srcs=("$top/lib/wire/wire.cc" "$top/lib/tcp/state.cc" "$top/lib/tcp/buffer.cc" "$top/lib/tcp/tcp.cc"
-      "$top/lib/tcp/time_wait.cc" "$top/lib/tcp/iss.cc" "$top/lib/tcp/syncookie.cc")
+      "$top/lib/tcp/time_wait.cc" "$top/lib/tcp/iss.cc" "$top/lib/tcp/syncookie.cc" "$top/lib/tcp/random.cc"
+      "$top/lib/flow/flow.cc" "$top/lib/timer/wheel.cc" "$top/lib/stack/stack.cc"
+      "$top/lib/lb/maglev.cc" "$top/lib/lb/pool.cc" "$top/lib/lb/proxy_protocol.cc" "$top/lib/lb/balancer.cc"
+      "$top/lib/lb/proxy.cc")
 rc=0
 for t in "${targets[@]}"; do
   bin=$out/fuzz_$t
