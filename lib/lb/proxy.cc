@@ -63,38 +63,35 @@ void Proxy::on_open(Stream& s) {
 void Proxy::connect_backend(Stream& c, int avoid) {
   Pool& p = bal_.pool(pool_);
   uint32_t slot = c.app().b;  // the ring position of the previous attempt (retries)
-  for (;;) {
-    int bi = bal_.select(p, c.key().raddr, c.key().rport, avoid, slot);
-    if (bi < 0) {
-      p.c.no_backend++;
-      give_up(c);
-      return;
-    }
-    Backend& b = p.backends[size_t(bi)];
-    c.app().c++;
-    flow::FlowKey4 key;
-    if (!bal_.source_tuple(c.stack(), p, b, key)) {
-      give_up(c);
-      return;
-    }
-    FlowRef r = c.connect(key, this, p.conf.connect_timeout_ms);
-    if (!r.valid()) {  // the flow table is full
-      bal_.connect_failed(p, b, false);
-      give_up(c);
-      return;
-    }
-    Stream be = c.other(r);
-    be.app().kind = kBackend;
-    be.app().a = c.ref().pack();
-    be.app().b = uint32_t(pool_) << 16 | uint32_t(bi);
-    be.app().flags = kCounted;
-    b.st.active++;
-    c.app().a = r.pack();
-    // Client side: b keeps the Maglev slot (for the next retry), the
-    // backend index lives on the backend flow.
-    c.app().b = p.conf.balance == Balance::Maglev ? slot : uint32_t(bi);
+  int bi = bal_.select(p, c.key().raddr, c.key().rport, avoid, slot);
+  if (bi < 0) {
+    p.c.no_backend++;
+    give_up(c);
     return;
   }
+  Backend& b = p.backends[size_t(bi)];
+  c.app().c++;
+  flow::FlowKey4 key;
+  if (!bal_.source_tuple(c.stack(), p, b, key)) {  // counted: backend_no_source_port
+    give_up(c);
+    return;
+  }
+  FlowRef r = c.connect(key, this, p.conf.connect_timeout_ms);
+  if (!r.valid()) {  // the flow table is full
+    bal_.connect_failed(p, b, false);
+    give_up(c);
+    return;
+  }
+  Stream be = c.other(r);
+  be.app().kind = kBackend;
+  be.app().a = c.ref().pack();
+  be.app().b = uint32_t(pool_) << 16 | uint32_t(bi);
+  be.app().flags = kCounted;
+  b.st.active++;
+  c.app().a = r.pack();
+  // Client side: b keeps the Maglev slot (for the next retry); the backend
+  // index lives on the backend flow.
+  c.app().b = p.conf.balance == Balance::Maglev ? slot : uint32_t(bi);
 }
 
 void Proxy::give_up(Stream& c) {
