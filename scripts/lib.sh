@@ -8,7 +8,7 @@ TCPTERM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TCPTERM_BUILD_PKGS=(dpdk libdpdk-dev meson ninja-build pkg-config g++ libboost-dev
                     libspdlog-dev catch2)
 TCPTERM_TEST_PKGS=(clang libclang-rt-14-dev dpdk-dev iproute2 iputils-ping curl python3 python3-scapy tshark tcpdump iptables procps
-                   psmisc socat)
+                   psmisc socat chromium prometheus)
 
 # ensure_packages PKG...: installs whichever are missing (root, apt-get).
 ensure_packages() {

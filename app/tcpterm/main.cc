@@ -25,6 +25,7 @@
 #include "dp/dataplane.h"
 #include "bench.h"
 #include "render.h"
+#include "http_stats.h"
 #include "telemetry.h"
 
 volatile int g_signal = 0;
@@ -145,6 +146,13 @@ int main(int argc, char** argv) {
     dp.start();
     tcpterm::app::g_cli.dp = &dp;
     tcpterm::app::telemetry_register(&dp);
+    tcpterm::app::StatsServer stats(dp);
+    if (opts.http_stats_port && !stats.start(opts.http_stats_addr, opts.http_stats_port, err)) {
+      spdlog::error("{}", err);
+      std::fprintf(stderr, "tcpterm: %s\n", err.c_str());
+      tcpterm::app::g_cli.quit = true;
+      rc = 1;
+    }
     if (!opts.cmdline_file.empty()) tcpterm::app::run_file(opts.cmdline_file);
     if (opts.interactive && !tcpterm::app::g_cli.quit) tcpterm::app::run_interactive();
     else if (!tcpterm::app::g_cli.quit) run_loop(dp);
@@ -158,6 +166,7 @@ int main(int argc, char** argv) {
                   (unsigned long long)t.tcp.established, (unsigned long long)t.tcp.tw_entered,
                   (unsigned long long)t.tcp.tw_expired);
     }
+    stats.stop();  // before the dataplane goes: the server reads through it
     tcpterm::app::telemetry_unregister();
     rte_pdump_uninit();
     bool leak = false;

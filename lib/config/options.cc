@@ -200,7 +200,7 @@ std::string usage() {
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
          "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--route PREFIX/LEN,via=GATEWAY]... "
-         "[--pool NAME=IP:PORT[,weight=W][,IP:PORT...][,key=value...]]...";
+         "[--pool NAME=IP:PORT[,weight=W][,IP:PORT...][,key=value...]]... [--http-stats IP:PORT]";
 }
 
 std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
@@ -271,6 +271,10 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
     } else if (a == "--log-file") {
       if (auto e = value()) return e;
       o.log_file = val;
+    } else if (a == "--http-stats") {
+      if (auto e = value()) return e;
+      if (auto e = parse_endpoint(val, val.size(), true, o.http_stats_addr, o.http_stats_port))
+        return "--http-stats: " + *e;
     } else if (a == "--pool") {
       if (auto e = value()) return e;
       lb::PoolConf p;

@@ -62,6 +62,9 @@ struct Options {
   std::string bench_csv;   // non-interactive: per-second CSV of states and rates
   std::vector<RouteSpec> routes;
   std::vector<lb::PoolConf> pools;  // --pool (the load-balancer front end)
+  // --http-stats IP:PORT: the management HTTP endpoint (0: off).
+  uint32_t http_stats_addr = 0;
+  uint16_t http_stats_port = 0;
   // Everything the per-lcore stack uses, parsed straight into its own
   // structure (timeouts, limits, policies as enums): one set of defaults,
   // the stack's.  max_time_wait == 0 means auto (sized at start-up from

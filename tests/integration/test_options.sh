@@ -35,6 +35,13 @@ expect_bad "--cmdline-file" --cmdline-file /nonexistent/file
 expect_bad "--stats-period" -i --stats-period 1
 expect_bad "--tw-rst" --tw-rst maybe
 expect_bad "--log-level" --log-level loud
+expect_bad "--http-stats" --http-stats 127.0.0.1
+expect_bad "--http-stats" --http-stats 127.0.0.1:0
+expect_bad "--pool" --pool web=198.18.0.11
+expect_bad "--pool" --pool web=198.18.0.11:80,balance=random
+expect_bad "--pool" --pool web=198.18.0.11:80,src=10.0.0.1
+expect_bad "--listen" --listen 198.18.0.2:80/proxy,pool=nosuch
+expect_bad "--listen" --listen 198.18.0.2:80/proxy
 [ -e /var/run/dpdk/ttopt ] && { echo "FAIL: EAL ran for a bad option"; fail=1; }
 # A good invocation without a worker lcore fails with a clear message (exit 1).
 err=$(timeout 30 "$bin" -l 0 --no-huge -m 256 --no-pci --file-prefix ttopt1 --vdev net_null0 -- 2>&1)

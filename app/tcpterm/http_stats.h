@@ -1,0 +1,88 @@
+// The management HTTP endpoint (--http-stats IP:PORT): /metrics in the
+// Prometheus text exposition format, /stats.json, and / (a self-contained
+// live stats page that polls /stats.json).
+//
+// Control plane only: one thread of the main process, an ordinary kernel
+// socket on a management address, never the DPDK data path.  It reads the
+// same per-lcore snapshots as the CLI, through the control channel, at most
+// once per kMinIntervalMs however many clients scrape (a cached snapshot
+// answers in between).  Hostile clients cannot stall it: at most kMaxConns
+// connections (the next ones get 503 and are closed), kMaxRequest bytes of
+// request head (431), kTimeoutMs to send a request and to take the answer;
+// one request per connection.  Bad requests get 400, other methods 405,
+// other paths 404.
+#pragma once
+#include <array>
+#include <atomic>
+#include <deque>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "render.h"
+
+namespace tcpterm::app {
+
+// What one scrape shows, taken through the control channel.
+struct StatsView {
+  Totals t;
+  LbTotals lb;
+  struct Port {
+    uint16_t id = 0;
+    uint64_t ipackets = 0, ibytes = 0, opackets = 0, obytes = 0, imissed = 0, ierrors = 0, oerrors = 0,
+             rx_nombuf = 0;
+  };
+  std::vector<Port> ports;
+  std::vector<unsigned> lcores;  // lcore id of each worker, in t.per_worker order
+  uint64_t mbufs_in_use = 0;
+  double taken_at = 0;  // seconds (steady clock)
+};
+StatsView take_view(dp::Dataplane& dp);
+std::string render_metrics(const StatsView& v);
+// The per-state history the page draws (one sample a second).
+struct StateSample {
+  double t = 0;
+  std::array<int64_t, tcp::kStateCount> states{};
+};
+// prev: the view before (for rates), may be null; history: appended as
+// "history" when given.
+std::string render_stats_json(const StatsView& v, const StatsView* prev,
+                              const std::deque<StateSample>* history = nullptr);
+std::string_view stats_page();
+
+class StatsServer {
+ public:
+  static constexpr size_t kMaxConns = 32;
+  static constexpr size_t kMaxRequest = 8192;
+  static constexpr int kTimeoutMs = 5000;
+  static constexpr int kMinIntervalMs = 500;
+  static constexpr size_t kHistory = 600;  // seconds of per-state history kept for the page
+
+  explicit StatsServer(dp::Dataplane& dp) : dp_(dp) {}
+  ~StatsServer() { stop(); }
+  // Binds and listens on addr:port and starts the thread; false + err if
+  // the socket cannot be had.
+  bool start(uint32_t addr, uint16_t port, std::string& err);
+  void stop();
+  // Answers a complete request head (pure; tests and the thread).
+  std::string answer(std::string_view head);
+
+ private:
+  void loop();
+  const StatsView& view();  // the cached snapshot, refreshed when old
+  dp::Dataplane& dp_;
+  int listen_fd_ = -1, wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  StatsView cur_, prev_;
+  bool have_cur_ = false, have_prev_ = false;
+  // One sample a second, taken by the thread itself, so that a page opened
+  // in the middle of a run shows the run so far.
+  std::deque<StateSample> history_;
+  double last_sample_ = 0;
+  void sample();
+};
+
+}  // namespace tcpterm::app
