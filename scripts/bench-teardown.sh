@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench-teardown.sh [--mode client|server|simultaneous|rst] [--seconds S]
 #                           [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]
+#                           [--http-stats IP:PORT]
 #
 # The loopback teardown benchmark: one tcpterm process, a generator (client
 # role) and a terminator (http) on two lcores joined by a pair of net_ring
@@ -12,7 +13,7 @@
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench
+mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=()
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) mode=$2; shift 2 ;;
@@ -21,7 +22,8 @@ while [ $# -gt 0 ]; do
     --msl-ms) msl=$2; shift 2 ;;
     --concurrency) conc=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]" >&2; exit 2 ;;
+    --http-stats) stats=(--http-stats "$2"); shift 2 ;;  # watch it live: docs/observability.md
+    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT]" >&2; exit 2 ;;
   esac
 done
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
@@ -42,7 +44,7 @@ echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the id
   --listen "198.18.0.2:80/$app" \
   --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds" \
   --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 \
-  --bench-csv "$out/teardown.csv" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
+  --bench-csv "$out/teardown.csv" "${stats[@]}" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
 rc=${PIPESTATUS[0]}
 if command -v gnuplot >/dev/null && [ -s "$out/teardown.csv" ]; then
   gnuplot <<GP
