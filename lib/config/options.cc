@@ -12,14 +12,7 @@ namespace {
 
 constexpr uint64_t kMaxMsl = kMaxMslMs;
 
-template <class T>
-bool parse_num(std::string_view s, T& out, uint64_t lo, uint64_t hi) {
-  uint64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || s.empty() || v < lo || v > hi) return false;
-  out = T(v);
-  return true;
-}
+using wire::parse_num;
 
 // A numeric option writes straight into the field it configures.
 struct NumOpt {

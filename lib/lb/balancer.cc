@@ -95,28 +95,24 @@ bool Balancer::add_backend(std::string_view pool, const BackendConf& bc, std::st
   return true;
 }
 
-bool Balancer::del_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
+Backend* Balancer::existing(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
   int pi = find_pool(pool);
   Backend* b = pi < 0 ? nullptr : find_backend(pools_[size_t(pi)], addr, port);
-  if (!b) {
-    err = "no backend " + wire::ip_to_string(addr) + ":" + std::to_string(port) + " in pool " + std::string(pool);
-    return false;
-  }
-  b->removed = true;  // its flows keep going; new ones go elsewhere
-  pools_[size_t(pi)].dirty = true;
-  return true;
+  if (!b) err = "no backend " + wire::ip_to_string(addr) + ":" + std::to_string(port) + " in pool " + std::string(pool);
+  else pools_[size_t(pi)].dirty = true;  // the caller changes its eligibility
+  return b;
+}
+
+bool Balancer::del_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
+  Backend* b = existing(pool, addr, port, err);
+  if (b) b->removed = true;  // its flows keep going; new ones go elsewhere
+  return b != nullptr;
 }
 
 bool Balancer::drain_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
-  int pi = find_pool(pool);
-  Backend* b = pi < 0 ? nullptr : find_backend(pools_[size_t(pi)], addr, port);
-  if (!b) {
-    err = "no backend " + wire::ip_to_string(addr) + ":" + std::to_string(port) + " in pool " + std::string(pool);
-    return false;
-  }
-  b->draining = true;
-  pools_[size_t(pi)].dirty = true;
-  return true;
+  Backend* b = existing(pool, addr, port, err);
+  if (b) b->draining = true;
+  return b != nullptr;
 }
 
 void Balancer::rebuild(Pool& p) {

@@ -168,6 +168,9 @@ class Balancer {
 
  private:
   void set_healthy(Pool& p, Backend& b, bool up);
+  // A backend of a pool by address (marks the pool for a rebuild); null and
+  // err set when there is none.
+  Backend* existing(std::string_view pool, uint32_t addr, uint16_t port, std::string& err);
   void rebuild(Pool& p);
   Edge edge_;
   std::vector<Pool> pools_;

@@ -35,22 +35,13 @@ const char* to_string(ProxyProto p) {
 }
 const char* to_string(Mode m) { return m == Mode::Http ? "http" : "tcp"; }
 
-namespace {
-template <class T>
-bool num(std::string_view v, T& out, uint64_t lo, uint64_t hi) {
-  uint64_t x = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-  if (ec != std::errc() || p != v.data() + v.size() || v.empty() || x < lo || x > hi) return false;
-  out = T(x);
-  return true;
-}
-}  // namespace
+using wire::parse_num;
 
 bool parse_backend(std::string_view s, BackendConf& out) {
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return false;
   return wire::parse_ip(s.substr(0, colon), out.addr) && out.addr != 0 &&
-         num(s.substr(colon + 1), out.port, 1, 65535);
+         parse_num(s.substr(colon + 1), out.port, 1, 65535);
 }
 
 std::optional<std::string> parse_pool(std::string_view s, PoolConf& out) {
@@ -80,7 +71,7 @@ std::optional<std::string> parse_pool(std::string_view s, PoolConf& out) {
     bool ok = true;
     if (k == "weight") {
       if (out.backends.empty()) return "weight= before any backend in pool " + out.name;
-      ok = num(v, out.backends.back().weight, 1, 256);
+      ok = parse_num(v, out.backends.back().weight, 1, 256);
     } else if (k == "balance") {
       if (v == "maglev") out.balance = Balance::Maglev;
       else if (v == "wrr") out.balance = Balance::Wrr;
@@ -91,7 +82,7 @@ std::optional<std::string> parse_pool(std::string_view s, PoolConf& out) {
       else if (v == "src") out.hash = HashOn::Src;
       else ok = false;
     } else if (k == "table") {
-      ok = num(v, out.table_size, 7, 1u << 24) && Maglev::is_prime(out.table_size);
+      ok = parse_num(v, out.table_size, 7, 1u << 24) && Maglev::is_prime(out.table_size);
     } else if (k == "check") {
       if (v == "tcp") out.check = Check::Tcp;
       else if (v == "http") out.check = Check::Http;
@@ -101,17 +92,17 @@ std::optional<std::string> parse_pool(std::string_view s, PoolConf& out) {
       ok = !v.empty() && v[0] == '/' && v.size() < 200 && v.find_first_of(" \r\n") == std::string_view::npos;
       out.check_path = std::string(v);
     } else if (k == "expect") {
-      ok = num(v, out.check_expect, 100, 599);
+      ok = parse_num(v, out.check_expect, 100, 599);
     } else if (k == "interval") {
-      ok = num(v, out.interval_ms, 100, 3600000);
+      ok = parse_num(v, out.interval_ms, 100, 3600000);
     } else if (k == "rise") {
-      ok = num(v, out.rise, 1, 100);
+      ok = parse_num(v, out.rise, 1, 100);
     } else if (k == "fall") {
-      ok = num(v, out.fall, 1, 100);
+      ok = parse_num(v, out.fall, 1, 100);
     } else if (k == "connect-timeout-ms") {
-      ok = num(v, out.connect_timeout_ms, 10, 60000);
+      ok = parse_num(v, out.connect_timeout_ms, 10, 60000);
     } else if (k == "retries") {
-      ok = num(v, out.retries, 0, 10);
+      ok = parse_num(v, out.retries, 0, 10);
     } else if (k == "proxy-protocol") {
       if (v == "v1") out.proxy_protocol = ProxyProto::V1;
       else if (v == "v2") out.proxy_protocol = ProxyProto::V2;
@@ -129,8 +120,8 @@ std::optional<std::string> parse_pool(std::string_view s, PoolConf& out) {
         ok = wire::parse_ip(v.substr(d + 1), out.src_last) && out.src_last >= out.src_first;
     } else if (k == "sport") {
       size_t d = v.find('-');
-      ok = d != std::string_view::npos && num(v.substr(0, d), out.sport_lo, 1, 65535) &&
-           num(v.substr(d + 1), out.sport_hi, 1, 65535) && out.sport_lo <= out.sport_hi;
+      ok = d != std::string_view::npos && parse_num(v.substr(0, d), out.sport_lo, 1, 65535) &&
+           parse_num(v.substr(d + 1), out.sport_hi, 1, 65535) && out.sport_lo <= out.sport_hi;
     } else {
       return "unknown key '" + std::string(k) + "' in pool " + out.name +
              " (weight, balance, hash, table, check, path, expect, interval, rise, fall, "

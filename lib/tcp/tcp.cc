@@ -1043,21 +1043,22 @@ size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all) {
   return n;
 }
 
-void shutdown_send(Tcb& t, Env& e) {
-  switch (t.state) {
-    case TcpState::Established:
-      t.flags |= kFinQueued;
-      set_state(t, TcpState::FinWait1, e.st);
-      return;
-    case TcpState::CloseWait:
-      t.flags |= kFinQueued;
-      disarm(t, kTmLife);
-      set_state(t, TcpState::LastAck, e.st);
-      return;
-    default:
-      return;
-  }
+namespace {
+// The FIN transitions of CLOSE (RFC 9293 3.10.4): ESTABLISHED -> FIN-WAIT-1,
+// CLOSE-WAIT -> LAST-ACK, the FIN after the queued data; false elsewhere.
+bool queue_fin(Tcb& t, Env& e) {
+  TcpState next;
+  if (t.state == TcpState::Established) next = TcpState::FinWait1;
+  else if (t.state == TcpState::CloseWait) next = TcpState::LastAck;
+  else return false;
+  t.flags |= kFinQueued;
+  disarm(t, kTmLife);
+  set_state(t, next, e.st);
+  return true;
 }
+}  // namespace
+
+void shutdown_send(Tcb& t, Env& e) { queue_fin(t, e); }
 
 void output(Tcb& t, Env& e, Out& out) {
   bool sending = t.state == TcpState::Established || t.state == TcpState::CloseWait ||
@@ -1285,15 +1286,11 @@ void close(Tcb& t, Env& e, Out& out) {
         abort(t, e, out);
         return;
       }
-      t.flags |= kFinQueued;
-      disarm(t, kTmLife);
-      set_state(t, TcpState::FinWait1, e.st);
+      queue_fin(t, e);  // -> FIN-WAIT-1
       break;
     case TcpState::CloseWait:
       // CLOSE in CLOSE-WAIT: queue a FIN, -> LAST-ACK.
-      t.flags |= kFinQueued;
-      disarm(t, kTmLife);
-      set_state(t, TcpState::LastAck, e.st);
+      queue_fin(t, e);
       break;
     default:
       return;  // already closing

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -35,6 +36,16 @@ inline constexpr Mac kBroadcastMac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 std::string ip_to_string(uint32_t addr);
 // Parses dotted-quad "a.b.c.d"; false on anything else.
 bool parse_ip(std::string_view s, uint32_t& out);
+// Parses a decimal number in [lo, hi] (the whole string, no sign): the one
+// number parser of the command line and the pool syntax.
+template <class T>
+bool parse_num(std::string_view s, T& out, uint64_t lo, uint64_t hi) {
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty() || v < lo || v > hi) return false;
+  out = T(v);
+  return true;
+}
 // RFC 1812 5.3.7 / RFC 6890: source addresses no packet may carry from a
 // peer: "this network" 0/8, loopback 127/8, multicast 224/4 and the
 // reserved 240/4 block (which holds the limited broadcast).  Such packets
