@@ -77,6 +77,17 @@ class Wire:
     def send(self, frame):
         self.s.send(frame)
 
+    def send_paced(self, frames, every=100, pause=0.01):
+        """Sends frames with a pause every `every` of them: the TAP queue holds
+        1 000 frames, and on a busy machine tcpterm may not poll it for a
+        while; a raw peer has no retransmission of its own."""
+        for k, f in enumerate(frames):
+            if f is None:
+                continue
+            self.s.send(f)
+            if k % every == every - 1:
+                time.sleep(pause)
+
     def recv_all(self, seconds, want=None):
         """Frames received (parsed TCP only) for up to `seconds`, or until
         want(new_frames) returns true; want sees each frame once (it keeps

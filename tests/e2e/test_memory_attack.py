@@ -23,8 +23,7 @@ IFACE, TMAC, N = %r, mac_aton(%r), %d
 MY = mac_aton("02:00:5e:00:53:02")
 w = Wire(IFACE)
 def addr(i): return "198.18.0.%%d" %% (100 + i %% 150)
-for i in range(N):
-    w.send(build(MY, TMAC, addr(i), "198.18.0.2", 30000 + i, 80, 5000, 0, SYN))
+w.send_paced([build(MY, TMAC, addr(i), "198.18.0.2", 30000 + i, 80, 5000, 0, SYN) for i in range(N)])
 sa = {}
 def have(got):
     for s in got:
@@ -32,11 +31,13 @@ def have(got):
             sa[(s.dst, s.dport)] = s
     return len(sa) >= N
 w.recv_all(30, have)
+frames = []
 for (a, p), s in sa.items():
-    w.send(build(MY, TMAC, a, "198.18.0.2", p, 80, 5001, s.seq + 1, ACK))
+    frames.append(build(MY, TMAC, a, "198.18.0.2", p, 80, 5001, s.seq + 1, ACK))
     # Two out-of-order bytes far to the right of RCV.NXT (window 65535).
-    w.send(build(MY, TMAC, a, "198.18.0.2", p, 80, 5001 + 65000, s.seq + 1, ACK, b"x"))
-    w.send(build(MY, TMAC, a, "198.18.0.2", p, 80, 5001 + 30000, s.seq + 1, ACK, b"y"))
+    frames.append(build(MY, TMAC, a, "198.18.0.2", p, 80, 5001 + 65000, s.seq + 1, ACK, b"x"))
+    frames.append(build(MY, TMAC, a, "198.18.0.2", p, 80, 5001 + 30000, s.seq + 1, ACK, b"y"))
+w.send_paced(frames)
 print("attackers", len(sa))
 """
 
@@ -87,7 +88,9 @@ with Appliance(listen=["198.18.0.2:80/http"], extra=extra) as a:
     r = a.python(ATTACK % (here, a.tap, tmac, 400), timeout=120)
     n_att = int(re.search(r"attackers (\d+)", r.stdout.decode()).group(1))
     check(n_att >= 390, f"{n_att} attacker connections parked far out-of-order bytes")
-    st = a.stats()
+    # The last frames may still be on their way through the TAP.
+    st = a.wait_for(lambda: (lambda s: s if s["ooo_segments"] >= 2 * n_att - 20 else None)(a.stats()),
+                    timeout=10, what="the attackers' segments to arrive")
     check(st["ooo_segments"] >= 2 * n_att - 20, f"their segments were taken as out-of-order data ({st['ooo_segments']})")
     hogs = subprocess_popen = __import__("subprocess").Popen(
         ["ip", "netns", "exec", a.ns, "/usr/bin/python3", "-c", HOGS % 40], stdout=__import__("subprocess").PIPE)

@@ -78,9 +78,8 @@ w = Wire(IFACE)
 def addr(i): return "198.19.%%d.%%d" %% (10 + i // 250, 1 + i %% 250)
 idx = {addr(i): i for i in range(N)}
 # 1. N SYNs from N addresses, all from the router's MAC.
-for i in range(N):
-    w.send(build(RMAC, TMAC, addr(i), "198.18.0.2", 20000 + i %% 40000, 80, 1000, 0, SYN, mss=1460))
-    if i %% 500 == 499: time.sleep(0.01)
+w.send_paced([build(RMAC, TMAC, addr(i), "198.18.0.2", 20000 + i %% 40000, 80, 1000, 0, SYN, mss=1460)
+              for i in range(N)])
 synack = {}
 def have_all(got):
     for s in got:
@@ -97,10 +96,7 @@ quiet = [addr(i) for i in range(200)]
 #    and a raw peer has no retransmission of its own; the talkers go first and
 #    resend their byte (as TCP would) until it is ACKed.
 talkers = [addr(i) for i in range(200, 400)]
-def paced(frames):
-    for k, f in enumerate(frames):
-        w.send(f)
-        if k %% 100 == 99: time.sleep(0.01)
+paced = w.send_paced
 def ack_of(a):
     s = synack.get(a)
     return build(RMAC, TMAC, a, "198.18.0.2", s.dport, 80, 1001, s.seq + 1, ACK) if s else None
