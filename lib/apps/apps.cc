@@ -114,7 +114,7 @@ bool Http::parse_head(std::string_view head, Request& r) {
   return true;
 }
 
-Http::Http(uint64_t body_len) : body_len_(body_len) {
+Http::Http(uint64_t body_len, Close close) : body_len_(body_len), close_(close) {
   auto head = [&](const char* status, uint64_t len, bool close) {
     return std::string("HTTP/1.1 ") + status + "\r\nServer: tcpterm\r\nContent-Type: text/plain\r\n" +
            "Content-Length: " + std::to_string(len) + "\r\n" + (close ? "Connection: close\r\n" : "") + "\r\n";
@@ -188,7 +188,8 @@ void Http::pump(stack::Stream& s) {
       if (!start_response(s, 400, false, false)) s.abort();
       continue;
     }
-    if (!start_response(s, 200, r.keep_alive, r.head_method)) return;  // no room yet
+    bool keep = close_ == Close::Always ? false : close_ == Close::Never ? true : r.keep_alive;
+    if (!start_response(s, 200, keep, r.head_method)) return;  // no room yet
     requests_++;
     s.consume(end + 4);
     st.b = uint32_t(std::min<uint64_t>(r.content_length, 0xffffffffu));
@@ -217,18 +218,28 @@ std::unique_ptr<stack::App> make_app(std::string_view name, const Params& params
   }
   if (name == "http") {
     uint64_t body = 64;
+    Http::Close close = Http::Close::Auto;
     for (auto& [k, v] : params) {
-      if (k != "body") {
-        err = "http: unknown parameter '" + k + "' (known: body)";
-        return nullptr;
-      }
-      auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), body);
-      if (ec != std::errc() || p != v.data() + v.size() || body > Http::kMaxBody) {
-        err = "http: body must be a byte count up to 1 GiB, got '" + v + "'";
+      if (k == "body") {
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), body);
+        if (ec != std::errc() || p != v.data() + v.size() || body > Http::kMaxBody) {
+          err = "http: body must be a byte count up to 1 GiB, got '" + v + "'";
+          return nullptr;
+        }
+      } else if (k == "close") {
+        if (v == "auto") close = Http::Close::Auto;
+        else if (v == "always") close = Http::Close::Always;
+        else if (v == "never") close = Http::Close::Never;
+        else {
+          err = "http: close must be auto, always or never, got '" + v + "'";
+          return nullptr;
+        }
+      } else {
+        err = "http: unknown parameter '" + k + "' (known: body, close)";
         return nullptr;
       }
     }
-    return std::make_unique<Http>(body);
+    return std::make_unique<Http>(body, close);
   }
   err = "unknown application '" + std::string(name) + "' (known: echo, discard, http)";
   return nullptr;

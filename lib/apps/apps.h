@@ -48,15 +48,21 @@ class Discard final : public stack::App {
 };
 
 // http: answers each HTTP/1.x request with 200 OK, Content-Length and a body
-// of `body` bytes.  Keep-alive per HTTP/1.1; for `Connection: close` or
-// HTTP/1.0 the appliance closes first after the response (active close).  A
+// of `body` bytes.  Who closes first is the user's choice (close=):
+//   auto    keep-alive per HTTP/1.1; for `Connection: close` or HTTP/1.0 the
+//           appliance closes first after the response (active close)
+//   always  the appliance closes first after every response, whatever the
+//           request says (a teardown benchmark's server)
+//   never   the appliance never closes first: every response is keep-alive
+//           and the client ends the connection (passive close)  A
 // malformed request gets 400 and a close.  Request bodies with
 // Content-Length are read and dropped; chunked request bodies get 400.
 class Http final : public stack::App {
  public:
   static constexpr size_t kMaxHeader = 8192;
   static constexpr uint64_t kMaxBody = 1ull << 30;
-  explicit Http(uint64_t body_len);
+  enum class Close : uint8_t { Auto, Always, Never };
+  explicit Http(uint64_t body_len, Close close = Close::Auto);
   const char* name() const override { return "http"; }
   void on_data(stack::Stream& s) override { pump(s); }
   void on_writable(stack::Stream& s) override { pump(s); }
@@ -82,6 +88,7 @@ class Http final : public stack::App {
   void pump(stack::Stream& s);
   bool start_response(stack::Stream& s, int status, bool keep_alive, bool head_only);
   uint64_t body_len_;
+  Close close_;
   uint64_t requests_ = 0, bad_ = 0;
   // Response heads, formatted once: 200 keep-alive, 200 close, 400.
   std::string head_keep_, head_close_, head_bad_;

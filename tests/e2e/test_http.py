@@ -2,6 +2,7 @@
 """curl against http: keep-alive, Connection: close, HTTP/1.0, HTTP/1.1, a
 malformed request gets 400; who closes first decides who holds TIME-WAIT."""
 import sys
+import time
 from harness import Appliance, check
 
 with Appliance(listen=["198.18.0.2:80/http,body=1000"], msl_ms=60000) as a:
@@ -53,5 +54,21 @@ print(data.split(b"\\r\\n")[0].decode())
     st = a.stats()
     check(st["passive_opens"] >= 6, f"passive opens counted ({st['passive_opens']})")
     check(st["closed_passive"] >= 2, "keep-alive connections closed passively (LAST-ACK)")
+    a.quit()
+
+# close=always / close=never: who closes first is the user's choice.
+with Appliance(listen=["198.18.0.2:80/http,close=always", "198.18.0.2:81/http,close=never"], msl_ms=60000) as a:
+    r = a.run(["curl", "-sS", "-m", "5", "-D", "-", "-o", "/dev/null", "http://198.18.0.2/"])
+    check("Connection: close" in r.stdout.decode(), "close=always: a keep-alive request gets Connection: close")
+    a.wait_for(lambda: a.states()["TIME-WAIT"] == 1, what="the appliance's TIME-WAIT (it closed first)")
+    check(True, "close=always: the appliance closed first (TIME-WAIT 1 after one curl)")
+    r = a.run(["curl", "-sS", "-0", "-m", "5", "-D", "-", "-o", "/dev/null", "-H", "Connection: close",
+               "http://198.18.0.2:81/"])
+    check("200 OK" in r.stdout.decode() and "Connection: close" not in r.stdout.decode(),
+          "close=never: even HTTP/1.0 with Connection: close gets a keep-alive answer")
+    time.sleep(0.5)
+    st = a.stats()
+    check(a.states()["TIME-WAIT"] == 1 and st["closed_passive"] >= 1,
+          "close=never: the client closed first (no new TIME-WAIT here)")
     a.quit()
 print("all ok")

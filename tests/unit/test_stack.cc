@@ -103,6 +103,35 @@ TEST_CASE("stack: http keep-alive then Connection: close; the server holds TIME-
   CHECK(n.server->table().size() == 0);
 }
 
+TEST_CASE("stack: http close=always closes first after a keep-alive request; close=never never does",
+          "[stack][http]") {
+  for (auto mode : {apps::Http::Close::Always, apps::Http::Close::Never}) {
+    Net n;
+    apps::Http http(10, mode);
+    n.server->add_listener(kServerIp, 80, &http);
+    Client c;
+    c.request = mode == apps::Http::Close::Always ? "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+                                                   : "GET / HTTP/1.0\r\nConnection: close\r\n\r\n";
+    if (mode == apps::Http::Close::Never) c.close_after = 1;  // the client ends it once answered
+    REQUIRE(n.open(c, 40050));
+    n.run(n.now + 500);
+    CHECK(http.requests() == 1);
+    bool says_close = c.got.find("Connection: close\r\n") != std::string::npos;
+    if (mode == apps::Http::Close::Always) {
+      CHECK(says_close);
+      CHECK(c.peer_closed);
+      CHECK(n.server->time_wait_records() == 1);  // the appliance closed first
+    } else {
+      CHECK_FALSE(says_close);
+      CHECK(n.server->time_wait_records() == 0);
+      CHECK(n.server->tcp_stats().closed_passive == 1);  // the client closed first
+    }
+  }
+  std::string err;
+  CHECK(apps::make_app("http", {{"close", "sometimes"}}, err) == nullptr);
+  CHECK(err.find("close must be auto, always or never") != std::string::npos);
+}
+
 TEST_CASE("stack: HTTP/1.0 and malformed requests", "[stack][http]") {
   Net n;
   apps::Http http(10);
