@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_mempool.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
@@ -441,6 +443,10 @@ bool StatsServer::start(uint32_t addr, uint16_t port, std::string& err) {
   }
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   thread_ = std::thread([this] { loop(); });
+  // On the main lcore's CPUs, beside the CLI: never on a worker's core.
+  rte_cpuset_t cpus = rte_lcore_cpuset(rte_get_main_lcore());
+  pthread_setaffinity_np(thread_.native_handle(), sizeof cpus, &cpus);
+  pthread_setname_np(thread_.native_handle(), "tcpterm-stats");
   spdlog::info("stats: http://{}:{}/ (/metrics, /stats.json)", wire::ip_to_string(addr), port);
   return true;
 }

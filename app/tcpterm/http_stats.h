@@ -2,8 +2,9 @@
 // Prometheus text exposition format, /stats.json, and / (a self-contained
 // live stats page that polls /stats.json).
 //
-// Control plane only: one thread of the main process, an ordinary kernel
-// socket on a management address, never the DPDK data path.  It reads the
+// Control plane only: one thread beside the CLI, pinned to the main lcore's
+// CPUs, an ordinary kernel socket on a management address, never the DPDK
+// data path or a worker's core.  It reads the
 // same per-lcore snapshots as the CLI, through the control channel, at most
 // once per kMinIntervalMs however many clients scrape (a cached snapshot
 // answers in between).  Hostile clients cannot stall it: at most kMaxConns
