@@ -999,19 +999,26 @@ size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
   return done;
 }
 
-void consume(Tcb& t, size_t n, Env& e) {
-  n = std::min<size_t>(n, t.rcvq.len);
-  if (!n) return;
-  Seq before = window_edge(t, e.cfg, e.chunks);
-  bq_consume(t.rcvq, e.chunks, n);
+namespace {
+// Bytes left the receive queue (read or spliced): RFC 9293 3.8.6.2.2, announce
+// a window that opened by 2*MSS or half the buffer.
+void window_opened(Tcb& t, Env& e, Seq before) {
   Seq after = window_edge(t, e.cfg, e.chunks);
-  // RFC 9293 3.8.6.2.2: announce a window that opened by 2*MSS or half the buffer.
   uint32_t opened = uint32_t(after - before);
   if (synchronized(t.state) && opened > 0 &&
       (uint32_t(after - t.rcv_adv) >= std::min<uint32_t>(2u * t.snd_mss, e.cfg.rcv_buf / 2))) {
     t.flags |= kAckNow;
     e.st.window_updates++;
   }
+}
+}  // namespace
+
+void consume(Tcb& t, size_t n, Env& e) {
+  n = std::min<size_t>(n, t.rcvq.len);
+  if (!n) return;
+  Seq before = window_edge(t, e.cfg, e.chunks);
+  bq_consume(t.rcvq, e.chunks, n);
+  window_opened(t, e, before);
 }
 
 size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all) {
@@ -1033,13 +1040,7 @@ size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all) {
   }
   e.st.spliced_bytes += n;
   e.st.splice_copied_bytes += copied;
-  Seq after = window_edge(from, e.cfg, e.chunks);
-  uint32_t opened = uint32_t(after - before);
-  if (synchronized(from.state) && opened > 0 &&
-      (uint32_t(after - from.rcv_adv) >= std::min<uint32_t>(2u * from.snd_mss, e.cfg.rcv_buf / 2))) {
-    from.flags |= kAckNow;
-    e.st.window_updates++;
-  }
+  window_opened(from, e, before);
   return n;
 }
 
