@@ -149,19 +149,16 @@ mbps() {  # VIP -> Mbit/s received (iperf3, one stream)
   ip netns exec "$ns" iperf3 -c "$1" -t "$seconds" -J 2>/dev/null |
     python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e6))'
 }
-: >"$work/cps"
-for r in $(seq "$runs"); do
-  p=$(cps 198.18.0.2); h=$(cps 198.18.0.3)
-  echo "run $r: proxied connections/s: tcpterm $p, haproxy $h"
-  echo "$p $h" >>"$work/cps"
-done
-: >"$work/mbps"
-for r in $(seq "$runs"); do
-  p=$(mbps 198.18.0.2); h=$(mbps 198.18.0.3)
-  echo "run $r: bulk Mbit/s: tcpterm $p, haproxy $h"
-  echo "$p $h" >>"$work/mbps"
-done
-printf 'show pools\nshow backends\nshow tcp stats\n' >/dev/null
+measure() {  # measure FN LABEL: N runs of FN through each proxy, "tcpterm haproxy" per line in $work/FN
+  : >"$work/$1"
+  for r in $(seq "$runs"); do
+    p=$($1 198.18.0.2); h=$($1 198.18.0.3)
+    echo "run $r: $2: tcpterm $p, haproxy $h"
+    echo "$p $h" >>"$work/$1"
+  done
+}
+measure cps "proxied connections/s"
+measure mbps "bulk Mbit/s"
 pc=$(awk '{print $1}' "$work/cps" | median); hc=$(awk '{print $2}' "$work/cps" | median)
 pm=$(awk '{print $1}' "$work/mbps" | median); hm=$(awk '{print $2}' "$work/mbps" | median)
 kill "$tt_pid"; wait "$tt_pid" 2>/dev/null; tt_pid=""

@@ -162,6 +162,12 @@ class Worker final : public stack::TxSink {
   // Where a frame to `dst` goes: port and MAC, by route and neighbour
   // cache; false (counted, an ARP request sent when due) when unknown.
   bool resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac, uint32_t* pending_hop = nullptr);
+  // The same for a sender that may hold a next hop: nh when it has one.
+  bool out_hop(uint32_t nh, uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac,
+               uint32_t* pending_hop = nullptr);
+  // An IPv4 frame for `ip` (src, dst, proto, payload_len set; the id is
+  // drawn here): Ethernet filled, l3 at the header still to be emitted.
+  rte_mbuf* alloc_ipv4(uint16_t port, const wire::Mac& mac, wire::Ipv4Repr& ip, uint8_t*& l3);
   // Frames waiting for an ARP answer (Linux's unres_qlen): at most
   // kHeldPerHop per next hop and kHeldMax in all, sent when the answer is
   // learned, dropped (counted) after kHeldMs or when the worker stops.

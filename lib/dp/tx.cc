@@ -90,6 +90,19 @@ bool Worker::resolve(uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac,
   return true;
 }
 
+bool Worker::out_hop(uint32_t nh, uint32_t src, uint32_t dst, uint16_t& port, wire::Mac& mac,
+                     uint32_t* pending_hop) {
+  if (nh == kNoHop) return resolve(src, dst, port, mac, pending_hop);
+  port = nexthops_[nh].port;
+  mac = nexthops_[nh].mac;
+  return true;
+}
+
+rte_mbuf* Worker::alloc_ipv4(uint16_t port, const wire::Mac& mac, wire::Ipv4Repr& ip, uint8_t*& l3) {
+  ip.id = ip_id_++;
+  return alloc_frame(port, mac, wire::kEtherTypeIpv4, wire::kIpv4MinHdr + ip.payload_len, l3);
+}
+
 uint32_t Worker::nh_acquire(uint32_t nh) {
   if (nh != kNoHop) nexthops_.acquire(nh);
   return nh;
@@ -116,24 +129,17 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
   uint16_t port;
   wire::Mac mac{};
   uint32_t pending = 0;
-  if (nh != kNoHop) {
-    const NextHops::Entry& e = nexthops_[nh];
-    port = e.port;
-    mac = e.mac;
-  } else if (!resolve(key.laddr, key.raddr, port, mac, &pending) && !pending) {
-    return;  // no route (counted)
-  }
+  if (!out_hop(nh, key.laddr, key.raddr, port, mac, &pending) && !pending) return;  // no route (counted)
   const PortInfo& pi = dp_.ports()[port];
   size_t hl = wire::tcp_header_len(h);
-  uint8_t* l3;
-  rte_mbuf* m = alloc_frame(port, mac, wire::kEtherTypeIpv4, wire::kIpv4MinHdr + hl + p.len, l3);
-  if (!m) return;
   wire::Ipv4Repr ip;
   ip.src = key.laddr;
   ip.dst = key.raddr;
   ip.proto = wire::kProtoTcp;
-  ip.id = ip_id_++;
   ip.payload_len = uint16_t(hl + p.len);
+  uint8_t* l3;
+  rte_mbuf* m = alloc_ipv4(port, mac, ip, l3);
+  if (!m) return;
   uint8_t* l4 = l3 + wire::kIpv4MinHdr;
   p.copy_to(l4 + hl);
   bool offload = pi.tx_ip_cksum && pi.tx_tcp_cksum;

@@ -105,7 +105,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   wire::Ipv4Repr ips[kBurst];
   wire::TcpRepr segs[kBurst];
   uint32_t nhs[kBurst];
-  rte_mbuf* held[kBurst];
+  rte_mbuf* queued[kBurst];  // frames whose segments the stack reads in this burst
   unsigned k = 0;
   auto& drops = stack_->stats().drops;
   const PortInfo& pi = dp_.ports()[port];
@@ -196,7 +196,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
         if (why == wire::Drop::None) {
           ips[k] = ip;
           nhs[k] = nh_acquire(last_nh);  // held by the burst until processed
-          held[k++] = m;
+          queued[k++] = m;
           continue;
         }
       }
@@ -207,7 +207,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   if (have_last) nh_release(last_nh);
   if (k) stack_->input_burst(ips, segs, nhs, k);
   for (unsigned i = 0; i < k; i++) nh_release(nhs[i]);
-  rte_pktmbuf_free_bulk(held, k);
+  rte_pktmbuf_free_bulk(queued, k);
 }
 
 void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len) {
@@ -247,22 +247,15 @@ void Worker::handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, s
   // The reply goes back the way the request came.
   uint16_t out_port = port;
   wire::Mac mac;
-  if (nh != kNoHop) {
-    mac = nexthops_[nh].mac;
-    out_port = nexthops_[nh].port;
-  } else if (!resolve(ip.dst, ip.src, out_port, mac)) {
-    return;
-  }
-  uint8_t* l3;
-  rte_mbuf* m = alloc_frame(out_port, mac, wire::kEtherTypeIpv4,
-                            wire::kIpv4MinHdr + wire::kIcmpHdrLen + e.data.size(), l3);
-  if (!m) return;
+  if (!out_hop(nh, ip.dst, ip.src, out_port, mac)) return;
   wire::Ipv4Repr r;
   r.src = ip.dst;
   r.dst = ip.src;
   r.proto = wire::kProtoIcmp;
-  r.id = ip_id_++;
   r.payload_len = uint16_t(wire::kIcmpHdrLen + e.data.size());
+  uint8_t* l3;
+  rte_mbuf* m = alloc_ipv4(out_port, mac, r, l3);
+  if (!m) return;
   wire::emit_ipv4(l3, r);
   wire::IcmpEchoRepr reply{0, e.ident, e.seq, e.data};
   wire::emit_icmp_echo(l3 + wire::kIpv4MinHdr, reply);

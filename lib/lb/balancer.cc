@@ -274,7 +274,6 @@ void Balancer::tick(stack::Stack& s, uint64_t now) {
         check_result(int(pi), int(bi), false);
         continue;
       }
-      checks_started_++;
       b.check_started_ms = now;
       b.check = r;
       s.act(r, [&](stack::Stream& st) {

@@ -164,7 +164,6 @@ class Balancer {
   // ---- observation ----
   std::vector<BackendSnapshot> backends_snapshot() const;
   std::vector<PoolSnapshot> pools_snapshot() const;
-  uint64_t checks_started() const { return checks_started_; }
 
  private:
   void set_healthy(Pool& p, Backend& b, bool up);
@@ -176,7 +175,6 @@ class Balancer {
   std::vector<Pool> pools_;
   std::unique_ptr<HealthChecker> checker_;
   uint64_t next_tick_ms_ = 0;
-  uint64_t checks_started_ = 0;
 };
 
 }  // namespace tcpterm::lb

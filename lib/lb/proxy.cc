@@ -96,7 +96,6 @@ void Proxy::connect_backend(Stream& c, int avoid) {
 
 void Proxy::give_up(Stream& c) {
   Pool& p = bal_.pool(pool_);
-  c.app().flags |= kFailed;
   c.app().a = kNoFlow;
   if (p.conf.mode == Mode::Http && c.can_send()) {
     c.consume(c.readable());

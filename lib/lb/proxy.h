@@ -52,8 +52,7 @@ class Proxy final : public stack::App {
   static constexpr uint8_t kFinIn = 1,       // this flow's peer sent FIN
       kFinRelayed = 2,                       // ...and it was carried to the other flow
       kOpen = 4,                             // backend flow: ESTABLISHED once
-      kCounted = 8,                          // backend flow: counted in its backend's active gauge
-      kFailed = 16;                          // client flow: the proxy gave up (RST or 503 sent)
+      kCounted = 8;                          // backend flow: counted in its backend's active gauge
   void connect_backend(stack::Stream& c, int avoid);
   void relay(stack::Stream& from, stack::Stream& to);
   void give_up(stack::Stream& c);

@@ -452,8 +452,10 @@ void Stack::rearm(uint32_t fi) {
 
 void Stack::to_time_wait(uint32_t fi) {
   Flow& f = pool_[fi];
-  tcp::Env e = env();
-  tcp::release(f.tcb, e);  // what the application left unread
+  // A graceful end kept the bytes the application had not read for its
+  // last event (tcp: release_for_close); they go now.  Everything else was
+  // released when the TCB ended.
+  if (f.tcb.rcvq.nchunks) tcp::bq_clear(f.tcb.rcvq, chunks_);
   tcp::TwState s = tcp::tw_from_tcb(f.tcb);
   uint32_t ti = flow::TimeWaitTable::kNil;
   if (tw_.full() && cfg_.tcp.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest) {
@@ -501,8 +503,10 @@ void Stack::retry_starved() {
 
 void Stack::free_flow(uint32_t fi) {
   Flow& f = pool_[fi];
-  tcp::Env e = env();
-  tcp::release(f.tcb, e);  // what the application left unread
+  // A graceful end kept the bytes the application had not read for its
+  // last event (tcp: release_for_close); they go now.  Everything else was
+  // released when the TCB ended.
+  if (f.tcb.rcvq.nchunks) tcp::bq_clear(f.tcb.rcvq, chunks_);
   table_.erase(f.hash, fi);
   wheel_.cancel(fi);
   sink_.nh_release(f.nh);

@@ -110,10 +110,6 @@ namespace {
 uint32_t end_pos(const ByteQueue& q) { return uint32_t((q.off + q.len) % ChunkPool::kChunk); }
 bool at_boundary(const ByteQueue& q) { return q.covered() == q.len; }
 
-// The chunk after c0 in a chain whose chunk c0+span is the last wanted
-// (kNil-safe: span 0 means none is needed).
-uint32_t after_c0(const ChunkPool& pool, uint32_t c0, uint32_t span) { return span ? pool.next(c0) : kNil; }
-
 // Misaligned splice: when `to`'s last chunk T holds few enough bytes to sit
 // just before `from`'s first byte in `from`'s first chunk (whose room
 // before that byte is spent), move them there and let the two queues share
@@ -232,7 +228,7 @@ size_t bq_splice(ByteQueue& from, ByteQueue& to, ChunkPool& pool, size_t n) {
   for (uint32_t i = 0; i < span; i++) ck = pool.next(ck);
   bool seam = last_pos + 1 < K;  // ck has room or bytes after byte n-1: both keep it
   uint32_t after = pool.next(ck);
-  uint32_t first = continues ? after_c0(pool, c0, span) : c0;
+  uint32_t first = continues ? pool.next(c0) : c0;  // c0 is `to`'s tail already when continuing
   uint32_t added = span + 1 - (continues ? 1u : 0u);
   if (empty_to) {
     to.head = c0;

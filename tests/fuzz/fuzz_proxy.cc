@@ -39,7 +39,6 @@ struct Reader {
 // sequence number it will send and the one it expects.
 struct Seen {
   uint32_t our_next = 0, their_next = 0;
-  bool synack = false;
 };
 
 struct KeyLess {
@@ -55,7 +54,6 @@ struct Sink : stack::TxSink {
     Seen& s = seen[k];
     s.our_next = h.seq + p.len + (h.syn() ? 1 : 0) + (h.fin() ? 1 : 0);
     if (h.has_ack()) s.their_next = h.ack;
-    s.synack = h.syn() && h.has_ack();
     if ((k.raddr == kB1 || k.raddr == kB2) && (to_backends.empty() || !(to_backends.back() == k))) {
       to_backends.push_back(k);
       if (to_backends.size() > 8) to_backends.erase(to_backends.begin());
