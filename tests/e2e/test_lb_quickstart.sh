@@ -12,7 +12,7 @@ cleanup=$(awk '/To clean up:/{f=1; next} f && /^```bash/{g=1; next} g && /^```/{
 block=${block//lbdemo/$ns}
 block=${block//lb0/${ns}t}
 cleanup=${cleanup//lbdemo/$ns}
-trap 'bash -c "$cleanup" >/dev/null 2>&1; rm -rf /tmp/${ns}1[123] /tmp/$ns.log' EXIT
+trap 'bash -c "$cleanup" >/dev/null 2>&1; rm -rf /tmp/${ns}1[123] /tmp/$ns.log /var/run/dpdk/$ns' EXIT
 out=$(bash -c "$block" 2>&1)
 echo "$out"
 n=$(grep -c '^backend 1[123]$' <<<"$out")
@@ -29,4 +29,9 @@ trap - EXIT
 rm -rf /tmp/${ns}1[123] "/tmp/$ns.log"
 ip netns list | grep -q "^$ns" && { echo "FAIL: namespace left behind"; exit 1; }
 echo "ok: the clean-up leaves no namespace"
+# tcpterm, ended by a signal, removed its own DPDK runtime directory (once
+# it has finished exiting: a busy machine may take longer than the sleep).
+for _ in $(seq 100); do pgrep -f "[f]ile-prefix $ns" >/dev/null || break; sleep 0.1; done
+[ -e "/var/run/dpdk/$ns" ] && { echo "FAIL: /var/run/dpdk/$ns left behind"; exit 1; }
+echo "ok: tcpterm removed /var/run/dpdk/$ns when it exited"
 echo "all ok"

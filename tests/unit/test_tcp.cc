@@ -672,6 +672,33 @@ TEST_CASE("FIN-WAIT-2: orphan timeout at N, not N-1", "[tcp][fin-wait-2][timer]"
   CHECK(h.st.states[size_t(TcpState::FinWait2)] == 0);
 }
 
+TEST_CASE("FIN-WAIT-2 after a half-close: the peer may keep sending; the bound is on silence",
+          "[tcp][fin-wait-2][timer][half-close]") {
+  H h;
+  h.cfg.fin_wait_2_timeout_ms = 60000;
+  established(h);
+  expect_one(h.step([&](Env& e) { shutdown_send(h.t, e); }), 100, 300, F::FIN | F::ACK);
+  REQUIRE(h.t.state == TcpState::FinWait1);
+  expect_none(h.seg(S(300, 101, F::ACK)));
+  REQUIRE(h.t.state == TcpState::FinWait2);
+  uint32_t t0 = h.now;
+  // Data after our FIN is taken (not answered with RST, as after CLOSE).
+  h.now = t0 + 40000;
+  h.seg(S(300, 101, F::ACK, "still talking"));
+  CHECK(h.received() == "still talking");
+  CHECK(h.st.closed_abort == 0);
+  h.read_all();
+  // 60 s after entering FIN-WAIT-2 the peer spoke 20 s ago: kept.
+  h.at(t0 + 60000);
+  CHECK(h.t.state == TcpState::FinWait2);
+  // 60 s of silence: reclaimed.
+  expect_none(h.at(t0 + 40000 + 59999));
+  CHECK(h.t.state == TcpState::FinWait2);
+  Out& o = h.at(t0 + 40000 + 60000);
+  CHECK(o.op == FlowOp::Free);
+  CHECK(h.st.timeout_fin_wait_2 == 1);
+}
+
 // ============================================================ CLOSE-WAIT ===
 TEST_CASE("CLOSE-WAIT: CLOSE sends FIN -> LAST-ACK", "[tcp][close-wait]") {
   H h;
