@@ -61,9 +61,9 @@ bool Stack::remove_listener(uint32_t addr, uint16_t port) {
   return false;
 }
 
-const Listener* Stack::find_listener(uint32_t addr, uint16_t port) const {
-  const Listener* any = nullptr;
-  for (const auto& l : listeners_) {
+Listener* Stack::find_listener(uint32_t addr, uint16_t port) {
+  Listener* any = nullptr;
+  for (auto& l : listeners_) {
     if (l.port != port) continue;
     if (l.addr == addr) return &l;
     if (l.addr == 0) any = &l;
@@ -254,9 +254,9 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     st_.resets_ignored++;  // RFC 9293 3.10.7.1/2: an RST to nothing is dropped
     return;
   }
-  const Listener* l = find_listener(key.laddr, key.lport);
+  Listener* l = find_listener(key.laddr, key.lport);
   if (l && seg.has_ack() && !seg.syn() && try_cookie(key, hash, l->app, seg)) {
-    const_cast<Listener*>(l)->accepted++;
+    l->accepted++;
     return;
   }
   if (!l || seg.has_ack()) {
@@ -286,7 +286,7 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
   }
   uint32_t fi = open_flow(key, hash, l->app, cur_nh_);
   if (fi == flow::kNoIndex) return;
-  const_cast<Listener*>(l)->accepted++;
+  l->accepted++;
   tcp::TupleSecret ts = iss_.tuple(key.laddr, key.lport, key.raddr, key.rport);
   uint32_t iss = has_iss ? iss_override : tcp::IssGenerator::iss(ts, now_ * 1000);
   tcp::Out& out = *out_;

@@ -301,7 +301,7 @@ class Stack {
   void free_flow(uint32_t fi);
   void rearm(uint32_t fi);
   void send_reply(const flow::FlowKey4& key, wire::TcpRepr h);
-  const Listener* find_listener(uint32_t addr, uint16_t port) const;
+  Listener* find_listener(uint32_t addr, uint16_t port);
   uint32_t ref_hash(uint32_t ref) const;
   // TIME-WAIT gauge: +1 in tcp::set_state() when a TCB enters TIME-WAIT
   // (its record inherits the count), -1 only here, when a record leaves (its
