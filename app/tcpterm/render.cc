@@ -195,6 +195,7 @@ std::string render_port_info(const dp::Dataplane& dp) {
       << (p.rx_tcp_cksum ? "on" : "off") << ", tx ip/tcp " << (p.tx_tcp_cksum ? "on" : "off") << "\n";
     o << "  Addresses:";
     for (const auto& a : p.addrs) o << " " << ip(a.addr) << "/" << int(a.prefix);
+    for (const auto& a : p.addrs6) o << " " << wire::ip6_to_string(a.addr) << "/" << int(a.prefix);
     o << "\n";
   }
   return o.str();
@@ -305,13 +306,23 @@ std::string render_config(const dp::Dataplane& dp) {
   o << "  window_scaling: " << (c.window_scaling ? "on" : "off") << "\n";
   for (const auto& a : opt.addrs)
     o << "  addr: " << a.port << "@" << ip(a.addr) << "/" << int(a.prefix) << "\n";
+  for (const auto& a : opt.addrs6)
+    o << "  addr: " << a.port << "@" << wire::ip6_to_string(a.addr) << "/" << int(a.prefix) << "\n";
   for (const auto& p : opt.pools) o << "  pool: " << p.name << " " << p.describe() << "\n";
   for (const auto& r : dp.routes().all())
     o << "  route: " << ip(r.prefix) << "/" << int(r.len) << " "
       << (r.gateway ? "via " + ip(r.gateway) : std::string("on-link")) << " port " << r.port << "\n";
-  if (!dp.workers().empty())
-    for (const auto& l : dp.workers()[0]->stack().listeners())
-      o << "  listen: " << ip(l.addr) << ":" << l.port << "/" << l.app->name() << "\n";
+  for (const auto& r : dp.routes6().all())
+    o << "  route: " << wire::ip6_to_string(r.prefix) << "/" << int(r.len) << " "
+      << (r.has_gateway ? "via " + wire::ip6_to_string(r.gateway) : std::string("on-link")) << " port " << r.port
+      << "\n";
+  if (!dp.workers().empty()) {
+    const stack::Stack& st = dp.workers()[0]->stack();
+    for (const auto& l : st.listeners()) {
+      std::string a = flow::is_v6_id(l.addr) ? "[" + wire::ip6_to_string(st.addr6(l.addr)) + "]" : ip(l.addr);
+      o << "  listen: " << a << ":" << l.port << "/" << l.app->name() << "\n";
+    }
+  }
   return o.str();
 }
 
@@ -330,8 +341,7 @@ std::string render_flows(dp::Dataplane& dp, size_t max, int state, uint32_t addr
     for (const auto& f : rs[i]->dump) {
       if (shown >= max) break;
       char b[160];
-      std::string l = ip(f.key.laddr) + ":" + std::to_string(f.key.lport);
-      std::string r = ip(f.key.raddr) + ":" + std::to_string(f.key.rport);
+      std::string l = f.local(), r = f.remote();
       std::snprintf(b, sizeof b, "%-6u %-22s %-22s %s\n", dp.workers()[i]->lcore(), l.c_str(),
                     r.c_str(), std::string(tcp::to_string(f.state)).c_str());
       o << b;

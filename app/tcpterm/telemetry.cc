@@ -68,8 +68,7 @@ int tel_flows(const char*, const char* params, rte_tel_data* d) {
     for (const auto& f : rs[i]->dump) {
       if (shown++ >= n) break;
       std::string s = std::to_string(g_dp->workers()[i]->lcore()) + " " +
-                      wire::ip_to_string(f.key.laddr) + ":" + std::to_string(f.key.lport) + " " +
-                      wire::ip_to_string(f.key.raddr) + ":" + std::to_string(f.key.rport) + " " +
+                      f.local() + " " + f.remote() + " " +
                       std::string(tcp::to_string(f.state));
       rte_tel_data_add_array_string(d, s.c_str());
     }

@@ -83,6 +83,42 @@ std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out) {
       (!wire::parse_ip(addrs.substr(dash + 1), out.last) || out.last < out.addr))
     return "bad address range in '" + s + "' (FIRST-LAST, FIRST <= LAST)";
   if (!parse_num(v.substr(slash + 1), out.prefix, 1, 32)) return "bad prefix in '" + s + "'";
+  // 0/8, 127/8, multicast and 240/4 are never a host's address (and
+  // 224/3 carries IPv6 address ids inside flow keys: flow/addr6.h).
+  if (wire::martian_source(out.addr) || wire::martian_source(out.last))
+    return "'" + s + "' is not a unicast host address";
+  return std::nullopt;
+}
+
+std::optional<std::string> parse_addr6(const std::string& s, Addr6Spec& out) {
+  std::string_view v = s;
+  size_t at = v.find('@');
+  if (at != std::string_view::npos) {
+    if (!parse_num(v.substr(0, at), out.port, 0, 1023)) return "bad port in '" + s + "'";
+    v.remove_prefix(at + 1);
+  }
+  size_t slash = v.find('/');
+  if (slash == std::string_view::npos) return "'" + s + "' needs /PREFIX (e.g. 2001:2::2/64)";
+  if (v.substr(0, slash).find('-') != std::string_view::npos)
+    return "IPv6 address ranges are not supported in '" + s + "' (one address per --addr)";
+  if (!wire::parse_ip6(v.substr(0, slash), out.addr) || wire::ip6_is_zero(out.addr) ||
+      wire::ip6_martian_source(out.addr) || wire::ip6_is_link_local(out.addr))
+    return "bad IPv6 address in '" + s + "' (a global unicast address, e.g. 2001:2::2)";
+  if (!parse_num(v.substr(slash + 1), out.prefix, 1, 128)) return "bad prefix in '" + s + "'";
+  return std::nullopt;
+}
+
+// "[IPV6]:PORT" ending at `end`.
+static std::optional<std::string> parse_endpoint6(const std::string& s, size_t end, bool allow_any,
+                                                  wire::Ip6& addr, uint16_t& port) {
+  std::string_view v = std::string_view(s).substr(0, end);
+  size_t close = v.find(']');
+  if (v.empty() || v[0] != '[' || close == std::string_view::npos || close + 1 >= v.size() || v[close + 1] != ':')
+    return "'" + s + "' does not start with [IPV6]:PORT";
+  if (!wire::parse_ip6(v.substr(1, close - 1), addr) || (!allow_any && wire::ip6_is_zero(addr)) ||
+      (!wire::ip6_is_zero(addr) && wire::ip6_martian_source(addr)))
+    return "bad IPv6 address in '" + s + "'";
+  if (!parse_num(v.substr(close + 2), port, 1, 65535)) return "bad port in '" + s + "'";
   return std::nullopt;
 }
 
@@ -102,8 +138,17 @@ std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out) {
   out.text = s;
   std::string_view v = s;
   size_t slash = v.find('/');
-  if (slash == std::string_view::npos) return "'" + s + "' is not IPV4:PORT/APP[,key=value...]";
-  if (auto e = parse_endpoint(s, slash, true, out.addr, out.port)) return e;
+  if (!s.empty() && s[0] == '[') {
+    // The address may hold no '/', so the application starts after "]:PORT".
+    size_t close = v.find(']');
+    slash = close == std::string_view::npos ? close : v.find('/', close);
+    if (slash == std::string_view::npos) return "'" + s + "' is not [IPV6]:PORT/APP[,key=value...]";
+    out.v6 = true;
+    if (auto e = parse_endpoint6(s, slash, true, out.addr6, out.port)) return e;
+  } else {
+    if (slash == std::string_view::npos) return "'" + s + "' is not IPV4:PORT/APP[,key=value...]";
+    if (auto e = parse_endpoint(s, slash, true, out.addr, out.port)) return e;
+  }
   std::string_view rest = v.substr(slash + 1);
   size_t comma = rest.find(',');
   out.app = std::string(rest.substr(0, comma));
@@ -131,6 +176,7 @@ std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out)
   std::string_view v = s;
   size_t comma = v.find(',');
   if (auto e = parse_endpoint(s, comma, false, out.addr, out.port)) return e;
+  if (wire::martian_source(out.addr)) return "'" + s + "' does not name a unicast host";
   while (comma != std::string_view::npos) {
     v.remove_prefix(comma + 1);
     comma = v.find(',');
@@ -175,6 +221,21 @@ std::optional<std::string> parse_route(const std::string& s, RouteSpec& out) {
   std::string_view pfx = v.substr(0, comma);
   size_t slash = pfx.find('/');
   if (slash == std::string_view::npos) return "'" + s + "' is not PREFIX/LEN,via=GATEWAY";
+  if (pfx.substr(0, slash).find(':') != std::string_view::npos) {
+    out.v6 = true;
+    if (!wire::parse_ip6(pfx.substr(0, slash), out.prefix6)) return "bad IPv6 prefix in '" + s + "'";
+    if (!parse_num(pfx.substr(slash + 1), out.len, 0, 128)) return "bad prefix length in '" + s + "'";
+    // Host bits set: the prefix does not match itself with the host part cleared.
+    wire::Ip6 masked = out.prefix6;
+    for (unsigned b = out.len; b < 128; b++) masked[b / 8] &= uint8_t(~(0x80u >> (b % 8)));
+    if (masked != out.prefix6) return "'" + std::string(pfx) + "' has host bits set";
+    if (comma == std::string_view::npos) return "'" + s + "' needs via=GATEWAY";
+    std::string_view kv6 = v.substr(comma + 1);
+    if (kv6.rfind("via=", 0) != 0 || !wire::parse_ip6(kv6.substr(4), out.gateway6) ||
+        wire::ip6_is_zero(out.gateway6) || wire::ip6_is_multicast(out.gateway6))
+      return "bad gateway in '" + s + "' (via=IPV6)";
+    return std::nullopt;
+  }
   if (!wire::parse_ip(pfx.substr(0, slash), out.prefix)) return "bad IPv4 prefix in '" + s + "'";
   if (!parse_num(pfx.substr(slash + 1), out.len, 0, 32)) return "bad prefix length in '" + s + "'";
   if (out.len < 32 && (out.len == 0 ? out.prefix != 0 : (out.prefix << out.len) != 0))
@@ -187,8 +248,8 @@ std::optional<std::string> parse_route(const std::string& s, RouteSpec& out) {
 }
 
 std::string usage() {
-  return "usage: tcpterm [EAL options] -- [--addr [PORT@]IPV4/PREFIX]... "
-         "[--listen IPV4:PORT/APP[,key=value...]]... [--msl-ms N] "
+  return "usage: tcpterm [EAL options] -- [--addr [PORT@]IPV4/PREFIX|[PORT@]IPV6/PREFIX]... "
+         "[--listen IPV4:PORT/APP[,key=value...]|[IPV6]:PORT/APP[,...]]... [--msl-ms N] "
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
@@ -228,6 +289,14 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
     if (a == "--addr") {
       if (auto e = value()) return e;
       AddrSpec s;
+      std::string_view host = val;
+      if (size_t at = host.find('@'); at != std::string_view::npos) host.remove_prefix(at + 1);
+      if (host.find(':') != std::string_view::npos) {
+        Addr6Spec s6;
+        if (auto e = parse_addr6(val, s6)) return "--addr: " + *e;
+        o.addrs6.push_back(s6);
+        continue;
+      }
       if (auto e = parse_addr(val, s)) return "--addr: " + *e;
       o.addrs.push_back(s);
     } else if (a == "--listen") {
@@ -303,7 +372,8 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
     }
   }
   if (o.interactive && o.stats_period_s) return "--stats-period: only without -i (non-interactive mode)";
-  if (o.addrs.empty()) o.addrs.push_back(AddrSpec{0, 0xC6120002, 0xC6120002, 24});  // SPEC default topology
+  if (o.addrs.empty() && o.addrs6.empty())
+    o.addrs.push_back(AddrSpec{0, 0xC6120002, 0xC6120002, 24});  // SPEC default topology
   for (auto& c : o.connects) {
     if (c.src_first) continue;
     for (const auto& a : o.addrs)

@@ -26,6 +26,13 @@ struct AddrSpec {
   bool contains(uint32_t a) const { return a >= addr && a <= last; }
 };
 
+// --addr [PORT@]IPV6/PREFIX: one IPv6 address owned on a port.
+struct Addr6Spec {
+  uint16_t port = 0;
+  wire::Ip6 addr{};
+  uint8_t prefix = 64;
+};
+
 // --connect IPV4:PORT[,key=value...]: the client role.
 struct ConnectSpec {
   uint32_t addr = 0;
@@ -39,15 +46,20 @@ struct ConnectSpec {
 };
 
 // --route PREFIX/LEN,via=GATEWAY (0.0.0.0/0: the default gateway).
+// --route PREFIX6/LEN,via=GATEWAY6 for IPv6 (v6 set, prefix6/gateway6).
 struct RouteSpec {
   uint32_t prefix = 0;
   uint8_t len = 0;
   uint32_t gateway = 0;
+  bool v6 = false;
+  wire::Ip6 prefix6{}, gateway6{};
   std::string text;
 };
 
 struct ListenSpec {
-  uint32_t addr = 0;  // 0.0.0.0: every owned address
+  uint32_t addr = 0;  // 0.0.0.0 (or [::]): every owned address of both families
+  bool v6 = false;    // [IPV6]:PORT/APP: addr6 (unless it is ::)
+  wire::Ip6 addr6{};
   uint16_t port = 0;
   std::string app;
   apps::Params params;
@@ -56,6 +68,7 @@ struct ListenSpec {
 
 struct Options {
   std::vector<AddrSpec> addrs;
+  std::vector<Addr6Spec> addrs6;
   std::vector<ListenSpec> listens;
   std::vector<ConnectSpec> connects;
   bool ring_pair = false;  // two net_ring ports joined to each other (loopback benchmark)
@@ -90,8 +103,10 @@ struct Options {
 std::optional<std::string> parse_options(int argc, char** argv, Options& o);
 std::string usage();
 
-// "[PORT@]IPV4/PREFIX" and "IPV4:PORT/APP[,key=value...]".
+// "[PORT@]IPV4/PREFIX" (or IPV6/PREFIX) and "IPV4:PORT/APP[,key=value...]"
+// (or [IPV6]:PORT/APP...).
 std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out);
+std::optional<std::string> parse_addr6(const std::string& s, Addr6Spec& out);
 std::optional<std::string> parse_listen(const std::string& s, ListenSpec& out);
 std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out);
 std::optional<std::string> parse_route(const std::string& s, RouteSpec& out);

@@ -46,7 +46,8 @@ inline constexpr unsigned kBurst = 32;
   X(tx_no_neighbor) X(tx_no_route) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies) \
   X(not_for_us) X(rx_multiseg) X(rx_martian) X(arp_requests_out) X(arp_not_on_link)          \
   X(nexthop_table_full) X(arp_held) X(arp_held_sent) X(arp_held_dropped) X(iterations) X(busy_cycles) \
-  X(total_cycles)
+  X(total_cycles) X(rx_ipv6) X(ns_in) X(na_out) X(ns_out) X(na_in) X(nd_bad_hop_limit) X(nd_not_on_link) \
+  X(icmp6_echo_replies) X(icmp6_packet_too_big) X(icmp6_ignored) X(dad_seen)
 
 struct alignas(64) WorkerCounters {
 #define X(n) uint64_t n = 0;
@@ -71,6 +72,7 @@ struct PortInfo {
   bool has_peer_mac = false;  // a point-to-point link (the ring pair): no ARP needed
   rte_ether_addr peer_mac{};
   std::vector<config::AddrSpec> addrs;
+  std::vector<config::Addr6Spec> addrs6;
 };
 
 // A control-plane request, executed by a worker between bursts.  Its
@@ -153,6 +155,20 @@ class Worker final : public stack::TxSink {
   void rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n);
   void handle_arp(uint16_t port, const uint8_t* data, size_t len);
   void handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, std::span<const uint8_t> l4);
+  // An IPv6 frame (after Ethernet): ND, ICMPv6, or a TCP segment for the
+  // stack (ipv6.cc).
+  void rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const uint8_t> l3, uint64_t ol_flags);
+  void handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::Ipv6Repr& ip, std::span<const uint8_t> l4);
+  // A Neighbor Solicitation for `target` from `src` (ours), to its
+  // solicited-node group (RFC 4861 7.2.2).
+  void nd_solicit(uint16_t port, const wire::Ip6& src, const wire::Ip6& target);
+  // Where a frame from src to dst goes (IPv6): as resolve().
+  bool resolve6(const wire::Ip6& src, const wire::Ip6& dst, uint16_t& port, wire::Mac& mac,
+                bool* pending = nullptr, wire::Ip6* pending_hop = nullptr);
+  // An IPv6 frame (ip's addresses, proto and payload_len set):
+  // Ethernet filled and the header emitted; `l4` at the payload.
+  rte_mbuf* alloc_ipv6(uint16_t port, const wire::Mac& mac, const wire::Ipv6Repr& ip, uint8_t*& l4);
+  void tcp_out6(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr& h, const stack::Payload& p);
   // tx.cc: one place builds frames.  Returns the mbuf with Ethernet filled
   // and `l3` pointing at l3_len writable bytes after it; null (counted) when
   // the pool is dry.
@@ -178,10 +194,13 @@ class Worker final : public stack::TxSink {
     uint32_t hop;
     uint16_t port;
     uint64_t since;
+    bool v6 = false;
+    wire::Ip6 hop6{};
   };
   std::vector<Held> held_;
-  void hold(uint16_t port, uint32_t hop, rte_mbuf* m);
+  void hold(uint16_t port, uint32_t hop, rte_mbuf* m, const wire::Ip6* hop6 = nullptr);
   void release_held(uint32_t hop, const wire::Mac& mac);
+  void release_held6(const wire::Ip6& hop, const wire::Mac& mac);
   void expire_held(uint64_t now, bool all = false);
 
   Dataplane& dp_;
@@ -195,6 +214,7 @@ class Worker final : public stack::TxSink {
   std::vector<rte_eth_dev_tx_buffer*> txbuf_;
   NextHops nexthops_;
   NeighborCache neighbors_;
+  NeighborCache6 neighbors6_;
   uint16_t ip_id_ = 0;
   apps::Generator* gen_ = nullptr;
   std::unique_ptr<lb::Balancer> bal_;  // pools and health checks (--pool); null without pools
@@ -249,6 +269,13 @@ class Dataplane {
   const Routes& routes() const { return routes_; }
   // Which port owns `addr` (-1: none); is `addr` owned on `port`?
   int port_of(uint32_t addr) const;
+  int port_of6(const wire::Ip6& addr) const;
+  bool owns6(uint16_t port, const wire::Ip6& addr) const;
+  // Is `a` the solicited-node group of one of port's addresses?
+  bool owns_solicited6(uint16_t port, const wire::Ip6& a) const;
+  const Routes6& routes6() const { return routes6_; }
+  // The appliance's IPv6 address on the port that reaches dst (by route).
+  bool source_for6(const wire::Ip6& dst, wire::Ip6& out) const;
   // The appliance's address on the port that reaches dst (by route): the
   // default source of backend connections; 0 when nothing reaches it.
   uint32_t source_for(uint32_t dst) const;
@@ -272,6 +299,7 @@ class Dataplane {
   std::vector<rte_mempool*> pools_;  // per NUMA socket
   std::vector<std::unique_ptr<Worker>> workers_;
   Routes routes_;
+  Routes6 routes6_;
   std::atomic<bool> stop_{false};
   std::atomic<bool> running_{false};
   // The request queues are single-producer: the CLI and the telemetry

@@ -93,23 +93,27 @@ class NextHops {
   uint64_t full_ = 0, evicted_ = 0;
 };
 
-class NeighborCache {
+// IPv4 -> MAC (ARP) or IPv6 -> MAC (neighbour discovery, RFC 4861): one
+// cache per family, the same policy.  A = uint32_t or wire::Ip6; A{} is
+// never a neighbour's address, so it marks a free way.
+template <class A>
+class BasicNeighborCache {
  public:
   static constexpr uint32_t kWays = 4;
   static constexpr uint64_t kStaleMs = 60000;        // refresh by ARP after a minute (Linux: ~30 s reachable)
   static constexpr uint64_t kExpireMs = 20 * 60000;  // forget after 20 minutes unconfirmed
   static constexpr uint64_t kRequestIntervalMs = 1000;  // ARP requests per address (RFC 1122 2.3.2.1)
   struct Entry {
-    uint32_t ip = 0;  // 0: free
+    A ip{};  // A{}: free
     uint16_t port = 0;
     bool resolved = false;
     wire::Mac mac{};
     uint64_t confirmed = 0;  // when the MAC was last learned
     uint64_t requested = 0;  // when we last asked (0: never)
   };
-  explicit NeighborCache(uint32_t sets = 1024) : sets_(sets), e_(size_t(sets) * kWays) {}
+  explicit BasicNeighborCache(uint32_t sets = 1024) : sets_(sets), e_(size_t(sets) * kWays) {}
 
-  void learn(uint32_t ip, uint16_t port, const wire::Mac& mac, uint64_t now) {
+  void learn(const A& ip, uint16_t port, const wire::Mac& mac, uint64_t now) {
     // Called for received frames: no write when nothing changed within a
     // second (the packet path must not dirty a cache line per packet).
     if (Entry* y = find(ip); y && y->resolved && y->port == port && y->mac == mac && now - y->confirmed < 1000)
@@ -124,7 +128,7 @@ class NeighborCache {
   // A resolved, unexpired entry or null.  `refresh` is set when the entry is
   // stale or missing and an ARP request is due now (at most once per
   // kRequestIntervalMs per address).
-  const Entry* lookup(uint32_t ip, uint64_t now, bool& refresh) {
+  const Entry* lookup(const A& ip, uint64_t now, bool& refresh) {
     refresh = false;
     Entry* x = find(ip);
     if (x && x->resolved && now - x->confirmed >= kExpireMs) x->resolved = false;
@@ -132,7 +136,10 @@ class NeighborCache {
     bool stale = usable && now - x->confirmed >= kStaleMs;
     if (!usable || stale) {
       if (!x) x = slot(ip, now);
-      if (x->ip != ip) *x = Entry{ip};
+      if (x->ip != ip) {
+        *x = Entry{};
+        x->ip = ip;
+      }
       if (x->requested == 0 || now - x->requested >= kRequestIntervalMs) {
         x->requested = now ? now : 1;
         refresh = true;
@@ -143,12 +150,12 @@ class NeighborCache {
   uint32_t capacity() const { return uint32_t(e_.size()); }
   uint32_t resolved() const {
     uint32_t n = 0;
-    for (const Entry& x : e_) n += x.ip && x.resolved;
+    for (const Entry& x : e_) n += x.ip != A{} && x.resolved;
     return n;
   }
 
  private:
-  Entry* find(uint32_t ip) {
+  Entry* find(const A& ip) {
     uint32_t base = (mix(ip) % sets_) * kWays;
     for (uint32_t w = 0; w < kWays; w++)
       if (e_[base + w].ip == ip) return &e_[base + w];
@@ -156,13 +163,13 @@ class NeighborCache {
   }
   // The entry for ip, or the way to replace: a free one, else the least
   // recently confirmed (an unresolved one first).
-  Entry* slot(uint32_t ip, uint64_t) {
+  Entry* slot(const A& ip, uint64_t) {
     if (Entry* x = find(ip)) return x;
     uint32_t base = (mix(ip) % sets_) * kWays;
     Entry* best = &e_[base];
     for (uint32_t w = 0; w < kWays; w++) {
       Entry& x = e_[base + w];
-      if (x.ip == 0) return &x;
+      if (x.ip == A{}) return &x;
       auto rank = [](const Entry& y) { return y.resolved ? y.confirmed + (1ull << 62) : y.requested; };
       if (rank(x) < rank(*best)) best = &x;
     }
@@ -175,9 +182,15 @@ class NeighborCache {
     h *= 0x846ca68b;
     return h ^ (h >> 16);
   }
+  static uint32_t mix(const wire::Ip6& a) {
+    // Neighbours share the link's prefix: the interface identifier decides.
+    return mix(wire::load32(a.data() + 8) * 31 ^ wire::load32(a.data() + 12));
+  }
   uint32_t sets_;
   std::vector<Entry> e_;
 };
+using NeighborCache = BasicNeighborCache<uint32_t>;
+using NeighborCache6 = BasicNeighborCache<wire::Ip6>;
 
 struct Route {
   uint32_t prefix = 0;
@@ -213,6 +226,42 @@ class Routes {
 
  private:
   std::vector<Route> rs_;
+};
+
+// IPv6 routes: on-link prefixes from --addr, --route entries through a
+// gateway; longest prefix first (as Routes).
+struct Route6 {
+  wire::Ip6 prefix{};
+  uint8_t len = 0;
+  bool has_gateway = false;
+  wire::Ip6 gateway{};
+  uint16_t port = 0;
+  bool contains(const wire::Ip6& a) const { return wire::ip6_prefix_match(a, prefix, len); }
+};
+
+class Routes6 {
+ public:
+  void add(const Route6& r) {
+    rs_.push_back(r);
+    std::stable_sort(rs_.begin(), rs_.end(), [](const Route6& a, const Route6& b) { return a.len > b.len; });
+  }
+  const Route6* lookup(const wire::Ip6& dst) const {
+    for (const Route6& r : rs_)
+      if (r.contains(dst)) return &r;
+    return nullptr;
+  }
+  // On-link: within an --addr prefix on port, or link-local (fe80::/10 is
+  // on every link, RFC 4291 2.5.6).
+  bool on_link(uint16_t port, const wire::Ip6& a) const {
+    if (wire::ip6_is_link_local(a)) return true;
+    for (const Route6& r : rs_)
+      if (!r.has_gateway && r.port == port && r.contains(a)) return true;
+    return false;
+  }
+  const std::vector<Route6>& all() const { return rs_; }
+
+ private:
+  std::vector<Route6> rs_;
 };
 
 }  // namespace tcpterm::dp

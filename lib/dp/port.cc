@@ -54,6 +54,40 @@ int Dataplane::port_of(uint32_t addr) const {
   return -1;
 }
 
+int Dataplane::port_of6(const wire::Ip6& addr) const {
+  for (const PortInfo& p : ports_)
+    for (const auto& a : p.addrs6)
+      if (a.addr == addr) return p.id;
+  return -1;
+}
+
+bool Dataplane::owns6(uint16_t port, const wire::Ip6& addr) const {
+  for (const auto& a : ports_[port].addrs6)
+    if (a.addr == addr) return true;
+  return false;
+}
+
+bool Dataplane::owns_solicited6(uint16_t port, const wire::Ip6& g) const {
+  for (const auto& a : ports_[port].addrs6)
+    if (wire::solicited_node(a.addr) == g) return true;
+  return false;
+}
+
+bool Dataplane::source_for6(const wire::Ip6& dst, wire::Ip6& out) const {
+  const Route6* r = routes6_.lookup(dst);
+  if (!r || r->port >= ports_.size()) return false;
+  const wire::Ip6& hop = r->has_gateway ? r->gateway : dst;
+  const auto& addrs = ports_[r->port].addrs6;
+  for (const auto& a : addrs)
+    if (wire::ip6_prefix_match(a.addr, hop, a.prefix)) {
+      out = a.addr;
+      return true;
+    }
+  if (addrs.empty()) return false;
+  out = addrs[0].addr;
+  return true;
+}
+
 bool Dataplane::owns(uint16_t port, uint32_t addr) const {
   for (const auto& a : ports_[port].addrs)
     if (a.contains(addr)) return true;
@@ -163,6 +197,10 @@ bool Dataplane::init_port(uint16_t port, std::string& err) {
   rte_eth_macaddr_get(port, &pi.mac);
   for (const auto& a : opts_.addrs)
     if (a.port == port) pi.addrs.push_back(a);
+  for (const auto& a : opts_.addrs6)
+    if (a.port == port) pi.addrs6.push_back(a);
+  // IPv6 neighbour discovery is multicast (solicited-node groups, 33:33:...).
+  if (!opts_.addrs6.empty()) rte_eth_allmulticast_enable(port);
   ports_.push_back(pi);
   return true;
 }
@@ -186,6 +224,11 @@ bool Dataplane::init(std::string& err) {
     return false;
   }
   for (const auto& a : opts_.addrs)
+    if (a.port >= nports) {
+      err = "--addr: port " + std::to_string(a.port) + " does not exist (" + std::to_string(nports) + " ports)";
+      return false;
+    }
+  for (const auto& a : opts_.addrs6)
     if (a.port >= nports) {
       err = "--addr: port " + std::to_string(a.port) + " does not exist (" + std::to_string(nports) + " ports)";
       return false;
@@ -291,7 +334,8 @@ bool Dataplane::init(std::string& err) {
         err = e;
         return false;
       }
-      w->stack().add_listener(l.addr, l.port, app.get());
+      if (l.v6) w->stack().add_listener6(l.addr6, l.port, app.get());
+      else w->stack().add_listener(l.addr, l.port, app.get());
       w->add_app(std::move(app));
     }
   }
@@ -432,6 +476,7 @@ bool Dataplane::init_routes(std::string& err) {
     routes_.add(Route{a.addr & mask, a.prefix, 0, a.port});
   }
   for (const auto& r : opts_.routes) {
+    if (r.v6) continue;
     int port = -1;
     for (const auto& p : ports_)
       if (routes_.on_link(p.id, r.gateway)) port = p.id;
@@ -441,6 +486,29 @@ bool Dataplane::init_routes(std::string& err) {
       return false;
     }
     routes_.add(Route{r.prefix, r.len, r.gateway, uint16_t(port)});
+  }
+  for (const auto& a : opts_.addrs6) {
+    Route6 r;
+    r.prefix = a.addr;
+    for (unsigned b = a.prefix; b < 128; b++) r.prefix[b / 8] &= uint8_t(~(0x80u >> (b % 8)));
+    r.len = a.prefix;
+    r.port = a.port;
+    routes6_.add(r);
+  }
+  for (const auto& r : opts_.routes) {
+    if (!r.v6) continue;
+    // The gateway must be inside an --addr prefix (a link-local gateway
+    // would need a zone to name its port: give the router's global address).
+    int port = -1;
+    for (const auto& p : ports_)
+      for (const auto& ad : p.addrs6)
+        if (wire::ip6_prefix_match(ad.addr, r.gateway6, ad.prefix)) port = p.id;
+    if (port < 0) {
+      err = "--route " + r.text + ": gateway " + wire::ip6_to_string(r.gateway6) +
+            " is not on-link (no --addr prefix holds it)";
+      return false;
+    }
+    routes6_.add(Route6{r.prefix6, r.len, true, r.gateway6, uint16_t(port)});
   }
   return true;
 }

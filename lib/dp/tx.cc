@@ -115,7 +115,9 @@ void Worker::nh_release(uint32_t nh) {
 uint32_t Worker::nh_resolve(const flow::FlowKey4& key) {
   uint16_t port;
   wire::Mac mac;
-  if (!resolve(key.laddr, key.raddr, port, mac)) return kNoHop;
+  bool ok = flow::is_v6(key) ? resolve6(stack_->addr6(key.laddr), stack_->addr6(key.raddr), port, mac)
+                             : resolve(key.laddr, key.raddr, port, mac);
+  if (!ok) return kNoHop;
   uint32_t nh = nexthops_.find_or_add(port, mac, stack_->now());
   if (nh == kNoHop) {
     c_.nexthop_table_full++;
@@ -126,6 +128,7 @@ uint32_t Worker::nh_resolve(const flow::FlowKey4& key) {
 }
 
 void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr& h, const stack::Payload& p) {
+  if (flow::is_v6(key)) return tcp_out6(key, nh, h, p);
   uint16_t port;
   wire::Mac mac{};
   uint32_t pending = 0;
@@ -160,22 +163,27 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
   else send_frame(port, m);
 }
 
-void Worker::hold(uint16_t port, uint32_t hop, rte_mbuf* m) {
+void Worker::hold(uint16_t port, uint32_t hop, rte_mbuf* m, const wire::Ip6* hop6) {
   size_t same = 0;
-  for (const Held& h : held_) same += h.hop == hop;
+  for (const Held& h : held_) same += hop6 ? (h.v6 && h.hop6 == *hop6) : (!h.v6 && h.hop == hop);
   if (held_.size() >= kHeldMax || same >= kHeldPerHop) {
     c_.arp_held_dropped++;
     rte_pktmbuf_free(m);
     return;
   }
   c_.arp_held++;
-  held_.push_back({m, hop, port, stack_->now()});
+  Held x{m, hop, port, stack_->now()};
+  if (hop6) {
+    x.v6 = true;
+    x.hop6 = *hop6;
+  }
+  held_.push_back(x);
 }
 
 void Worker::release_held(uint32_t hop, const wire::Mac& mac) {
   size_t k = 0;
   for (Held& h : held_) {
-    if (h.hop == hop) {
+    if (!h.v6 && h.hop == hop) {
       std::memcpy(rte_pktmbuf_mtod(h.m, uint8_t*), mac.data(), 6);  // the Ethernet destination
       c_.arp_held_sent++;
       send_frame(h.port, h.m);

@@ -137,7 +137,8 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
       rte_pktmbuf_free(m);
       continue;
     }
-    bool to_us = std::memcmp(eth.dst.data(), pi.mac.addr_bytes, 6) == 0 || eth.dst == wire::kBroadcastMac;
+    bool to_us = std::memcmp(eth.dst.data(), pi.mac.addr_bytes, 6) == 0 || eth.dst == wire::kBroadcastMac ||
+                 (eth.dst[0] == 0x33 && eth.dst[1] == 0x33 && !pi.addrs6.empty());  // IPv6 multicast (ND)
     if (!to_us) {
       c_.not_for_us++;
       rte_pktmbuf_free(m);
@@ -146,6 +147,11 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
     auto l3 = frame.subspan(wire::kEthHdrLen);
     if (eth.ethertype == wire::kEtherTypeArp) {
       handle_arp(port, l3.data(), l3.size());
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    if (eth.ethertype == wire::kEtherTypeIpv6 && !pi.addrs6.empty()) {
+      rx_ipv6(port, eth, l3, m->ol_flags);
       rte_pktmbuf_free(m);
       continue;
     }

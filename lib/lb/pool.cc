@@ -40,7 +40,7 @@ using wire::parse_num;
 bool parse_backend(std::string_view s, BackendConf& out) {
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return false;
-  return wire::parse_ip(s.substr(0, colon), out.addr) && out.addr != 0 &&
+  return wire::parse_ip(s.substr(0, colon), out.addr) && out.addr != 0 && !wire::martian_source(out.addr) &&
          parse_num(s.substr(colon + 1), out.port, 1, 65535);
 }
 

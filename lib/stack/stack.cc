@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstring>
 
 #include "tcp/time_wait.h"
 
@@ -30,6 +31,10 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
       pool_(cfg.max_flows),
       table_(cfg.max_flows + cfg.max_time_wait),
       tw_(std::min(cfg.max_time_wait, flow::TimeWaitTable::kMaxCapacity)),
+      // Every IPv6 holder holds two ids; distinct addresses are at most the
+      // local ones plus one per flow or record.
+      addr6_(uint32_t(std::min<uint64_t>(2ull * cfg.max_flows + cfg.max_time_wait + 1024, flow::kV6IndexMask)),
+             draw(cfg.rng)),
       wheel_(cfg.max_flows, now_ms),
       iss_(draw(cfg.rng), draw(cfg.rng)),
       cookies_(cfg.rng),
@@ -61,6 +66,41 @@ bool Stack::remove_listener(uint32_t addr, uint16_t port) {
   return false;
 }
 
+bool Stack::add_listener6(const wire::Ip6& addr, uint16_t port, App* app) {
+  if (wire::ip6_is_zero(addr)) return add_listener(0, port, app);
+  uint32_t id = addr6_.acquire(addr);  // held while the listener lives
+  if (id == flow::Addr6Table::kNone) return false;
+  if (!add_listener(id, port, app)) {
+    addr6_.release(id);
+    return false;
+  }
+  return true;
+}
+
+bool Stack::remove_listener6(const wire::Ip6& addr, uint16_t port) {
+  if (wire::ip6_is_zero(addr)) return remove_listener(0, port);
+  uint32_t id = addr6_.find(addr);
+  if (id == flow::Addr6Table::kNone || !remove_listener(id, port)) return false;
+  addr6_.release(id);
+  return true;
+}
+
+bool Stack::key6(const wire::Ip6& l, uint16_t lport, const wire::Ip6& r, uint16_t rport, FlowKey4& out) {
+  uint32_t li = addr6_.acquire(l);
+  if (li == flow::Addr6Table::kNone) {
+    sst_.addr6_table_full++;
+    return false;
+  }
+  uint32_t ri = addr6_.acquire(r);
+  if (ri == flow::Addr6Table::kNone) {
+    addr6_.release(li);
+    sst_.addr6_table_full++;
+    return false;
+  }
+  out = FlowKey4{li, ri, lport, rport};
+  return true;
+}
+
 Listener* Stack::find_listener(uint32_t addr, uint16_t port) {
   Listener* any = nullptr;
   for (auto& l : listeners_) {
@@ -90,6 +130,62 @@ void Stack::input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg, uint32_t n
   if (ref == flow::FlowTable::kNotFound) on_new_segment(key, hash, seg, 0, false);
   else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, key, hash, seg);
   else on_flow_segment(ref, seg);
+}
+
+void Stack::input6(const wire::Ipv6Repr& ip, const wire::TcpRepr& seg, uint32_t nh) {
+  // The segment holds its two address ids while it is processed: a flow or
+  // record it creates takes its own hold, and an address nobody holds
+  // afterwards leaves the table.
+  FlowKey4 key;
+  if (!key6(ip.dst, seg.dst_port, ip.src, seg.src_port, key)) return;
+  cur_nh_ = nh;
+  uint32_t hash = this->hash(key);
+  uint32_t ref = lookup(key, hash);
+  if (ref == flow::FlowTable::kNotFound) on_new_segment(key, hash, seg, 0, false);
+  else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, key, hash, seg);
+  else on_flow_segment(ref, seg);
+  release_key6(key);
+}
+
+void Stack::packet_too_big6(std::span<const uint8_t> q, uint32_t mtu) {
+  // The quoted packet is ours: IPv6 header (no extension headers: we send
+  // none) and at least the first 8 bytes of TCP (ports, sequence number).
+  if (q.size() < wire::kIpv6HdrLen + 8 || (q[0] >> 4) != 6 || q[6] != wire::kProtoTcp) {
+    sst_.pmtu_ignored++;
+    return;
+  }
+  wire::Ip6 src, dst;
+  std::memcpy(src.data(), q.data() + 8, 16);
+  std::memcpy(dst.data(), q.data() + 24, 16);
+  const uint8_t* t = q.data() + wire::kIpv6HdrLen;
+  uint32_t li = addr6_.find(src), ri = addr6_.find(dst);
+  if (li == flow::Addr6Table::kNone || ri == flow::Addr6Table::kNone) {
+    sst_.pmtu_ignored++;
+    return;
+  }
+  FlowKey4 key{li, ri, wire::load16(t), wire::load16(t + 2)};
+  uint32_t ref = lookup(key, hash(key));
+  if (ref == flow::FlowTable::kNotFound || (ref & kTwRef)) {
+    sst_.pmtu_ignored++;
+    return;
+  }
+  tcp::Tcb& tcb = pool_[ref].tcb;
+  tcp::Seq seq(wire::load32(t + 4));
+  // RFC 5927 5.2: only a sequence number in flight (SND.UNA <= seq < SND.NXT)
+  // proves the sender saw our segment.
+  if (!(seq >= tcb.snd_una && seq < tcb.snd_max)) {
+    sst_.pmtu_ignored++;
+    return;
+  }
+  // RFC 8201 4: a reported MTU below 1280 is raised to 1280.
+  uint32_t path = std::max<uint32_t>(mtu, wire::icmp6::kMinMtu);
+  uint16_t mss = uint16_t(std::min<uint32_t>(path - wire::kIpv6HdrLen - wire::kTcpMinHdr, 0xffff));
+  if (mss >= tcb.snd_mss) {
+    sst_.pmtu_ignored++;
+    return;
+  }
+  tcb.snd_mss = mss;
+  sst_.pmtu_lowered++;
 }
 
 void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs,
@@ -180,7 +276,10 @@ void Stack::on_time_wait_segment(uint32_t ti, const FlowKey4& key, uint32_t hash
 }
 
 void Stack::tw_gone(uint32_t ti) {
-  if (ti != flow::TimeWaitTable::kNil) table_.erase(hash(tw_[ti].key), kTwRef | ti);
+  if (ti != flow::TimeWaitTable::kNil) {
+    table_.erase(hash(tw_[ti].key), kTwRef | ti);
+    drop_key(tw_[ti].key);  // the record's hold on an IPv6 key's addresses
+  }
   st_.states[size_t(TcpState::TimeWait)]--;
 }
 
@@ -213,6 +312,7 @@ uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app, uint32_t
     return flow::kNoIndex;
   }
   Flow& f = pool_[fi];
+  hold_key(key);
   f.key = key;
   f.hash = hash;
   f.nh = nh == kNoNextHop ? kNoNextHop : sink_.nh_acquire(nh);
@@ -230,7 +330,7 @@ bool Stack::try_cookie(const FlowKey4& key, uint32_t hash, App* app, const wire:
       now_ - last_cookie_ms_ > 2 * tcp::kCookiePeriodMs)
     return false;
   tcp::CookieData d;
-  if (!cookies_.check(key.laddr, key.lport, key.raddr, key.rport, seg.seq - 1, seg.ack - 1, now_, d)) {
+  if (!cookies_.check(cookie_tuple(key), seg.seq - 1, seg.ack - 1, now_, d)) {
     sst_.syncookies_failed++;
     return false;  // answered like any ACK to a listener: RST
   }
@@ -241,6 +341,7 @@ bool Stack::try_cookie(const FlowKey4& key, uint32_t hash, App* app, const wire:
   out.reset();
   tcp::Env e = env();
   e.ts_offset = ts_offset(key);
+  e.v6 = flow::is_v6(key);
   tcp::Tcb& t = pool_[fi].tcb;
   tcp::open_from_cookie(t, seg, d.mss, d.wscale, e, out);
   if (!seg.payload.empty() || seg.fin()) tcp::on_segment(t, seg, e, out);  // text or FIN with it
@@ -277,8 +378,9 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     tcp::CookieData d;
     d.mss = seg.opt.mss ? seg.opt.mss : 536;
     d.wscale = cfg_.tcp.window_scaling && seg.opt.has_wscale() ? seg.opt.wscale : 0xff;
-    uint32_t cookie = cookies_.make(key.laddr, key.lport, key.raddr, key.rport, seg.seq, d, now_);
-    send_reply(key, tcp::cookie_syn_ack(seg, cookie, cfg_.tcp, uint32_t(now_) + ts_offset(key)));
+    if (flow::is_v6(key)) d.mss = std::min<uint16_t>(d.mss, cfg_.tcp.mss - tcp::kIpv6HeaderExtra);
+    uint32_t cookie = cookies_.make(cookie_tuple(key), seg.seq, d, now_);
+    send_reply(key, tcp::cookie_syn_ack(seg, cookie, cfg_.tcp, uint32_t(now_) + ts_offset(key), flow::is_v6(key)));
     sst_.syncookies_sent++;
     sst_.syncookie_rotations = cookies_.rotations();
     last_cookie_ms_ = now_ ? now_ : 1;
@@ -287,12 +389,13 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
   uint32_t fi = open_flow(key, hash, l->app, cur_nh_);
   if (fi == flow::kNoIndex) return;
   l->accepted++;
-  tcp::TupleSecret ts = iss_.tuple(key.laddr, key.lport, key.raddr, key.rport);
+  tcp::TupleSecret ts = tuple_secret(key);
   uint32_t iss = has_iss ? iss_override : tcp::IssGenerator::iss(ts, now_ * 1000);
   tcp::Out& out = *out_;
   out.reset();
   tcp::Env e = env();
   e.ts_offset = ts.ts_offset;
+  e.v6 = flow::is_v6(key);
   tcp::open_passive(pool_[fi].tcb, seg, iss, e, out);
   finish_event(fi, out);
 }
@@ -339,8 +442,9 @@ void Stack::flush_touched(uint32_t fi) {
   out.reset();
   tcp::Env e = env();
   if (ops & kPendOpen) {
-    tcp::TupleSecret ts = iss_.tuple(f.key.laddr, f.key.lport, f.key.raddr, f.key.rport);
+    tcp::TupleSecret ts = tuple_secret(f.key);
     e.ts_offset = ts.ts_offset;
+    e.v6 = flow::is_v6(f.key);
     tcp::open_active(f.tcb, tcp::IssGenerator::iss(ts, now_ * 1000), e, out, f.open_timeout_ms);
   }
   if (ops & kPendAbort) tcp::abort(f.tcb, e, out);
@@ -508,6 +612,7 @@ void Stack::free_flow(uint32_t fi) {
   // released when the TCB ended.
   if (f.tcb.rcvq.nchunks) tcp::bq_clear(f.tcb.rcvq, chunks_);
   table_.erase(f.hash, fi);
+  drop_key(f.key);
   wheel_.cancel(fi);
   sink_.nh_release(f.nh);
   f.nh = kNoNextHop;
@@ -605,6 +710,15 @@ void Stack::clear_stats() {
 
 std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t addr_filter) const {
   std::vector<FlowInfo> v;
+  auto info = [&](const FlowKey4& k, TcpState s) {
+    FlowInfo fi{k, s};
+    if (flow::is_v6(k)) {
+      fi.v6 = true;
+      fi.l6 = addr6_.addr(k.laddr);
+      fi.r6 = addr6_.addr(k.raddr);
+    }
+    return fi;
+  };
   auto match = [&](const FlowKey4& k, TcpState s) {
     if (state_filter >= 0 && int(s) != state_filter) return false;
     if (addr_filter && k.raddr != addr_filter && k.laddr != addr_filter) return false;
@@ -613,11 +727,11 @@ std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t a
   for (uint32_t i = 0; i < pool_.capacity() && v.size() < max; i++) {
     if (!pool_.in_use(i)) continue;
     const Flow& f = pool_[i];
-    if (match(f.key, f.tcb.state)) v.push_back({f.key, f.tcb.state});
+    if (match(f.key, f.tcb.state)) v.push_back(info(f.key, f.tcb.state));
   }
   if (v.size() < max && (state_filter < 0 || state_filter == int(TcpState::TimeWait))) {
     tw_.for_each_live([&](uint32_t, const flow::TwRecord& r) {
-      if (v.size() < max && match(r.key, TcpState::TimeWait)) v.push_back({r.key, TcpState::TimeWait});
+      if (v.size() < max && match(r.key, TcpState::TimeWait)) v.push_back(info(r.key, TcpState::TimeWait));
     });
   }
   return v;
@@ -657,6 +771,13 @@ void Stack::clear_all() {
     free_flow(i);
   }
   tw_.expire(uint32_t(now_) + 0x7fffffffu, 0xffffffffu, [&](uint32_t ti) { tw_gone(ti); });
+}
+
+std::string FlowInfo::local() const {
+  return (v6 ? "[" + wire::ip6_to_string(l6) + "]" : wire::ip_to_string(key.laddr)) + ":" + std::to_string(key.lport);
+}
+std::string FlowInfo::remote() const {
+  return (v6 ? "[" + wire::ip6_to_string(r6) + "]" : wire::ip_to_string(key.raddr)) + ":" + std::to_string(key.rport);
 }
 
 // ---------------------------------------------------------------- Stream ---

@@ -28,9 +28,11 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "flow/addr6.h"
 #include "flow/key.h"
 #include "flow/pool.h"
 #include "flow/table.h"
@@ -75,7 +77,8 @@ inline constexpr uint32_t kNoNextHop = 0xffffffffu;
   X(ack_to_listener) X(tw_hits) X(tw_reopen_failed) X(tw_restart_in_place) X(flows_opened) \
   X(flows_freed) X(connect_failed) X(syncookies_sent) X(syncookies_ok) X(syncookies_failed) \
   X(syncookie_rotations) X(mem_pressure_entered) X(mem_reclaim_scans) X(mem_reclaimed_orphans) \
-  X(mem_reclaimed_stalled) X(mem_reclaimed_bytes) X(chunk_alloc_failures)
+  X(mem_reclaimed_stalled) X(mem_reclaimed_bytes) X(chunk_alloc_failures) X(addr6_table_full) \
+  X(pmtu_lowered) X(pmtu_ignored)
 
 struct StackStats {
 #define X(n) uint64_t n = 0;
@@ -110,7 +113,8 @@ struct Payload {
 
 // The edge: builds and transmits an IPv4/TCP segment from (key, header,
 // payload) towards next hop `nh` (kNoNextHop: the edge routes by address).
-// Ports in `h` are already set from the key.
+// Ports in `h` are already set from the key.  An IPv6 key (flow::is_v6)
+// holds address ids: the edge reads the addresses with Stack::addr6().
 class TxSink {
  public:
   virtual ~TxSink() = default;
@@ -126,15 +130,20 @@ class TxSink {
 };
 
 struct Listener {
-  uint32_t addr = 0;  // 0: any owned address
+  uint32_t addr = 0;  // 0: any owned address (both families); an IPv6 listener: its address id
   uint16_t port = 0;
   App* app = nullptr;
   uint64_t accepted = 0;
 };
 
 struct FlowInfo {
-  flow::FlowKey4 key;
+  flow::FlowKey4 key;  // IPv4 addresses, or address ids of an IPv6 flow (then v6, l6, r6)
   tcp::TcpState state;
+  bool v6 = false;
+  wire::Ip6 l6{}, r6{};
+  // "198.18.0.2:80" or "[2001:2::2]:80" (RFC 5952 6).
+  std::string local() const;
+  std::string remote() const;
 };
 
 // The owner of one event (see stream.h): the flow whose segment, timer or
@@ -162,6 +171,9 @@ class Stack {
   // ---- configuration --------------------------------------------------
   bool add_listener(uint32_t addr, uint16_t port, App* app);
   bool remove_listener(uint32_t addr, uint16_t port);
+  // A listener on one IPv6 address (`::` is any address of both families).
+  bool add_listener6(const wire::Ip6& addr, uint16_t port, App* app);
+  bool remove_listener6(const wire::Ip6& addr, uint16_t port);
   const std::vector<Listener>& listeners() const { return listeners_; }
   tcp::Config& tcp_config() { return cfg_.tcp; }
   void set_syncookies(SynCookieMode m) { cfg_.syncookies = m; }
@@ -179,6 +191,17 @@ class Stack {
   // may be null (every segment from kNoNextHop).
   void input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs,
                    unsigned n);
+  // One segment over IPv6 (dst owned, checked by the edge).
+  void input6(const wire::Ipv6Repr& ip, const wire::TcpRepr& seg, uint32_t nh = kNoNextHop);
+  // ICMPv6 Packet Too Big for a segment we sent (RFC 8201): `invoking` is
+  // the start of our packet as quoted.  Lowers the flow's MSS to
+  // mtu - 60, never below 1220 (the 1280 minimum MTU), when the quoted
+  // sequence number is one we have sent and not had acknowledged (RFC
+  // 5927 5.2); the smaller segments go out from the next retransmission.
+  void packet_too_big6(std::span<const uint8_t> invoking, uint32_t mtu);
+  // The address behind an IPv6 id of a key (flow::is_v6_id).
+  const wire::Ip6& addr6(uint32_t id) const { return addr6_.addr(id); }
+  const flow::Addr6Table& addr6_table() const { return addr6_; }
   // Runs due timers and expires TIME-WAIT records.
   void advance(uint64_t now_ms);
   // Earliest time advance() has work, as a lower bound (for idle sleeping).
@@ -216,7 +239,14 @@ class Stack {
   uint32_t hash(const flow::FlowKey4& k) const { return flow::hash_key(k, hash_seed_); }
   // This stack's RFC 6528 ISS for a key at the current time (tests, tools).
   uint32_t iss_for(const flow::FlowKey4& k) const {
-    return tcp::IssGenerator::iss(iss_.tuple(k.laddr, k.lport, k.raddr, k.rport), now_ * 1000);
+    return tcp::IssGenerator::iss(tuple_secret(k), now_ * 1000);
+  }
+  // A key for an IPv6 4-tuple, its ids held by the caller (release with
+  // release_key6); false when the address table is full.
+  bool key6(const wire::Ip6& l, uint16_t lport, const wire::Ip6& r, uint16_t rport, flow::FlowKey4& out);
+  void release_key6(const flow::FlowKey4& k) {
+    addr6_.release(k.laddr);
+    addr6_.release(k.raddr);
   }
 
   // ---- observation ----------------------------------------------------
@@ -308,8 +338,28 @@ class Stack {
   // table entry is erased here; the caller kills or expires the record) or
   // when no record could be kept (ti == kNil).
   void tw_gone(uint32_t ti);
-  uint32_t ts_offset(const flow::FlowKey4& k) const {
-    return iss_.tuple(k.laddr, k.lport, k.raddr, k.rport).ts_offset;
+  // RFC 6528 F() over the true addresses (an IPv6 key's ids are looked up).
+  tcp::TupleSecret tuple_secret(const flow::FlowKey4& k) const {
+    if (flow::is_v6(k))
+      return iss_.tuple6(addr6_.addr(k.laddr).data(), k.lport, addr6_.addr(k.raddr).data(), k.rport);
+    return iss_.tuple(k.laddr, k.lport, k.raddr, k.rport);
+  }
+  uint32_t ts_offset(const flow::FlowKey4& k) const { return tuple_secret(k).ts_offset; }
+  tcp::CookieTuple cookie_tuple(const flow::FlowKey4& k) const {
+    if (flow::is_v6(k))
+      return {addr6_.addr(k.laddr).data(), addr6_.addr(k.raddr).data(), 16, k.lport, k.rport};
+    return {reinterpret_cast<const uint8_t*>(&k.laddr), reinterpret_cast<const uint8_t*>(&k.raddr), 4,
+            k.lport, k.rport};
+  }
+  // Each holder of an IPv6 key holds its address ids (flow/addr6.h).
+  void hold_key(const flow::FlowKey4& k) {
+    if (flow::is_v6(k)) {
+      addr6_.hold(k.laddr);
+      addr6_.hold(k.raddr);
+    }
+  }
+  void drop_key(const flow::FlowKey4& k) {
+    if (flow::is_v6(k)) release_key6(k);
   }
   // Memory pressure: aborts orphans, then stalled flows, holding the most
   // chunks, until the pool is out of pressure.
@@ -329,6 +379,7 @@ class Stack {
   flow::SlotPool<Flow> pool_;
   flow::FlowTable table_;
   flow::TimeWaitTable tw_;
+  flow::Addr6Table addr6_;
   timer::Wheel wheel_;
   tcp::IssGenerator iss_;
   tcp::SynCookies cookies_;

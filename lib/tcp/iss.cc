@@ -48,4 +48,15 @@ TupleSecret IssGenerator::tuple(uint32_t laddr, uint16_t lport, uint32_t raddr,
   return TupleSecret{uint32_t(h), uint32_t(h >> 32)};
 }
 
+TupleSecret IssGenerator::tuple6(const uint8_t* laddr, uint16_t lport, const uint8_t* raddr,
+                                 uint16_t rport) const {
+  uint8_t buf[36];
+  std::memcpy(buf, laddr, 16);
+  std::memcpy(buf + 16, raddr, 16);
+  std::memcpy(buf + 32, &lport, 2);
+  std::memcpy(buf + 34, &rport, 2);
+  uint64_t h = siphash24(k0_, k1_, buf, sizeof buf);
+  return TupleSecret{uint32_t(h), uint32_t(h >> 32)};
+}
+
 }  // namespace tcpterm::tcp

@@ -20,6 +20,8 @@ class IssGenerator {
  public:
   IssGenerator(uint64_t k0, uint64_t k1) : k0_(k0), k1_(k1) {}
   TupleSecret tuple(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport) const;
+  // The same over an IPv6 tuple (16-byte addresses, network order).
+  TupleSecret tuple6(const uint8_t* laddr, uint16_t lport, const uint8_t* raddr, uint16_t rport) const;
   // RFC 6528: ISN = M + F, M a 4-microsecond clock.
   static uint32_t iss(const TupleSecret& f, uint64_t now_us) { return uint32_t(now_us / 4) + f.iss_hash; }
   uint32_t operator()(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,

@@ -30,6 +30,15 @@ struct CookieData {
   uint8_t wscale = 0xff;  // 0xff: the peer offered none
 };
 
+// The connection a cookie is bound to: 4-byte (IPv4, host order as stored)
+// or 16-byte (IPv6) addresses and the ports.
+struct CookieTuple {
+  const uint8_t* laddr = nullptr;
+  const uint8_t* raddr = nullptr;
+  uint8_t alen = 4;
+  uint16_t lport = 0, rport = 0;
+};
+
 class SynCookies {
  public:
   explicit SynCookies(RandomFn rng = random_bytes) : rng_(rng) {}
@@ -39,6 +48,9 @@ class SynCookies {
   // `cookie` is SEG.ACK - 1 and `peer_isn` SEG.SEQ - 1 of the returning ACK.
   bool check(uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport, uint32_t peer_isn,
              uint32_t cookie, uint64_t now_ms, CookieData& out) const;
+  // The same for any family.
+  uint32_t make(const CookieTuple& t, uint32_t peer_isn, const CookieData& d, uint64_t now_ms);
+  bool check(const CookieTuple& t, uint32_t peer_isn, uint32_t cookie, uint64_t now_ms, CookieData& out) const;
   uint64_t rotations() const { return rotations_; }
 
  private:
@@ -46,8 +58,7 @@ class SynCookies {
     uint64_t period = ~0ull;  // the period this secret belongs to (~0: none yet)
     uint64_t k0 = 0, k1 = 0;
   };
-  uint32_t mac(const Generation& g, uint32_t laddr, uint16_t lport, uint32_t raddr, uint16_t rport,
-               uint32_t peer_isn, uint8_t low) const;
+  uint32_t mac(const Generation& g, const CookieTuple& t, uint32_t peer_isn, uint8_t low) const;
   RandomFn rng_;
   std::array<Generation, 2> gen_{};
   uint64_t rotations_ = 0;

@@ -124,7 +124,7 @@ void emit_syn(Tcb& t, Env& e, Out& out, bool with_ack) {
   if (out.full()) return;
   OutSeg& s = make_seg(t, e, out, t.iss, F::SYN | (with_ack ? F::ACK : 0));
   s.h.window = uint16_t(std::min<uint32_t>(e.cfg.rcv_buf, 65535));  // RFC 7323 2.2: unscaled
-  s.h.opt.mss = e.cfg.mss;
+  s.h.opt.mss = our_mss(t, e.cfg);
   bool offer_ws = e.cfg.window_scaling && (!with_ack || t.has(kWsOk));
   if (offer_ws) s.h.opt.wscale = e.cfg.rcv_wscale();
   bool offer_ts = e.cfg.timestamps && (!with_ack || t.has(kTsOk));
@@ -210,7 +210,7 @@ uint32_t backoff(const Tcb& t, const Config& c) {
 // RFC 9293 3.7.1 MSS and RFC 7323 option negotiation from the peer's SYN.
 void negotiate(Tcb& t, const TcpRepr& syn, const Config& c, bool we_offered) {
   uint16_t peer_mss = syn.opt.mss ? syn.opt.mss : 536;
-  t.snd_mss = std::max(kMinMss, std::min(c.mss, peer_mss));
+  t.snd_mss = std::max(kMinMss, std::min(our_mss(t, c), peer_mss));
   if (c.window_scaling && syn.opt.has_wscale() && we_offered) {
     t.flags |= kWsOk;
     t.snd_wscale = std::min(syn.opt.wscale, kMaxWscale);  // RFC 7323 2.3: clamp to 14
@@ -571,6 +571,7 @@ void open_passive(Tcb& t, const TcpRepr& syn, uint32_t iss, Env& e, Out& out) {
   // LISTEN + SYN -> SYN-RECEIVED: record the peer's ISN, send <SYN,ACK>.
   t = Tcb{};
   t.ts_offset = e.ts_offset;
+  if (e.v6) t.flags |= kNet6;
   set_state(t, TcpState::SynReceived, e.st);
   t.flags |= kPassive;
   t.irs = Seq(syn.seq);
@@ -595,6 +596,7 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
   // LISTEN + ACK of a valid cookie -> ESTABLISHED: SYN-RECEIVED was never kept.
   t = Tcb{};
   t.ts_offset = e.ts_offset;
+  if (e.v6) t.flags |= kNet6;
   set_state(t, TcpState::Established, e.st);
   t.flags |= kPassive;
   t.irs = Seq(ack.seq) - 1;
@@ -602,7 +604,7 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
   t.rcv_adv = t.rcv_nxt + std::min<uint32_t>(e.cfg.rcv_buf, 65535);  // our SYN-ACK's window
   init_send_side(t, ack.ack - 1, e.cfg);
   t.snd_una = t.snd_nxt;
-  t.snd_mss = std::max(kMinMss, std::min(e.cfg.mss, peer_mss));
+  t.snd_mss = std::max(kMinMss, std::min(our_mss(t, e.cfg), peer_mss));
   if (e.cfg.window_scaling && peer_wscale != 0xff) {
     t.flags |= kWsOk;
     t.snd_wscale = std::min(peer_wscale, kMaxWscale);
@@ -625,7 +627,7 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
   out.events |= ev::Established;
 }
 
-TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t tsval) {
+TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t tsval, bool v6) {
   TcpRepr h;
   h.src_port = syn.dst_port;
   h.dst_port = syn.src_port;
@@ -633,7 +635,7 @@ TcpRepr cookie_syn_ack(const TcpRepr& syn, uint32_t cookie, const Config& c, uin
   h.ack = syn.seq + 1;
   h.flags = F::SYN | F::ACK;
   h.window = uint16_t(std::min<uint32_t>(c.rcv_buf, 65535));
-  h.opt.mss = c.mss;
+  h.opt.mss = uint16_t(c.mss - (v6 ? kIpv6HeaderExtra : 0));
   if (c.window_scaling && syn.opt.has_wscale()) h.opt.wscale = c.rcv_wscale();
   if (c.timestamps && syn.opt.has_ts) {
     h.opt.has_ts = true;
@@ -647,6 +649,7 @@ void open_active(Tcb& t, uint32_t iss, Env& e, Out& out, uint32_t syn_timeout_ms
   // OPEN -> SYN-SENT: send <SYN> with every option we support.
   t = Tcb{};
   t.ts_offset = e.ts_offset;
+  if (e.v6) t.flags |= kNet6;
   set_state(t, TcpState::SynSent, e.st);
   init_send_side(t, iss, e.cfg);
   t.last_rcv = e.now;

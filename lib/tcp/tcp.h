@@ -38,7 +38,15 @@ struct Env {
   OooPool& ooo;
   uint32_t now = 0;  // lcore clock, milliseconds (TSval = now + the TCB's ts_offset)
   uint32_t ts_offset = 0;  // for open_*(): the new connection's RFC 7323 7.1 offset
+  bool v6 = false;  // for open_*(): the new connection is over IPv6 (Tcb kNet6)
 };
+
+// The MSS we offer and accept: Config::mss is IPv4's on the link MTU; an
+// IPv6 header is 20 bytes longer (1500 -> 1440).
+inline constexpr uint16_t kIpv6HeaderExtra = 20;
+inline uint16_t our_mss(const Tcb& t, const Config& c) {
+  return uint16_t(c.mss - (t.has(kNet6) ? kIpv6HeaderExtra : 0));
+}
 
 inline constexpr uint32_t kPressureWindowSegs = 4;  // Linux: rcv_ssthresh clamped to 4*advmss under pressure
 inline constexpr uint32_t kPawsIdleMs = 24u * 86400u * 1000u;  // RFC 7323 5.5: TS.Recent invalid after 24 days idle
@@ -80,7 +88,8 @@ void open_passive(Tcb& t, const wire::TcpRepr& syn, uint32_t iss, Env& e, Out& o
 void open_from_cookie(Tcb& t, const wire::TcpRepr& ack, uint16_t peer_mss, uint8_t peer_wscale,
                       Env& e, Out& out);
 // The stateless <SYN,ACK> answering `syn` with ISS = cookie.
-wire::TcpRepr cookie_syn_ack(const wire::TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t tsval);
+wire::TcpRepr cookie_syn_ack(const wire::TcpRepr& syn, uint32_t cookie, const Config& c, uint32_t tsval,
+                             bool v6 = false);
 // OPEN call, active (RFC 9293 3.10.1): SYN-SENT, SYN emitted.  With
 // syn_timeout_ms, the open fails (TimedOut, CLOSED) if not ESTABLISHED by
 // then, whatever the SYN retries would allow (a proxy's connect timeout).

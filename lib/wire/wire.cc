@@ -234,16 +234,10 @@ Drop parse_tcp_options(std::span<const uint8_t> o, TcpOptions& out) {
   return Drop::None;
 }
 
-Drop parse_tcp(std::span<const uint8_t> p, TcpRepr& out, const Ipv4Repr* ip,
-               bool csum_verified) {
-  if (p.size() < kTcpMinHdr) return Drop::TcpShort;
+namespace {
+// The checks after the checksum, shared by both families.
+Drop parse_tcp_fields(std::span<const uint8_t> p, TcpRepr& out, size_t doff) {
   const uint8_t* b = p.data();
-  size_t doff = size_t(b[12] >> 4) * 4;
-  if (doff < kTcpMinHdr || doff > p.size()) return Drop::TcpDataOffset;
-  if (ip && !csum_verified) {
-    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, uint16_t(p.size()));
-    if (fold(sum_bytes(b, p.size(), acc)) != 0) return Drop::TcpChecksum;
-  }
   out.src_port = load16(b);
   out.dst_port = load16(b + 2);
   if (out.src_port == 0 || out.dst_port == 0) return Drop::TcpPort;
@@ -264,6 +258,32 @@ Drop parse_tcp(std::span<const uint8_t> p, TcpRepr& out, const Ipv4Repr* ip,
   out.payload = p.subspan(doff);
   return Drop::None;
 }
+}  // namespace
+
+Drop parse_tcp(std::span<const uint8_t> p, TcpRepr& out, const Ipv4Repr* ip,
+               bool csum_verified) {
+  if (p.size() < kTcpMinHdr) return Drop::TcpShort;
+  const uint8_t* b = p.data();
+  size_t doff = size_t(b[12] >> 4) * 4;
+  if (doff < kTcpMinHdr || doff > p.size()) return Drop::TcpDataOffset;
+  if (ip && !csum_verified) {
+    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, uint16_t(p.size()));
+    if (fold(sum_bytes(b, p.size(), acc)) != 0) return Drop::TcpChecksum;
+  }
+  return parse_tcp_fields(p, out, doff);
+}
+
+Drop parse_tcp6(std::span<const uint8_t> p, TcpRepr& out, const Ipv6Repr& ip, bool csum_verified) {
+  if (p.size() < kTcpMinHdr) return Drop::TcpShort;
+  const uint8_t* b = p.data();
+  size_t doff = size_t(b[12] >> 4) * 4;
+  if (doff < kTcpMinHdr || doff > p.size()) return Drop::TcpDataOffset;
+  if (!csum_verified) {
+    uint32_t acc = pseudo_sum6(ip.src, ip.dst, kProtoTcp, uint32_t(p.size()));
+    if (fold(sum_bytes(b, p.size(), acc)) != 0) return Drop::TcpChecksum;
+  }
+  return parse_tcp_fields(p, out, doff);
+}
 
 size_t tcp_header_len(const TcpRepr& t) {
   size_t n = kTcpMinHdr;
@@ -274,7 +294,8 @@ size_t tcp_header_len(const TcpRepr& t) {
   return n;
 }
 
-size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len) {
+namespace {
+size_t emit_tcp_fields(uint8_t* b, const TcpRepr& t) {
   size_t hl = tcp_header_len(t);
   store16(b, t.src_port);
   store16(b + 2, t.dst_port);
@@ -300,11 +321,25 @@ size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t 
   } else if (t.opt.sack_permitted) {
     o[0] = kOptNop; o[1] = kOptNop; o[2] = kOptSackPerm; o[3] = 2; o += 4;
   }
+  return hl;
+}
+}  // namespace
+
+size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len) {
+  size_t hl = emit_tcp_fields(b, t);
   if (ip) {
     uint16_t len = uint16_t(hl + payload_len);
     uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, len);
     store16(b + 16, fold(sum_bytes(b, len, acc)));
   }
+  return hl;
+}
+
+size_t emit_tcp_header6(uint8_t* b, const TcpRepr& t, const Ipv6Repr& ip, size_t payload_len) {
+  size_t hl = emit_tcp_fields(b, t);
+  uint32_t len = uint32_t(hl + payload_len);
+  uint32_t acc = pseudo_sum6(ip.src, ip.dst, kProtoTcp, len);
+  store16(b + 16, fold(sum_bytes(b, len, acc)));
   return hl;
 }
 

@@ -1,4 +1,6 @@
-// lib/wire: checked views of Ethernet, ARP, IPv4, ICMP echo and TCP.
+// lib/wire: checked views of Ethernet, ARP, IPv4, ICMP echo, IPv6 (with its
+// extension headers), ICMPv6 (echo, neighbour discovery, Packet Too Big)
+// and TCP.
 //
 // parse_*() read a byte span and fill a plain "repr" struct, or return the
 // reason the input is malformed; they never read past the span they are
@@ -79,7 +81,21 @@ std::string mac_to_string(const Mac& m);
   X(TcpChecksum, "tcp_bad_checksum")                                       \
   X(TcpOption, "tcp_bad_option")                                           \
   X(TcpFlags, "tcp_bad_flags")                                             \
-  X(TcpPort, "tcp_bad_port")
+  X(TcpPort, "tcp_bad_port")                                               \
+  X(Ipv6Short, "ipv6_short")                                               \
+  X(Ipv6Version, "ipv6_bad_version")                                       \
+  X(Ipv6PayloadLength, "ipv6_bad_payload_length")                          \
+  X(Ipv6BadAddr, "ipv6_bad_address")                                       \
+  X(Ipv6ExtHeader, "ipv6_bad_ext_header")                                  \
+  X(Ipv6ExtChain, "ipv6_ext_chain_too_long")                               \
+  X(Ipv6RoutingHeader, "ipv6_routing_header")                              \
+  X(Ipv6Fragment, "ipv6_fragment")                                         \
+  X(Ipv6Option, "ipv6_unknown_option")                                     \
+  X(Ipv6Proto, "ipv6_unknown_proto")                                       \
+  X(Icmp6Short, "icmp6_short")                                             \
+  X(Icmp6Checksum, "icmp6_bad_checksum")                                   \
+  X(Icmp6Type, "icmp6_unhandled_type")                                     \
+  X(NdMalformed, "nd_malformed")
 
 enum class Drop : uint8_t {
 #define X(name, str) name,
@@ -109,6 +125,7 @@ inline uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t l
 inline constexpr size_t kEthHdrLen = 14;
 inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 inline constexpr uint16_t kEtherTypeArp = 0x0806;
+inline constexpr uint16_t kEtherTypeIpv6 = 0x86DD;
 
 struct EthRepr {
   Mac dst{}, src{};
@@ -199,6 +216,106 @@ struct TcpRepr {
   uint32_t seg_len() const { return uint32_t(payload.size()) + syn() + fin(); }
 };
 
+// ----------------------------------------------------------------- IPv6 ---
+// Addresses are 16 bytes in network order.
+using Ip6 = std::array<uint8_t, 16>;
+inline constexpr size_t kIpv6HdrLen = 40;
+inline constexpr uint8_t kProtoIcmp6 = 58;
+// At most this many extension headers before the upper layer (RFC 8504 5.3
+// lets a node bound the chain; Linux allows 8 options headers too).
+inline constexpr unsigned kIpv6MaxExtHeaders = 8;
+
+// RFC 5952 text form (lowercase, longest run of zero groups as "::",
+// IPv4-mapped as ::ffff:a.b.c.d).
+std::string ip6_to_string(const Ip6& a);
+// RFC 4291 2.2 text forms, including "::" and a dotted-quad tail.
+bool parse_ip6(std::string_view s, Ip6& out);
+constexpr bool ip6_is_zero(const Ip6& a) {
+  for (uint8_t b : a)
+    if (b) return false;
+  return true;
+}
+constexpr bool ip6_is_multicast(const Ip6& a) { return a[0] == 0xff; }
+constexpr bool ip6_is_link_local(const Ip6& a) { return a[0] == 0xfe && (a[1] & 0xc0) == 0x80; }
+// RFC 4291 2.7.1: ff02::1:ffXX:XXXX, the solicited-node group of `a`.
+Ip6 solicited_node(const Ip6& a);
+// RFC 2464 7: the Ethernet address of an IPv6 multicast group, 33:33 + low 32 bits.
+Mac multicast_mac(const Ip6& group);
+// Sources no packet may carry from a peer (RFC 4291 2.5.2/2.5.3/2.7, RFC
+// 4038 4.2): the unspecified address (except a DAD solicitation, which the
+// ND code checks itself), loopback, multicast, IPv4-mapped.
+bool ip6_martian_source(const Ip6& a);
+// True when the first `len` bits of a and b agree.
+bool ip6_prefix_match(const Ip6& a, const Ip6& b, unsigned len);
+
+struct Ipv6Repr {
+  Ip6 src{}, dst{};
+  uint8_t proto = 0;          // the upper-layer protocol after the extension headers
+  uint8_t hop_limit = 64;
+  uint8_t tclass = 0;
+  uint32_t flow_label = 0;
+  uint16_t hdr_len = kIpv6HdrLen;  // 40 + extension headers (emit writes 40)
+  uint16_t payload_len = 0;        // upper-layer bytes (after the extension headers)
+};
+// Checks the version and the payload length against the span (Ethernet
+// padding allowed), refuses martian sources and walks the extension headers:
+//  - hop-by-hop (only first), destination options: their options are
+//    walked (Pad1/PadN skipped; an unknown option whose action bits say
+//    "discard" (RFC 8200 4.2) drops the packet, Ipv6Option);
+//  - routing: type 0 is refused (RFC 5095, Ipv6RoutingHeader), as is any
+//    routing header with segments left (we are an end host and forward
+//    nothing); with none left it is skipped (RFC 8200 4.4);
+//  - fragment: refused (Ipv6Fragment): TCP here never needs fragments;
+//  - more than kIpv6MaxExtHeaders headers: Ipv6ExtChain;
+//  - a header running past the payload: Ipv6ExtHeader.
+// On success `proto` and `payload_len` describe the upper layer, which
+// starts `hdr_len` bytes into the span.  `proto` may be anything else
+// (ESP, No Next Header...): the caller refuses what it does not handle.
+Drop parse_ipv6(std::span<const uint8_t> p, Ipv6Repr& out);
+// Writes a 40-byte header (next header = proto, payload length = payload_len).
+void emit_ipv6(uint8_t* p, const Ipv6Repr& ip);
+// IPv6 pseudo-header (RFC 8200 8.1) partial sum.
+uint32_t pseudo_sum6(const Ip6& src, const Ip6& dst, uint8_t proto, uint32_t len);
+
+// ---------------------------------------------------------------- ICMPv6 ---
+namespace icmp6 {
+inline constexpr uint8_t kDestUnreach = 1, kPacketTooBig = 2, kTimeExceeded = 3, kParamProblem = 4,
+                         kEchoRequest = 128, kEchoReply = 129, kRouterSolicit = 133,
+                         kRouterAdvert = 134, kNeighborSolicit = 135, kNeighborAdvert = 136,
+                         kRedirect = 137;
+inline constexpr uint8_t kOptSourceLinkAddr = 1, kOptTargetLinkAddr = 2;
+// Neighbor Advertisement flags (RFC 4861 4.4).
+inline constexpr uint8_t kNaRouter = 0x80, kNaSolicited = 0x40, kNaOverride = 0x20;
+inline constexpr uint16_t kMinMtu = 1280;  // RFC 8200 5
+}  // namespace icmp6
+
+struct Icmp6Repr {
+  uint8_t type = 0, code = 0;
+  // Echo
+  uint16_t ident = 0, seq = 0;
+  // Neighbour discovery (NS, NA)
+  Ip6 target{};
+  uint8_t na_flags = 0;
+  bool has_lladdr = false;  // the source (NS) or target (NA) link-layer address option
+  Mac lladdr{};
+  // Packet Too Big
+  uint32_t mtu = 0;
+  // Echo data, or the invoking packet of an error message.
+  std::span<const uint8_t> data;
+};
+// Verifies the checksum over the pseudo-header and decodes echo request and
+// reply, NS, NA (RFC 4861 7.1.1 / 7.1.2 checks: code 0, length, no
+// multicast target, options with non-zero length) and Packet Too Big.  The
+// hop limit of ND messages (255) is the caller's check: it is in the IP
+// header.  Other types: Icmp6Type, with `type` set.
+Drop parse_icmp6(std::span<const uint8_t> p, const Ipv6Repr& ip, Icmp6Repr& out);
+// Writes echo request/reply, NS (with a source link-layer option when
+// has_lladdr), NA (target link-layer option when has_lladdr) with its
+// checksum over ip's addresses.  Returns the bytes written; icmp6_len()
+// says how many in advance.
+size_t icmp6_len(const Icmp6Repr& m);
+size_t emit_icmp6(uint8_t* p, const Icmp6Repr& m, const Ipv6Repr& ip);
+
 // Parses a TCP segment of exactly `p.size()` bytes (the IPv4 payload).  When
 // `ip` is given and `csum_verified` is false the checksum is verified over the
 // pseudo-header.  Refuses impossible flag sets (SYN+FIN, SYN+RST, no flags at
@@ -206,6 +323,9 @@ struct TcpRepr {
 // header, and port 0.
 Drop parse_tcp(std::span<const uint8_t> p, TcpRepr& out, const Ipv4Repr* ip = nullptr,
                bool csum_verified = false);
+// The same over IPv6: the checksum (mandatory, RFC 8200 8.1) over the
+// IPv6 pseudo-header unless `csum_verified`.
+Drop parse_tcp6(std::span<const uint8_t> p, TcpRepr& out, const Ipv6Repr& ip, bool csum_verified = false);
 // Options parsing alone (used by parse_tcp; exposed for fuzzing and tests).
 Drop parse_tcp_options(std::span<const uint8_t> opts, TcpOptions& out);
 // Header length (20 + options, padded to 4) that emit_tcp_header will write.
@@ -214,5 +334,7 @@ size_t tcp_header_len(const TcpRepr& t);
 // pseudo-header + header + `payload_len` bytes of payload already stored right
 // after the header.  Returns the header length.
 size_t emit_tcp_header(uint8_t* p, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len);
+// The same with the checksum over the IPv6 pseudo-header.
+size_t emit_tcp_header6(uint8_t* p, const TcpRepr& t, const Ipv6Repr& ip, size_t payload_len);
 
 }  // namespace tcpterm::wire

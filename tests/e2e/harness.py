@@ -18,6 +18,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("TCPTERM_BIN", os.path.join(TOP, "build", "app", "tcpterm"))
 PROMPT = b"tcpterm> "
 KERNEL_IP, APPLIANCE_IP = "198.18.0.1", "198.18.0.2"
+# IPv6 (ipv6=True): the benchmarking range 2001:2::/48 (RFC 5180).
+KERNEL_IP6, APPLIANCE_IP6 = "2001:2::1", "2001:2::2"
 COUNTER = re.compile(r"^\s*([A-Za-z0-9_ -]+):\s+(-?\d+)\s*$")
 
 
@@ -29,7 +31,8 @@ def sh(cmd, check=True, **kw):
 
 
 class Appliance:
-    def __init__(self, listen, msl_ms=None, extra=(), name=None, capture=False, hugepages=False):
+    def __init__(self, listen, msl_ms=None, extra=(), name=None, capture=False, hugepages=False,
+                 ipv6=False):
         self.ns = name or f"tt{os.getpid() % 100000}"
         self.tap = f"{self.ns}t"[:15]
         self.listen = listen
@@ -41,6 +44,7 @@ class Appliance:
         self.pcap = None
         self.tshark = None
         self.exit_output = b""
+        self.ipv6 = ipv6
 
     # ---------------------------------------------------------- lifecycle --
     def __enter__(self):
@@ -54,12 +58,18 @@ class Appliance:
             args += ["--listen", l]
         if self.msl_ms:
             args += ["--msl-ms", str(self.msl_ms)]
+        if self.ipv6:
+            args += ["--addr", f"{APPLIANCE_IP}/24", "--addr", f"{APPLIANCE_IP6}/64"]
         args += self.extra
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
         self.buf = b""
         self._read_until_prompt(timeout=30)
         sh(f"ip netns exec {self.ns} ip addr add {KERNEL_IP}/24 dev {self.tap}")
+        if self.ipv6:
+            # No duplicate address detection: the address is usable at once.
+            sh(f"ip netns exec {self.ns} sysctl -qw net.ipv6.conf.{self.tap}.accept_dad=0")
+            sh(f"ip netns exec {self.ns} ip -6 addr add {KERNEL_IP6}/64 dev {self.tap} nodad")
         sh(f"ip netns exec {self.ns} ip link set {self.tap} up")
         if self.capture:
             self.pcap = f"/tmp/{self.ns}.pcap"
@@ -72,6 +82,11 @@ class Appliance:
             if sh(f"ip netns exec {self.ns} ip neigh show {APPLIANCE_IP}", check=False).stdout.strip():
                 break
             sh(f"ip netns exec {self.ns} ping -c1 -W1 {APPLIANCE_IP}", check=False)
+        if self.ipv6:
+            for _ in range(50):
+                if "lladdr" in sh(f"ip netns exec {self.ns} ip -6 neigh show {APPLIANCE_IP6}", check=False).stdout:
+                    break
+                sh(f"ip netns exec {self.ns} ping -6 -c1 -W1 {APPLIANCE_IP6}", check=False)
         return self
 
     def __exit__(self, *exc):
