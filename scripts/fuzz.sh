@@ -14,7 +14,7 @@ out=$top/build-fuzz
 mkdir -p "$out"
 CXX=${CXX_FUZZ:-clang++}
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -I"$top/lib")
-srcs=("$top/lib/wire/wire.cc" "$top/lib/tcp/state.cc" "$top/lib/tcp/buffer.cc" "$top/lib/tcp/tcp.cc"
+srcs=("$top/lib/wire/wire.cc" "$top/lib/wire/ipv6.cc" "$top/lib/tcp/state.cc" "$top/lib/tcp/buffer.cc" "$top/lib/tcp/tcp.cc"
       "$top/lib/tcp/time_wait.cc" "$top/lib/tcp/iss.cc" "$top/lib/tcp/syncookie.cc" "$top/lib/tcp/random.cc"
       "$top/lib/flow/flow.cc" "$top/lib/timer/wheel.cc" "$top/lib/stack/stack.cc"
       "$top/lib/lb/maglev.cc" "$top/lib/lb/pool.cc" "$top/lib/lb/proxy_protocol.cc" "$top/lib/lb/balancer.cc"

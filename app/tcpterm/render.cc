@@ -65,6 +65,18 @@ std::string render_tcp_stats(const Totals& t) {
   line(o, "arp_held_dropped", t.wc.arp_held_dropped);
   line(o, "nexthop_table_full", t.wc.nexthop_table_full);
   line(o, "rx_martian", t.wc.rx_martian);
+  // IPv6: neighbour discovery and ICMPv6 (ipv6.cc).
+  line(o, "rx_ipv6", t.wc.rx_ipv6);
+  line(o, "nd_solicitations_in", t.wc.ns_in);
+  line(o, "nd_advertisements_out", t.wc.na_out);
+  line(o, "nd_solicitations_out", t.wc.ns_out);
+  line(o, "nd_advertisements_in", t.wc.na_in);
+  line(o, "nd_bad_hop_limit", t.wc.nd_bad_hop_limit);
+  line(o, "nd_not_on_link", t.wc.nd_not_on_link);
+  line(o, "nd_dad_probes_for_ours", t.wc.dad_seen);
+  line(o, "icmp6_echo_replies", t.wc.icmp6_echo_replies);
+  line(o, "icmp6_packet_too_big", t.wc.icmp6_packet_too_big);
+  line(o, "icmp6_ignored", t.wc.icmp6_ignored);
   for (const auto& r : t.per_worker)  // the client role, where one runs
     if (r->has_generator) {
       r->gen.for_each_counter([&](std::string_view n, uint64_t v) { line(o, n, v); });

@@ -20,8 +20,13 @@ using stack::StackConfig;
 using tcp::TcpState;
 
 constexpr uint32_t kClientIp = 0xC6120001, kServerIp = 0xC6120002;
+// 2001:2::1 and 2001:2::2 (RFC 5180's benchmarking range).
+constexpr wire::Ip6 kClient6{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+constexpr wire::Ip6 kServer6{0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2};
 
 struct Pkt {
+  bool v6 = false;
+  wire::Ipv6Repr ip6;
   wire::Ipv4Repr ip;
   wire::TcpRepr h;
   std::vector<uint8_t> data;
@@ -29,8 +34,15 @@ struct Pkt {
 
 struct WireSink : stack::TxSink {
   std::deque<Pkt> q;
+  Stack* owner = nullptr;  // the sending stack (an IPv6 key's addresses are its ids)
   void tcp_out(const flow::FlowKey4& key, uint32_t, const wire::TcpRepr& h, const stack::Payload& p) override {
     Pkt k;
+    if (flow::is_v6(key)) {
+      k.v6 = true;
+      k.ip6.src = owner->addr6(key.laddr);
+      k.ip6.dst = owner->addr6(key.raddr);
+      k.ip6.proto = wire::kProtoTcp;
+    }
     k.ip.src = key.laddr;
     k.ip.dst = key.raddr;
     k.ip.proto = wire::kProtoTcp;
@@ -91,6 +103,8 @@ struct Net {
   explicit Net(StackConfig c = small()) : cfg(c) {
     client = std::make_unique<Stack>(cfg, to_server, now);
     server = std::make_unique<Stack>(cfg, to_client, now);
+    to_server.owner = client.get();
+    to_client.owner = server.get();
   }
   static StackConfig small() {
     StackConfig c;
@@ -112,7 +126,8 @@ struct Net {
         continue;
       }
       p.h.payload = std::span<const uint8_t>(p.data);
-      to.input(p.ip, p.h);
+      if (p.v6) to.input6(p.ip6, p.h);
+      else to.input(p.ip, p.h);
     }
   }
   // Runs until both wires are quiet and no timer is due before `until`.
@@ -136,6 +151,14 @@ struct Net {
   }
   bool open(Client& c, uint16_t lport, uint16_t rport = 80) {
     return client->connect(flow::FlowKey4{kClientIp, kServerIp, lport, rport}, &c);
+  }
+  // The same over IPv6, 2001:2::1 -> 2001:2::2.
+  bool open6(Client& c, uint16_t lport, uint16_t rport = 80) {
+    flow::FlowKey4 k;
+    if (!client->key6(kClient6, lport, kServer6, rport, k)) return false;
+    bool ok = client->connect(k, &c);
+    client->release_key6(k);
+    return ok;
   }
   int64_t state(Stack& s, TcpState st) { return s.tcp_stats().states[size_t(st)]; }
 };
