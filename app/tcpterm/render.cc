@@ -32,6 +32,7 @@ Totals snapshot(dp::Dataplane& dp) {
     t.time_wait_cap += r->time_wait_cap;
     t.chunks_in_use += r->chunks_in_use;
     t.memory += r->memory;
+    t.addr6 += r->addr6;
   }
   // Every worker holds every listener: count them once.
   t.listeners = t.per_worker[0]->tcp.states[size_t(tcp::TcpState::Listen)];
@@ -91,6 +92,10 @@ std::string render_timewait(const Totals& t, const dp::Dataplane& dp) {
   line(o, "cap", t.time_wait_cap);
   line(o, "record_bytes", sizeof(flow::TwRecord));
   line(o, "memory_bytes", t.time_wait_cap * sizeof(flow::TwRecord));
+  // IPv6 records keep address ids: one entry per distinct address held
+  // (flow/addr6.h); a record whose peer shares none costs ipv6_record_bytes.
+  line(o, "ipv6_addresses", t.addr6);
+  line(o, "ipv6_record_bytes", flow::kTimeWait6Bytes);
   line(o, "msl_ms", dp.workers().empty() ? 0 : dp.workers()[0]->stack().tcp_config().msl_ms);
   line(o, "entered", t.tcp.tw_entered);
   line(o, "expired", t.tcp.tw_expired);

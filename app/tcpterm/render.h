@@ -14,7 +14,7 @@ struct Totals {
   tcp::Stats tcp;
   stack::StackStats sst;
   dp::WorkerCounters wc;
-  uint64_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0, memory = 0;
+  uint64_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0, memory = 0, addr6 = 0;
   int64_t listeners = 0;
   std::vector<std::unique_ptr<dp::Request>> per_worker;
 };

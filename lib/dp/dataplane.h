@@ -102,6 +102,7 @@ struct Request {
   apps::GeneratorStats gen;
   size_t memory = 0;
   uint32_t nexthops = 0, nexthop_refs = 0, neighbors = 0;
+  uint32_t addr6 = 0;  // IPv6 addresses held by flows, records and listeners
   bool syncookies_engaged = false;
   std::vector<stack::FlowInfo> dump;
   std::vector<lb::PoolSnapshot> pools;        // Pools

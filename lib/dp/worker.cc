@@ -286,7 +286,8 @@ void Worker::execute(Request& r) {
       r.syncookies_engaged = s.syncookies_engaged();
       r.nexthops = nexthops_.in_use();
       r.nexthop_refs = uint32_t(nexthops_.refs_total());
-      r.neighbors = neighbors_.resolved();
+      r.neighbors = neighbors_.resolved() + neighbors6_.resolved();
+      r.addr6 = s.addr6_table().size();
       r.has_generator = gen_ != nullptr;
       if (gen_) r.gen = gen_->stats();
       break;
