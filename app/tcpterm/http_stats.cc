@@ -250,7 +250,7 @@ std::string render_metrics(const StatsView& v) {
   }
   if (v.lb.ok && !v.lb.backends.empty()) {
     auto bl = [](const lb::BackendSnapshot& b) {
-      return lbl("pool", b.pool) + "," + lbl("backend", wire::ip_to_string(b.addr) + ":" + std::to_string(b.port));
+      return lbl("pool", b.pool) + "," + lbl("backend", b.endpoint);
     };
     m.family("tcpterm_backend_up", "gauge", "1 when the backend takes new flows on every lcore (up), 0 when down or draining");
     for (const auto& b : v.lb.backends) m.sample("tcpterm_backend_up", bl(b), uint64_t(b.state == lb::BackendState::Up));
@@ -347,8 +347,8 @@ std::string render_stats_json(const StatsView& v, const StatsView* prev, const s
   o << "],\"backends\":[";
   for (size_t i = 0; v.lb.ok && i < v.lb.backends.size(); i++) {
     const auto& b = v.lb.backends[i];
-    o << (i ? "," : "") << "{\"pool\":\"" << b.pool << "\",\"backend\":\"" << wire::ip_to_string(b.addr) << ":"
-      << b.port << "\",\"state\":\"" << lb::to_string(b.state) << "\",\"weight\":" << b.weight
+    o << (i ? "," : "") << "{\"pool\":\"" << b.pool << "\",\"backend\":\"" << b.endpoint
+      << "\",\"state\":\"" << lb::to_string(b.state) << "\",\"weight\":" << b.weight
       << ",\"active\":" << b.st.active << ",\"connects_ok\":" << b.st.connects_ok
       << ",\"connects_failed\":" << b.st.connects_failed << ",\"bytes_in\":" << b.st.bytes_in
       << ",\"bytes_out\":" << b.st.bytes_out << "}";

@@ -235,7 +235,7 @@ LbTotals lb_snapshot(dp::Dataplane& dp) {
     }
     for (const auto& b : r->backends) {
       auto it = std::find_if(t.backends.begin(), t.backends.end(), [&](const auto& x) {
-        return x.pool == b.pool && x.addr == b.addr && x.port == b.port;
+        return x.pool == b.pool && x.endpoint == b.endpoint;
       });
       if (it == t.backends.end()) {
         t.backends.push_back(b);
@@ -274,7 +274,7 @@ std::string render_backends(const LbTotals& t, const std::string& pool) {
   for (const auto& b : t.backends) {
     if (!pool.empty() && b.pool != pool) continue;
     n++;
-    std::string ep = ip(b.addr) + ":" + std::to_string(b.port);
+    const std::string& ep = b.endpoint;
     std::string state = std::string(lb::to_string(b.state)) + (b.removed ? "*" : "");
     std::snprintf(buf, sizeof buf, "%-8s %-21s %-6s %6u %8llu %10llu %10llu %14llu %14llu\n", b.pool.c_str(),
                   ep.c_str(), state.c_str(), b.weight, (unsigned long long)b.st.active,

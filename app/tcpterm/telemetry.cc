@@ -113,7 +113,10 @@ int tel_backends(const char*, const char*, rte_tel_data* d) {
     rte_tel_data_add_dict_u64(x, "active", b.st.active);
     b.st.for_each_counter([&](std::string_view n, uint64_t v) { rte_tel_data_add_dict_u64(x, std::string(n).c_str(), v); });
     // Keys allow letters, digits and '_': pool_a_b_c_d_port.
-    std::string key = b.pool + "_" + wire::ip_to_string(b.addr) + "_" + std::to_string(b.port);
+    // pool_ADDRESS_PORT (an IPv6 address in brackets).
+    std::string ep = b.endpoint;
+    size_t colon = ep.rfind(':');
+    std::string key = b.pool + "_" + ep.substr(0, colon) + "_" + ep.substr(colon + 1);
     for (char& c : key)
       if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
     rte_tel_data_add_dict_container(d, key.c_str(), x, 0);

@@ -90,6 +90,7 @@ struct Request {
   size_t max = 20;
   std::unique_ptr<stack::App> app;  // Listen: built by the CLI, owned by the worker after
   std::string pool;                 // Pool*: the pool's name; Listen: the proxy's pool
+  lb::BackendConf backend;          // Pool*: the backend (weight in value)
   std::string err;                  // a refused request says why
   // Results.
   bool ok = true;

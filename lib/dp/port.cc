@@ -452,6 +452,12 @@ bool Dataplane::init_balancers(std::string& err) {
       if (p < 0 || !steer[size_t(p)]) return true;
       return steer[size_t(p)]->queue(dst, src, dport, sport) == own;  // the reply's tuple
     };
+    edge.source_for6 = [this](const wire::Ip6& dst, wire::Ip6& src) { return source_for6(dst, src); };
+    edge.steer_ok6 = [this, steer, own](const wire::Ip6& src, uint16_t sport, const wire::Ip6& dst, uint16_t dport) {
+      int p = port_of6(src);
+      if (p < 0 || !steer[size_t(p)]) return true;
+      return steer[size_t(p)]->queue6(dst, src, dport, sport) == own;
+    };
     auto b = std::make_unique<lb::Balancer>(edge);
     for (const auto& pc : opts_.pools) {
       if (!b->add_pool(pc, err)) return false;
@@ -460,7 +466,14 @@ bool Dataplane::init_balancers(std::string& err) {
   }
   for (const auto& pc : opts_.pools)
     for (const auto& be : pc.backends)
-      if (!pc.src_first && !source_for(be.addr)) {
+      if (be.v6) {
+        wire::Ip6 src;
+        if (!source_for6(be.addr6, src)) {
+          err = "--pool " + pc.name + ": no IPv6 address of the appliance reaches backend " + be.endpoint() +
+                " (add an --addr on its subnet or a --route)";
+          return false;
+        }
+      } else if (!pc.src_first && !source_for(be.addr)) {
         err = "--pool " + pc.name + ": no address of the appliance reaches backend " +
               wire::ip_to_string(be.addr) + " (add an --addr on its subnet, a --route, or src=)";
         return false;

@@ -342,10 +342,11 @@ void Worker::execute(Request& r) {
         r.err = "no pools (start with --pool)";
         break;
       }
-      lb::BackendConf b{r.addr, r.port, r.value ? r.value : 1};
+      lb::BackendConf b = r.backend;
+      b.weight = r.value ? r.value : 1;
       r.ok = r.kind == Request::Kind::PoolAdd   ? bal_->add_backend(r.pool, b, r.err)
-             : r.kind == Request::Kind::PoolDel ? bal_->del_backend(r.pool, r.addr, r.port, r.err)
-                                                : bal_->drain_backend(r.pool, r.addr, r.port, r.err);
+             : r.kind == Request::Kind::PoolDel ? bal_->del_backend(r.pool, b, r.err)
+                                                : bal_->drain_backend(r.pool, b, r.err);
       break;
     }
     case Request::Kind::Pools:

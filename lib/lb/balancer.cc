@@ -51,12 +51,12 @@ namespace {
 // Where a backend's source-port cursor starts: spread by pool and backend,
 // so that pools sharing a backend do not walk the same ports in step.
 uint32_t first_port(const Pool& p, const BackendConf& b) {
-  return uint32_t(flow_hash(b.addr, b.port, true) ^ std::hash<std::string>{}(p.conf.name));
+  return uint32_t(flow_hash(b.addr_key(), b.port, true) ^ std::hash<std::string>{}(p.conf.name));
 }
 
-Backend* find_backend(Pool& p, uint32_t addr, uint16_t port) {
+Backend* find_backend(Pool& p, const BackendConf& bc) {
   for (auto& b : p.backends)
-    if (!b.removed && b.conf.addr == addr && b.conf.port == port) return &b;
+    if (!b.removed && b.conf.same(bc)) return &b;
   return nullptr;
 }
 }  // namespace
@@ -68,7 +68,7 @@ bool Balancer::add_backend(std::string_view pool, const BackendConf& bc, std::st
     return false;
   }
   Pool& p = pools_[size_t(pi)];
-  if (Backend* b = find_backend(p, bc.addr, bc.port)) {
+  if (Backend* b = find_backend(p, bc)) {
     b->conf.weight = bc.weight;
     b->draining = false;
   } else {
@@ -95,22 +95,22 @@ bool Balancer::add_backend(std::string_view pool, const BackendConf& bc, std::st
   return true;
 }
 
-Backend* Balancer::existing(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
+Backend* Balancer::existing(std::string_view pool, const BackendConf& bc, std::string& err) {
   int pi = find_pool(pool);
-  Backend* b = pi < 0 ? nullptr : find_backend(pools_[size_t(pi)], addr, port);
-  if (!b) err = "no backend " + wire::ip_to_string(addr) + ":" + std::to_string(port) + " in pool " + std::string(pool);
+  Backend* b = pi < 0 ? nullptr : find_backend(pools_[size_t(pi)], bc);
+  if (!b) err = "no backend " + bc.endpoint() + " in pool " + std::string(pool);
   else pools_[size_t(pi)].dirty = true;  // the caller changes its eligibility
   return b;
 }
 
-bool Balancer::del_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
-  Backend* b = existing(pool, addr, port, err);
+bool Balancer::del_backend(std::string_view pool, const BackendConf& bc, std::string& err) {
+  Backend* b = existing(pool, bc, err);
   if (b) b->removed = true;  // its flows keep going; new ones go elsewhere
   return b != nullptr;
 }
 
-bool Balancer::drain_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err) {
-  Backend* b = existing(pool, addr, port, err);
+bool Balancer::drain_backend(std::string_view pool, const BackendConf& bc, std::string& err) {
+  Backend* b = existing(pool, bc, err);
   if (b) b->draining = true;
   return b != nullptr;
 }
@@ -171,6 +171,7 @@ int Balancer::select(Pool& p, uint32_t caddr, uint16_t cport, int avoid, uint32_
 }
 
 bool Balancer::source_tuple(stack::Stack& s, Pool& p, Backend& b, flow::FlowKey4& key) {
+  if (b.conf.v6) return source_tuple6(s, p, b, key);
   key.raddr = b.conf.addr;
   key.rport = b.conf.port;
   uint32_t first = p.conf.src_first, last = p.conf.src_last;
@@ -196,6 +197,35 @@ bool Balancer::source_tuple(stack::Stack& s, Pool& p, Backend& b, flow::FlowKey4
     if (s.in_use(key)) continue;
     return true;
   }
+  p.c.backend_no_source_port++;
+  return false;
+}
+
+bool Balancer::source_tuple6(stack::Stack& s, Pool& p, Backend& b, flow::FlowKey4& key) {
+  // An IPv6 backend: one source address (the appliance's on the port that
+  // reaches it; src= ranges are IPv4), ports as for IPv4.  The key's ids
+  // are held here and released by the caller (release_key6) once the
+  // connection holds its own.
+  wire::Ip6 src{};
+  if (!edge_.source_for6 || !edge_.source_for6(b.conf.addr6, src)) {
+    p.c.backend_no_source_port++;
+    return false;
+  }
+  flow::FlowKey4 k;
+  if (!s.key6(src, 0, b.conf.addr6, b.conf.port, k)) {
+    p.c.backend_no_source_port++;
+    return false;
+  }
+  const uint32_t nport = uint32_t(p.conf.sport_hi) - p.conf.sport_lo + 1;
+  for (uint32_t tries = 0; tries < 512; tries++) {
+    uint16_t port = uint16_t(p.conf.sport_lo + b.port_cursor++ % nport);
+    k.lport = port;
+    if (edge_.steer_ok6 && !edge_.steer_ok6(src, port, b.conf.addr6, b.conf.port)) continue;
+    if (s.in_use(k)) continue;
+    key = k;
+    return true;
+  }
+  s.release_key6(k);
   p.c.backend_no_source_port++;
   return false;
 }
@@ -270,6 +300,7 @@ void Balancer::tick(stack::Stack& s, uint64_t now) {
       }
       Check kind = p.conf.check == Check::None ? Check::Tcp : p.conf.check;
       stack::FlowRef r = s.open(key, checker_.get(), p.conf.connect_timeout_ms);
+      if (flow::is_v6(key)) s.release_key6(key);  // the flow holds its own
       if (!r.valid()) {
         check_result(int(pi), int(bi), false);
         continue;
@@ -289,7 +320,7 @@ std::vector<BackendSnapshot> Balancer::backends_snapshot() const {
   for (const auto& p : pools_)
     for (const auto& b : p.backends) {
       if (b.removed && b.st.active == 0) continue;
-      v.push_back({p.conf.name, b.conf.addr, b.conf.port, b.conf.weight, b.state(), b.removed, b.st});
+      v.push_back({p.conf.name, b.conf.addr, b.conf.port, b.conf.endpoint(), b.conf.weight, b.state(), b.removed, b.st});
     }
   return v;
 }

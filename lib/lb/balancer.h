@@ -107,6 +107,7 @@ struct BackendSnapshot {
   std::string pool;
   uint32_t addr = 0;
   uint16_t port = 0;
+  std::string endpoint;  // BackendConf::endpoint()
   uint32_t weight = 0;
   BackendState state = BackendState::Up;
   bool removed = false;
@@ -128,6 +129,9 @@ class Balancer {
   struct Edge {
     std::function<uint32_t(uint32_t dst)> source_for;
     std::function<bool(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport)> steer_ok;
+    // The same for IPv6 backends (source_for6 false: none reaches dst).
+    std::function<bool(const wire::Ip6& dst, wire::Ip6& src)> source_for6;
+    std::function<bool(const wire::Ip6& src, uint16_t sport, const wire::Ip6& dst, uint16_t dport)> steer_ok6;
   };
   explicit Balancer(Edge edge = {});
   ~Balancer();
@@ -137,8 +141,8 @@ class Balancer {
   int find_pool(std::string_view name) const;
   // pool add: a new backend, or an existing one re-weighted (and undrained).
   bool add_backend(std::string_view pool, const BackendConf& b, std::string& err);
-  bool del_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err);
-  bool drain_backend(std::string_view pool, uint32_t addr, uint16_t port, std::string& err);
+  bool del_backend(std::string_view pool, const BackendConf& b, std::string& err);
+  bool drain_backend(std::string_view pool, const BackendConf& b, std::string& err);
 
   // ---- the data path ----
   Pool& pool(int i) { return pools_[size_t(i)]; }
@@ -150,7 +154,10 @@ class Balancer {
   // A free source tuple towards backend b: key.laddr/lport chosen, never a
   // tuple this stack holds (in use or TIME-WAIT); false when the range is
   // exhausted (counted: backend_no_source_port).
+  // An IPv6 backend's key holds address ids the caller releases
+  // (Stack::release_key6) after connecting.
   bool source_tuple(stack::Stack& s, Pool& p, Backend& b, flow::FlowKey4& key);
+  bool source_tuple6(stack::Stack& s, Pool& p, Backend& b, flow::FlowKey4& key);
   // A backend connection failed (refused or timed out) / succeeded:
   // passive health marking.
   void connect_failed(Pool& p, Backend& b, bool timeout);
@@ -169,7 +176,7 @@ class Balancer {
   void set_healthy(Pool& p, Backend& b, bool up);
   // A backend of a pool by address (marks the pool for a rebuild); null and
   // err set when there is none.
-  Backend* existing(std::string_view pool, uint32_t addr, uint16_t port, std::string& err);
+  Backend* existing(std::string_view pool, const BackendConf& b, std::string& err);
   void rebuild(Pool& p);
   Edge edge_;
   std::vector<Pool> pools_;

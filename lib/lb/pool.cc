@@ -38,6 +38,13 @@ const char* to_string(Mode m) { return m == Mode::Http ? "http" : "tcp"; }
 using wire::parse_num;
 
 bool parse_backend(std::string_view s, BackendConf& out) {
+  if (!s.empty() && s[0] == '[') {
+    size_t close = s.find(']');
+    if (close == std::string_view::npos || close + 1 >= s.size() || s[close + 1] != ':') return false;
+    out.v6 = true;
+    return wire::parse_ip6(s.substr(1, close - 1), out.addr6) && !wire::ip6_martian_source(out.addr6) &&
+           !wire::ip6_is_link_local(out.addr6) && parse_num(s.substr(close + 2), out.port, 1, 65535);
+  }
   size_t colon = s.rfind(':');
   if (colon == std::string_view::npos) return false;
   return wire::parse_ip(s.substr(0, colon), out.addr) && out.addr != 0 && !wire::martian_source(out.addr) &&
@@ -60,9 +67,10 @@ std::optional<std::string> parse_pool(std::string_view s, PoolConf& out) {
     size_t e = item.find('=');
     if (e == std::string_view::npos) {
       BackendConf b;
-      if (!parse_backend(item, b)) return "bad backend '" + std::string(item) + "' (IP:PORT) in pool " + out.name;
+      if (!parse_backend(item, b))
+        return "bad backend '" + std::string(item) + "' (IP:PORT or [IPV6]:PORT) in pool " + out.name;
       for (const auto& o : out.backends)
-        if (o.id() == b.id()) return "backend " + std::string(item) + " twice in pool " + out.name;
+        if (o.same(b)) return "backend " + std::string(item) + " twice in pool " + out.name;
       if (out.backends.size() >= kMaxBackends) return "more than 256 backends in pool " + out.name;
       out.backends.push_back(b);
       continue;

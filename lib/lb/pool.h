@@ -21,6 +21,8 @@
 #include <string_view>
 #include <vector>
 
+#include "wire/wire.h"
+
 namespace tcpterm::lb {
 
 enum class Balance : uint8_t { Maglev, Wrr, LeastConn };
@@ -38,10 +40,27 @@ const char* to_string(Mode m);
 inline constexpr size_t kMaxBackends = 256;  // per pool, including removed ones
 
 struct BackendConf {
-  uint32_t addr = 0;
+  uint32_t addr = 0;  // IPv4 (v6 false)
   uint16_t port = 0;
   uint32_t weight = 1;  // 1..256
-  uint64_t id() const { return uint64_t(addr) << 16 | port; }
+  bool v6 = false;      // [IPV6]:PORT: addr6
+  wire::Ip6 addr6{};
+  // A 32-bit name of the address: the IPv4 address, or a fold of the IPv6
+  // one (hashing and spreading only; identity is same()).
+  uint32_t addr_key() const {
+    if (!v6) return addr;
+    uint32_t h = 0;
+    for (int i = 0; i < 16; i += 4) h = h * 0x9E3779B1u ^ wire::load32(addr6.data() + i);
+    return h;
+  }
+  uint64_t id() const { return uint64_t(addr_key()) << 16 | port | (v6 ? 1ull << 48 : 0); }
+  bool same(const BackendConf& o) const {
+    return v6 == o.v6 && port == o.port && (v6 ? addr6 == o.addr6 : addr == o.addr);
+  }
+  // "198.18.1.1:80" or "[2001:2::10]:80".
+  std::string endpoint() const {
+    return (v6 ? "[" + wire::ip6_to_string(addr6) + "]" : wire::ip_to_string(addr)) + ":" + std::to_string(port);
+  }
 };
 
 struct PoolConf {
@@ -67,7 +86,8 @@ struct PoolConf {
 
 // `--pool NAME=...`; an error naming the bad part, or nothing.
 std::optional<std::string> parse_pool(std::string_view s, PoolConf& out);
-// "IP:PORT" (a backend); false when malformed or port 0 / address 0.
+// "IP:PORT" or "[IPV6]:PORT" (a backend); false when malformed or port 0 /
+// address 0.
 bool parse_backend(std::string_view s, BackendConf& out);
 
 }  // namespace tcpterm::lb

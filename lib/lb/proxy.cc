@@ -14,6 +14,17 @@ using stack::Stream;
 namespace {
 constexpr uint64_t kNoFlow = 0xffffffff00000000ull;  // FlowRef{}.pack()
 FlowRef peer_of(Stream& s) { return FlowRef::unpack(s.app().a); }
+// The client's address as the balancer hashes it: an IPv6 key holds an id
+// that may differ between connections from one client, so fold the
+// address itself.
+uint32_t client_addr_key(Stream& c) {
+  const flow::FlowKey4& k = c.key();
+  if (!flow::is_v6(k)) return k.raddr;
+  BackendConf a;
+  a.v6 = true;
+  a.addr6 = c.stack().addr6(k.raddr);
+  return a.addr_key();
+}
 constexpr std::string_view k503 =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
     "Connection: close\r\n\r\nno backend answered\n";
@@ -41,6 +52,11 @@ void Proxy::on_open(Stream& s) {
     }
     if (p.conf.proxy_protocol != ProxyProto::Off) {
       ProxyAddrs pa{c.key().raddr, c.key().laddr, c.key().rport, c.key().lport};
+      if (flow::is_v6(c.key())) {  // the client's own family, whatever the backend's
+        pa.v6 = true;
+        pa.src6 = c.stack().addr6(c.key().raddr);
+        pa.dst6 = c.stack().addr6(c.key().laddr);
+      }
       uint8_t hdr[kProxyV1Max];
       size_t n = p.conf.proxy_protocol == ProxyProto::V1 ? build_proxy_v1(pa, hdr) : build_proxy_v2(pa, hdr);
       if (!s.send_before_splice({hdr, n})) {  // an empty send queue: fails only if the pool is dry
@@ -63,7 +79,7 @@ void Proxy::on_open(Stream& s) {
 void Proxy::connect_backend(Stream& c, int avoid) {
   Pool& p = bal_.pool(pool_);
   uint32_t slot = c.app().b;  // the ring position of the previous attempt (retries)
-  int bi = bal_.select(p, c.key().raddr, c.key().rport, avoid, slot);
+  int bi = bal_.select(p, client_addr_key(c), c.key().rport, avoid, slot);
   if (bi < 0) {
     p.c.no_backend++;
     give_up(c);
@@ -77,6 +93,7 @@ void Proxy::connect_backend(Stream& c, int avoid) {
     return;
   }
   FlowRef r = c.connect(key, this, p.conf.connect_timeout_ms);
+  if (flow::is_v6(key)) c.stack().release_key6(key);  // the flow holds its own
   if (!r.valid()) {  // the flow table is full
     bal_.connect_failed(p, b, false);
     give_up(c);
@@ -206,7 +223,9 @@ void HealthChecker::on_open(Stream& s) {
     return;
   }
   const PoolConf& pc = bal_.pool(int(s.app().a >> 32)).conf;
-  std::string req = "GET " + pc.check_path + " HTTP/1.0\r\nHost: " + wire::ip_to_string(s.key().raddr) +
+  std::string host = flow::is_v6(s.key()) ? "[" + wire::ip6_to_string(s.stack().addr6(s.key().raddr)) + "]"
+                                           : wire::ip_to_string(s.key().raddr);
+  std::string req = "GET " + pc.check_path + " HTTP/1.0\r\nHost: " + host +
                     "\r\nUser-Agent: tcpterm-check\r\nConnection: close\r\n\r\n";
   s.send({reinterpret_cast<const uint8_t*>(req.data()), req.size()});
 }

@@ -23,8 +23,9 @@ bool port_field(std::string_view v, uint16_t& out) {
 }  // namespace
 
 size_t build_proxy_v1(const ProxyAddrs& a, uint8_t* out) {
-  std::string s = "PROXY TCP4 " + wire::ip_to_string(a.src) + " " + wire::ip_to_string(a.dst) + " " +
-                  std::to_string(a.sport) + " " + std::to_string(a.dport) + "\r\n";
+  std::string s = a.v6 ? "PROXY TCP6 " + wire::ip6_to_string(a.src6) + " " + wire::ip6_to_string(a.dst6) + " "
+                       : "PROXY TCP4 " + wire::ip_to_string(a.src) + " " + wire::ip_to_string(a.dst) + " ";
+  s += std::to_string(a.sport) + " " + std::to_string(a.dport) + "\r\n";
   std::memcpy(out, s.data(), s.size());
   return s.size();
 }
@@ -32,6 +33,15 @@ size_t build_proxy_v1(const ProxyAddrs& a, uint8_t* out) {
 size_t build_proxy_v2(const ProxyAddrs& a, uint8_t* out) {
   std::memcpy(out, kSig, 12);
   out[12] = 0x21;  // version 2, PROXY
+  if (a.v6) {
+    out[13] = 0x21;  // AF_INET6, STREAM
+    wire::store16(out + 14, 36);
+    std::memcpy(out + 16, a.src6.data(), 16);
+    std::memcpy(out + 32, a.dst6.data(), 16);
+    wire::store16(out + 48, a.sport);
+    wire::store16(out + 50, a.dport);
+    return kProxyV2Len6;
+  }
   out[13] = 0x11;  // AF_INET, STREAM
   wire::store16(out + 14, 12);
   wire::store32(out + 16, a.src);
@@ -67,7 +77,14 @@ long parse_proxy(std::span<const uint8_t> in, ProxyAddrs& a, int& version, bool&
       a.dport = wire::load16(in.data() + 26);
     } else if (fam == 0x00) {
       local = true;  // UNSPEC: addresses to be ignored
-    } else if (fam != 0x21) {  // TCP over IPv6 is accepted but not decoded here
+    } else if (fam == 0x21) {  // TCP over IPv6
+      if (len < 36) return -1;
+      a.v6 = true;
+      std::memcpy(a.src6.data(), in.data() + 16, 16);
+      std::memcpy(a.dst6.data(), in.data() + 32, 16);
+      a.sport = wire::load16(in.data() + 48);
+      a.dport = wire::load16(in.data() + 50);
+    } else {
       return -1;
     }
     return long(16 + len);
@@ -97,10 +114,14 @@ long parse_proxy(std::span<const uint8_t> in, ProxyAddrs& a, int& version, bool&
     local = true;
     return long(end + 2);
   }
-  if (nf != 5 || !line.empty() || f[0] != "TCP4") return -1;
-  if (!wire::parse_ip(f[1], a.src) || !wire::parse_ip(f[2], a.dst) || !port_field(f[3], a.sport) ||
-      !port_field(f[4], a.dport))
+  if (nf != 5 || !line.empty() || (f[0] != "TCP4" && f[0] != "TCP6")) return -1;
+  if (f[0] == "TCP6") {
+    a.v6 = true;
+    if (!wire::parse_ip6(f[1], a.src6) || !wire::parse_ip6(f[2], a.dst6)) return -1;
+  } else if (!wire::parse_ip(f[1], a.src) || !wire::parse_ip(f[2], a.dst)) {
     return -1;
+  }
+  if (!port_field(f[3], a.sport) || !port_field(f[4], a.dport)) return -1;
   return long(end + 2);
 }
 

@@ -8,20 +8,25 @@
 #include <span>
 #include <string>
 
+#include "wire/wire.h"
+
 namespace tcpterm::lb {
 
 struct ProxyAddrs {
   uint32_t src = 0, dst = 0;  // client address, the address it connected to
   uint16_t sport = 0, dport = 0;
+  bool v6 = false;            // an IPv6 client: src6, dst6 (TCP6, AF_INET6)
+  wire::Ip6 src6{}, dst6{};
 };
 
 // Version 1: "PROXY TCP4 <src> <dst> <sport> <dport>\r\n" (at most 56 bytes
-// for TCP4).  Returns the length written into out (>= 108 bytes).
+// for TCP4, 104 for TCP6).  Returns the length written into out (>= 108 bytes).
 size_t build_proxy_v1(const ProxyAddrs& a, uint8_t* out);
-// Version 2: the 12-byte signature, PROXY command, AF_INET/STREAM, 12 bytes
-// of addresses: 28 bytes in all.
+// Version 2: the 12-byte signature, PROXY command, AF_INET/STREAM and 12
+// bytes of addresses (28 bytes in all), or AF_INET6/STREAM and 36 (52).
 size_t build_proxy_v2(const ProxyAddrs& a, uint8_t* out);
 inline constexpr size_t kProxyV2Len = 28;
+inline constexpr size_t kProxyV2Len6 = 52;
 inline constexpr size_t kProxyV1Max = 108;
 
 // Parses a header at the start of `in` (either version).  Returns the

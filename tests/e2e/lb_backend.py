@@ -37,8 +37,11 @@ def parse_proxy(buf):
         fam, ln = buf[13], struct.unpack("!H", buf[14:16])[0]
         if len(buf) < 16 + ln:
             return None
-        if buf[12] & 0xF != 1 or fam != 0x11 or ln < 12:
-            raise ValueError("not PROXY TCP4")
+        if buf[12] & 0xF != 1 or fam not in (0x11, 0x21) or ln < (12 if fam == 0x11 else 36):
+            raise ValueError("not PROXY TCP4 or TCP6")
+        if fam == 0x21:
+            s, d, sp, dp = struct.unpack("!16s16sHH", buf[16:52])
+            return 16 + ln, 2, socket.inet_ntop(socket.AF_INET6, s), sp, socket.inet_ntop(socket.AF_INET6, d), dp
         s, d, sp, dp = struct.unpack("!4s4sHH", buf[16:28])
         return 16 + ln, 2, socket.inet_ntoa(s), sp, socket.inet_ntoa(d), dp
     end = buf.find(b"\r\n")
@@ -47,12 +50,16 @@ def parse_proxy(buf):
             raise ValueError("no v1 line")
         return None
     f = buf[:end].decode().split(" ")
-    if len(f) != 6 or f[0] != "PROXY" or f[1] != "TCP4":
+    if len(f) != 6 or f[0] != "PROXY" or f[1] not in ("TCP4", "TCP6"):
         raise ValueError("bad v1 line")
     for p in f[4:]:
         if p != str(int(p)) or not 0 <= int(p) <= 65535:
             raise ValueError("bad v1 port")
-    socket.inet_aton(f[2]), socket.inet_aton(f[3])
+    fam = socket.AF_INET6 if f[1] == "TCP6" else socket.AF_INET
+    # Each address in its family's text form, as RFC 5952 writes it for IPv6.
+    for a in f[2:4]:
+        if socket.inet_ntop(fam, socket.inet_pton(fam, a)) != a:
+            raise ValueError("bad v1 address")
     return end + 2, 1, f[2], int(f[4]), f[3], int(f[5])
 
 
@@ -125,7 +132,7 @@ def handle(c, port):
 
 
 def serve(port):
-    s = socket.socket()
+    s = socket.socket(socket.AF_INET6 if ":" in ADDR else socket.AF_INET)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((ADDR, port))
     s.listen(512)

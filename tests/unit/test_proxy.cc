@@ -266,7 +266,13 @@ struct ProxyNet {
   lb::Balancer bal;
   std::unique_ptr<lb::Proxy> proxy;
   explicit ProxyNet(const std::string& pool, StackConfig c = Net::small())
-      : n(c), bal(lb::Balancer::Edge{[](uint32_t) { return kServerIp; }, nullptr}) {
+      : n(c),
+        bal(lb::Balancer::Edge{[](uint32_t) { return kServerIp; }, nullptr,
+                               [](const wire::Ip6&, wire::Ip6& src) {
+                                 src = kServer6;
+                                 return true;
+                               },
+                               nullptr}) {
     lb::PoolConf pc;
     auto err = lb::parse_pool(pool, pc);
     REQUIRE_FALSE(err.has_value());
@@ -274,6 +280,7 @@ struct ProxyNet {
     REQUIRE(bal.add_pool(pc, e));
     proxy = std::make_unique<lb::Proxy>(bal, 0);
     REQUIRE(n.server->add_listener(kServerIp, kProxyPort, proxy.get()));
+    REQUIRE(n.server->add_listener6(kServer6, kProxyPort, proxy.get()));
   }
   void run(uint64_t ms) {
     // Health checks tick with the clock.
@@ -533,6 +540,99 @@ TEST_CASE("proxy: PROXY v1 and v2 go first on the backend connection", "[proxy][
   }
 }
 
+TEST_CASE("proxy protocol: TCP6 and AF_INET6 carry an IPv6 client", "[proxy][pp][ipv6]") {
+  uint8_t buf[lb::kProxyV1Max];
+  lb::ProxyAddrs a, got;
+  a.v6 = true;
+  REQUIRE(wire::parse_ip6("2001:db8::1", a.src6));
+  REQUIRE(wire::parse_ip6("2001:db8::2", a.dst6));
+  a.sport = 56324;
+  a.dport = 443;
+  int ver;
+  bool local;
+  size_t n = lb::build_proxy_v1(a, buf);
+  CHECK(std::string(reinterpret_cast<char*>(buf), n) == "PROXY TCP6 2001:db8::1 2001:db8::2 56324 443\r\n");
+  REQUIRE(lb::parse_proxy({buf, n}, got, ver, local) == long(n));
+  CHECK((got.v6 && got.src6 == a.src6 && got.dst6 == a.dst6 && got.sport == 56324 && got.dport == 443));
+  // The longest TCP6 line (the specification, 2.1: 104 bytes) fits.
+  lb::ProxyAddrs max;
+  max.v6 = true;
+  max.src6.fill(0xff);
+  max.dst6.fill(0xff);
+  max.sport = max.dport = 65535;
+  CHECK(lb::build_proxy_v1(max, buf) == 104);
+  n = lb::build_proxy_v2(a, buf);
+  CHECK(n == lb::kProxyV2Len6);
+  CHECK((buf[12] == 0x21 && buf[13] == 0x21 && buf[14] == 0 && buf[15] == 36));
+  REQUIRE(lb::parse_proxy({buf, n}, got, ver, local) == 52);
+  CHECK((ver == 2 && got.v6 && got.src6 == a.src6 && got.dst6 == a.dst6 && got.sport == 56324 && got.dport == 443));
+  const char* bad = "PROXY TCP6 2001:db8::1 1.2.3.4 1 2\r\n";
+  CHECK(lb::parse_proxy({reinterpret_cast<const uint8_t*>(bad), std::strlen(bad)}, got, ver, local) == -1);
+  lb::PoolConf pc;
+  REQUIRE_FALSE(lb::parse_pool("v6=[2001:2::10]:80,weight=2,198.18.0.10:80,[2001:2::11]:8080", pc));
+  REQUIRE(pc.backends.size() == 3);
+  CHECK((pc.backends[0].v6 && pc.backends[0].weight == 2 && pc.backends[0].endpoint() == "[2001:2::10]:80"));
+  CHECK(pc.backends[1].endpoint() == "198.18.0.10:80");
+  CHECK(pc.backends[2].port == 8080);
+  for (const char* x : {"v6=[2001:2::10]", "v6=[2001:2::10:80", "v6=[::1]:80", "v6=[fe80::1]:80",
+                        "v6=[2001:2::10]:80,[2001:2::10]:80", "v6=[ff02::1]:80"}) {
+    lb::PoolConf y;
+    INFO(x);
+    CHECK(lb::parse_pool(x, y).has_value());
+  }
+}
+
+TEST_CASE("proxy across families: an IPv6 client to an IPv4 backend and the reverse, PROXY headers in the client's family",
+          "[proxy][e2e][pp][ipv6]") {
+  for (const char* v : {"v1", "v2"}) {
+    // IPv6 client -> IPv4 backend.
+    ProxyNet p(std::string("web=198.18.0.1:9001,check=none,proxy-protocol=") + v);
+    apps::Echo echo;
+    REQUIRE(p.n.client->add_listener(kClientIp, 9001, &echo));
+    Client c;
+    c.request = pattern(100000, 3);
+    c.close_after = 0;
+    REQUIRE(p.n.open6(c, 41020, kProxyPort));
+    p.run(5000);
+    lb::ProxyAddrs a;
+    int ver = 0;
+    bool local;
+    long n = lb::parse_proxy({reinterpret_cast<const uint8_t*>(c.got.data()), c.got.size()}, a, ver, local);
+    INFO(v);
+    REQUIRE(n > 0);
+    CHECK(a.v6);
+    CHECK(a.src6 == kClient6);
+    CHECK(a.dst6 == kServer6);
+    CHECK(a.sport == 41020);
+    CHECK(a.dport == kProxyPort);
+    CHECK(c.got.substr(size_t(n)) == c.request);
+  }
+  // IPv4 client -> IPv6 backend (and an IPv6 client to it too).
+  ProxyNet p("web=[2001:2::1]:9001,check=tcp,interval=100,rise=1,proxy-protocol=v2");
+  apps::Echo echo;
+  REQUIRE(p.n.client->add_listener6(kClient6, 9001, &echo));
+  p.run(500);  // a health check over IPv6
+  CHECK(p.backend(0).st.checks_ok >= 1);
+  Client c4, c6;
+  c4.request = "four";
+  c6.request = "six!";
+  REQUIRE(p.n.open(c4, 41030, kProxyPort));
+  REQUIRE(p.n.open6(c6, 41031, kProxyPort));
+  p.run(5000);
+  lb::ProxyAddrs a;
+  int ver = 0;
+  bool local;
+  long n = lb::parse_proxy({reinterpret_cast<const uint8_t*>(c4.got.data()), c4.got.size()}, a, ver, local);
+  REQUIRE(n == long(lb::kProxyV2Len));
+  CHECK((!a.v6 && a.src == kClientIp && a.sport == 41030));
+  CHECK(c4.got.substr(size_t(n)) == "four");
+  n = lb::parse_proxy({reinterpret_cast<const uint8_t*>(c6.got.data()), c6.got.size()}, a, ver, local);
+  REQUIRE(n == long(lb::kProxyV2Len6));
+  CHECK((a.v6 && a.src6 == kClient6 && a.sport == 41031));
+  CHECK(c6.got.substr(size_t(n)) == "six!");
+  CHECK(p.backend(0).st.connects_ok >= 2);
+}
+
 TEST_CASE("proxy: health checks take a dead backend out of the table and bring it back", "[proxy][health]") {
   ProxyNet p("web=198.18.0.1:9001,198.18.0.1:9002,check=tcp,interval=200,rise=2,fall=2");
   apps::Echo e1, e2;
@@ -570,7 +670,7 @@ TEST_CASE("proxy: drain and delete keep existing flows, new ones go elsewhere", 
   REQUIRE(p.n.client->add_listener(kClientIp, 9001, &e1));
   REQUIRE(p.n.client->add_listener(kClientIp, 9002, &e2));
   std::string err;
-  REQUIRE(p.bal.drain_backend("web", kClientIp, 9002, err));
+  REQUIRE(p.bal.drain_backend("web", lb::BackendConf{kClientIp, 9002}, err));
   std::vector<std::unique_ptr<Client>> cs;
   for (int i = 0; i < 20; i++) {
     cs.push_back(std::make_unique<Client>());
@@ -583,8 +683,8 @@ TEST_CASE("proxy: drain and delete keep existing flows, new ones go elsewhere", 
   CHECK(p.backend(1).st.connects_ok == 0);
   CHECK(p.backend(1).state() == lb::BackendState::Drain);
   REQUIRE(p.bal.add_backend("web", lb::BackendConf{kClientIp, 9002, 1}, err));  // undrained
-  REQUIRE(p.bal.del_backend("web", kClientIp, 9001, err));
-  CHECK_FALSE(p.bal.del_backend("web", kClientIp, 9001, err));
+  REQUIRE(p.bal.del_backend("web", lb::BackendConf{kClientIp, 9001}, err));
+  CHECK_FALSE(p.bal.del_backend("web", lb::BackendConf{kClientIp, 9001}, err));
   CHECK(err.find("no backend") != std::string::npos);
   Client c;
   c.request = "z";

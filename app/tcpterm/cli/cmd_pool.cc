@@ -11,13 +11,12 @@ namespace {
 
 void pool_change(dp::Request::Kind k, const std::string& pool, const std::string& ep, uint32_t weight) {
   lb::BackendConf b;
-  if (!lb::parse_backend(ep, b)) return out("error: '" + ep + "' is not IPV4:PORT\n");
+  if (!lb::parse_backend(ep, b)) return out("error: '" + ep + "' is not IPV4:PORT or [IPV6]:PORT\n");
   if (weight < 1 || weight > 256) return out("error: weight must be 1..256\n");
   auto rs = g_cli.dp->query_each([&](dp::Request& r, size_t) {
     r.kind = k;
     r.pool = pool;
-    r.addr = b.addr;
-    r.port = b.port;
+    r.backend = b;
     r.value = weight;
   });
   if (rs.empty()) return out("error: a worker did not answer\n");
