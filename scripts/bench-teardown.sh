@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench-teardown.sh [--mode client|server|simultaneous|rst] [--seconds S]
 #                           [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]
-#                           [--http-stats IP:PORT]
+#                           [--http-stats IP:PORT] [--ipv6]
 #
 # The loopback teardown benchmark: one tcpterm process, a generator (client
 # role) and a terminator (http) on two lcores joined by a pair of net_ring
@@ -9,11 +9,12 @@
 # second, writes DIR/teardown.csv (connections per state per role, rates)
 # and renders DIR/teardown.png, then ends with the summary: CPS, teardowns/s,
 # teardown latency p50/p99, cycles per lifecycle per role, bytes per flow and
-# per TIME-WAIT record, mbufs in use.
+# per TIME-WAIT record, mbufs in use.  --ipv6: the same over IPv6
+# (2001:2::2, clients from 32 768 addresses 2001:2::1:0-2001:2::1:7fff).
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=()
+mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=() ipv6=0
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) mode=$2; shift 2 ;;
@@ -23,7 +24,8 @@ while [ $# -gt 0 ]; do
     --concurrency) conc=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --http-stats) stats=(--http-stats "$2"); shift 2 ;;  # watch it live: docs/observability.md
-    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT]" >&2; exit 2 ;;
+    --ipv6) ipv6=1; shift ;;
+    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT] [--ipv6]" >&2; exit 2 ;;
   esac
 done
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
@@ -37,12 +39,14 @@ app=http
 # Hugepages when the machine has them (faster), --no-huge otherwise.
 mem="--no-huge -m 2048"
 [ "$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)" -ge 512 ] && mem="-m 1024"
-echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc"
+net=(--addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen "198.18.0.2:80/$app"
+     --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds")
+[ "$ipv6" = 1 ] && net=(--addr 1@2001:2::2/64 --addr 0@2001:2::1:0-2001:2::1:7fff/64 --listen "[2001:2::2]:80/$app"
+     --connect "[2001:2::2]:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds")
+echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc$([ "$ipv6" = 1 ] && echo " --ipv6")"
 echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the idle CLI lcore)"
 ./build/app/tcpterm --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
-  --ring-pair --addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 \
-  --listen "198.18.0.2:80/$app" \
-  --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds" \
+  --ring-pair "${net[@]}" \
   --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 \
   --bench-csv "$out/teardown.csv" "${stats[@]}" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
 rc=${PIPESTATUS[0]}

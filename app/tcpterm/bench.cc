@@ -148,10 +148,11 @@ std::string BenchReporter::summary(double seconds) {
                 "  flows_now: %llu (established %llu) + time_wait %llu\n"
                 "  configured_capacity_per_lcore: %u flows, %u TIME-WAIT records, %u buffer chunks\n"
                 "  reserved_memory_bytes: %llu (all lcores' stacks, preallocated)\n"
-                "  process_rss_bytes: %llu\n",
+                "  process_rss_bytes: %llu\n"
+                "  ipv6_addresses_held: %llu (an IPv6 TIME-WAIT record whose peer shares no address: %zu bytes)\n",
                 (unsigned long long)t.flows, (unsigned long long)est, (unsigned long long)t.time_wait,
                 sc.max_flows, sc.max_time_wait, sc.chunks, (unsigned long long)t.memory,
-                (unsigned long long)rss);
+                (unsigned long long)rss, (unsigned long long)t.addr6, flow::kTimeWait6Bytes);
   o << b;
   return o.str();
 }

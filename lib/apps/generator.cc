@@ -87,16 +87,33 @@ void Generator::tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint
     uint32_t addr;
     uint16_t port;
     if (!next_tuple(addr, port)) break;
-    if (cfg_.accept) {
+    auto src6 = [&](uint32_t lo) {
+      wire::Ip6 a = cfg_.src6;
+      wire::store32(a.data() + 12, lo);
+      return a;
+    };
+    if (cfg_.v6 ? bool(cfg_.accept6) : bool(cfg_.accept)) {
       // Skip tuples whose replies the NIC would steer to another lcore.
       int tries = 0;
-      while (!cfg_.accept(addr, port) && ++tries < 1024) {
+      while (!(cfg_.v6 ? cfg_.accept6(src6(addr), port) : cfg_.accept(addr, port)) && ++tries < 1024) {
         st_.gen_tuples_steered_away++;
         next_tuple(addr, port);
       }
       if (tries == 1024) break;
     }
-    if (!s.connect(flow::FlowKey4{addr, cfg_.dst, port, cfg_.dport}, this)) {
+    bool ok;
+    if (cfg_.v6) {
+      // The key holds address ids while it is used here; the flow holds its own.
+      flow::FlowKey4 k;
+      ok = s.key6(src6(addr), port, cfg_.dst6, cfg_.dport, k);
+      if (ok) {
+        ok = s.connect(k, this);
+        s.release_key6(k);
+      }
+    } else {
+      ok = s.connect(flow::FlowKey4{addr, cfg_.dst, port, cfg_.dport}, this);
+    }
+    if (!ok) {
       st_.gen_tuple_busy++;  // still in use (e.g. our own TIME-WAIT), or the table is full
       if (cfg_.rate) tokens_ -= 1.0;
       continue;

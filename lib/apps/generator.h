@@ -28,6 +28,10 @@ bool parse_close_mode(std::string_view s, CloseMode& out);
 const char* to_string(CloseMode m);
 
 struct GeneratorConfig {
+  // IPv6 (v6): dst6, and sources src6 with its low 32 bits taken from `src`.
+  bool v6 = false;
+  wire::Ip6 dst6{}, src6{};
+  std::function<bool(const wire::Ip6&, uint16_t)> accept6;
   uint32_t dst = 0;
   uint16_t dport = 80;
   std::vector<std::pair<uint32_t, uint32_t>> src;  // inclusive address ranges

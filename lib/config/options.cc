@@ -99,11 +99,19 @@ std::optional<std::string> parse_addr6(const std::string& s, Addr6Spec& out) {
   }
   size_t slash = v.find('/');
   if (slash == std::string_view::npos) return "'" + s + "' needs /PREFIX (e.g. 2001:2::2/64)";
-  if (v.substr(0, slash).find('-') != std::string_view::npos)
-    return "IPv6 address ranges are not supported in '" + s + "' (one address per --addr)";
-  if (!wire::parse_ip6(v.substr(0, slash), out.addr) || wire::ip6_is_zero(out.addr) ||
+  std::string_view addrs = v.substr(0, slash);
+  size_t dash = addrs.find('-');
+  if (!wire::parse_ip6(addrs.substr(0, dash), out.addr) || wire::ip6_is_zero(out.addr) ||
       wire::ip6_martian_source(out.addr) || wire::ip6_is_link_local(out.addr))
     return "bad IPv6 address in '" + s + "' (a global unicast address, e.g. 2001:2::2)";
+  out.last_lo = out.first_lo();
+  if (dash != std::string_view::npos) {
+    wire::Ip6 last;
+    if (!wire::parse_ip6(addrs.substr(dash + 1), last) || std::memcmp(last.data(), out.addr.data(), 12) != 0 ||
+        wire::load32(last.data() + 12) < out.first_lo())
+      return "bad IPv6 address range in '" + s + "' (FIRST-LAST differing in the last 32 bits, FIRST <= LAST)";
+    out.last_lo = wire::load32(last.data() + 12);
+  }
   if (!parse_num(v.substr(slash + 1), out.prefix, 1, 128)) return "bad prefix in '" + s + "'";
   return std::nullopt;
 }
@@ -175,8 +183,15 @@ std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out)
   out.text = s;
   std::string_view v = s;
   size_t comma = v.find(',');
-  if (auto e = parse_endpoint(s, comma, false, out.addr, out.port)) return e;
-  if (wire::martian_source(out.addr)) return "'" + s + "' does not name a unicast host";
+  if (!s.empty() && s[0] == '[') {
+    out.v6 = true;
+    size_t close = v.find(']');
+    comma = close == std::string_view::npos ? close : v.find(',', close);
+    if (auto e = parse_endpoint6(s, comma, false, out.addr6, out.port)) return e;
+  } else {
+    if (auto e = parse_endpoint(s, comma, false, out.addr, out.port)) return e;
+    if (wire::martian_source(out.addr)) return "'" + s + "' does not name a unicast host";
+  }
   while (comma != std::string_view::npos) {
     v.remove_prefix(comma + 1);
     comma = v.find(',');
@@ -196,6 +211,16 @@ std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out)
     else if (k == "close") {
       ok = val == "client" || val == "server" || val == "simultaneous" || val == "rst" || val == "none";
       out.close = std::string(val);
+    } else if (k == "src" && out.v6) {
+      size_t d = val.find('-');
+      ok = wire::parse_ip6(val.substr(0, d), out.src6) && !wire::ip6_martian_source(out.src6);
+      out.src_first = out.src_last = ok ? wire::load32(out.src6.data() + 12) : 0;
+      if (ok && d != std::string_view::npos) {
+        wire::Ip6 last;
+        ok = wire::parse_ip6(val.substr(d + 1), last) && std::memcmp(last.data(), out.src6.data(), 12) == 0 &&
+             wire::load32(last.data() + 12) >= out.src_first;
+        if (ok) out.src_last = wire::load32(last.data() + 12);
+      }
     } else if (k == "src") {
       size_t d = val.find('-');
       ok = wire::parse_ip(val.substr(0, d), out.src_first);
@@ -375,6 +400,18 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
   if (o.addrs.empty() && o.addrs6.empty())
     o.addrs.push_back(AddrSpec{0, 0xC6120002, 0xC6120002, 24});  // SPEC default topology
   for (auto& c : o.connects) {
+    if (c.v6) {
+      if (!wire::ip6_is_zero(c.src6)) continue;
+      for (const auto& a : o.addrs6)
+        if (!a.contains(c.addr6)) {
+          c.src6 = a.addr;
+          c.src_first = a.first_lo();
+          c.src_last = a.last_lo;
+          break;
+        }
+      if (wire::ip6_is_zero(c.src6)) return "--connect: no IPv6 --addr to connect from (add one, or src=FIRST-LAST)";
+      continue;
+    }
     if (c.src_first) continue;
     for (const auto& a : o.addrs)
       if (!a.contains(c.addr)) {

@@ -3,6 +3,7 @@
 // line naming it; the caller exits with status 2 before anything starts.
 #pragma once
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -26,15 +27,25 @@ struct AddrSpec {
   bool contains(uint32_t a) const { return a >= addr && a <= last; }
 };
 
-// --addr [PORT@]IPV6/PREFIX: one IPv6 address owned on a port.
+// --addr [PORT@]IPV6[-IPV6]/PREFIX: IPv6 addresses owned on a port; a range
+// (the client role's sources) varies in the low 32 bits only.
 struct Addr6Spec {
   uint16_t port = 0;
-  wire::Ip6 addr{};
+  wire::Ip6 addr{};      // the first address
+  uint32_t last_lo = 0;  // low 32 bits of the last address (== the first's unless a range)
   uint8_t prefix = 64;
+  uint32_t first_lo() const { return wire::load32(addr.data() + 12); }
+  bool contains(const wire::Ip6& a) const {
+    if (std::memcmp(a.data(), addr.data(), 12) != 0) return false;
+    uint32_t lo = wire::load32(a.data() + 12);
+    return lo >= first_lo() && lo <= last_lo;
+  }
 };
 
 // --connect IPV4:PORT[,key=value...]: the client role.
 struct ConnectSpec {
+  bool v6 = false;  // [IPV6]:PORT: addr6, sources src6 + low 32 bits in src_first..src_last
+  wire::Ip6 addr6{}, src6{};
   uint32_t addr = 0;
   uint16_t port = 0;
   uint32_t src_first = 0, src_last = 0;  // default: the first --addr range not holding addr

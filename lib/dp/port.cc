@@ -57,19 +57,28 @@ int Dataplane::port_of(uint32_t addr) const {
 int Dataplane::port_of6(const wire::Ip6& addr) const {
   for (const PortInfo& p : ports_)
     for (const auto& a : p.addrs6)
-      if (a.addr == addr) return p.id;
+      if (a.contains(addr)) return p.id;
   return -1;
 }
 
 bool Dataplane::owns6(uint16_t port, const wire::Ip6& addr) const {
   for (const auto& a : ports_[port].addrs6)
-    if (a.addr == addr) return true;
+    if (a.contains(addr)) return true;
   return false;
 }
 
 bool Dataplane::owns_solicited6(uint16_t port, const wire::Ip6& g) const {
-  for (const auto& a : ports_[port].addrs6)
-    if (wire::solicited_node(a.addr) == g) return true;
+  // ff02::1:ffXX:XXXX: the group of every address ending in XX:XXXX.
+  if (wire::solicited_node(g) != g) return false;
+  uint32_t low24 = wire::load32(g.data() + 12) & 0xffffff;
+  for (const auto& a : ports_[port].addrs6) {
+    uint64_t first = a.first_lo(), last = a.last_lo;
+    if (last - first >= 0xffffff) return true;
+    // Some lo in [first, last] has these low 24 bits.
+    uint64_t cand = (first & ~0xffffffull) | low24;
+    if (cand < first) cand += 0x1000000;
+    if (cand <= last) return true;
+  }
   return false;
 }
 
@@ -288,6 +297,9 @@ bool Dataplane::init(std::string& err) {
   // queue the pair joins to the terminator on worker 0).
   for (const auto& c : opts_.connects) {
     apps::GeneratorConfig g;
+    g.v6 = c.v6;
+    g.dst6 = c.addr6;
+    g.src6 = c.src6;
     g.dst = c.addr;
     g.dport = c.port;
     g.src = {{c.src_first, c.src_last}};
@@ -301,7 +313,16 @@ bool Dataplane::init(std::string& err) {
     apps::parse_close_mode(c.close, g.mode);
     // With RSS over several queues, keep only source ports whose replies the
     // NIC steers back to the generator's own queue (Toeplitz, rte_softrss).
-    if (auto steer = steer_for(port_of(c.src_first))) {
+    if (c.v6) {
+      if (auto steer = steer_for(port_of6(c.src6))) {
+        uint16_t own = workers_.back()->queue();
+        wire::Ip6 dst = c.addr6;
+        uint16_t dport = c.port;
+        g.accept6 = [steer, own, dst, dport](const wire::Ip6& src, uint16_t sport) {
+          return steer->queue6(dst, src, dport, sport) == own;
+        };
+      }
+    } else if (auto steer = steer_for(port_of(c.src_first))) {
       uint16_t own = workers_.back()->queue();
       uint32_t dst = c.addr;
       uint16_t dport = c.port;
