@@ -133,12 +133,24 @@ void Stack::input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg, uint32_t n
 }
 
 void Stack::input6(const wire::Ipv6Repr& ip, const wire::TcpRepr& seg, uint32_t nh) {
-  // The segment holds its two address ids while it is processed: a flow or
-  // record it creates takes its own hold, and an address nobody holds
+  cur_nh_ = nh;
+  // Fast path: a segment of a live flow.  The flow holds both ids, and
+  // nothing after its event reads the key, so no hold is taken here.
+  uint32_t li = addr6_.find(ip.dst), ri = addr6_.find(ip.src);
+  if (li != flow::Addr6Table::kNone && ri != flow::Addr6Table::kNone) {
+    FlowKey4 k{li, ri, seg.dst_port, seg.src_port};
+    uint32_t r = lookup(k, hash(k));
+    if (r != flow::FlowTable::kNotFound && !(r & kTwRef)) {
+      on_flow_segment(r, seg);
+      return;
+    }
+  }
+  // Otherwise (a TIME-WAIT record, a listener, nothing) the segment holds
+  // its two address ids while it is processed: a record may end and a new
+  // flow take the same key (RFC 6191), and an address nobody holds
   // afterwards leaves the table.
   FlowKey4 key;
   if (!key6(ip.dst, seg.dst_port, ip.src, seg.src_port, key)) return;
-  cur_nh_ = nh;
   uint32_t hash = this->hash(key);
   uint32_t ref = lookup(key, hash);
   if (ref == flow::FlowTable::kNotFound) on_new_segment(key, hash, seg, 0, false);

@@ -42,6 +42,29 @@ expect_bad "--pool" --pool web=198.18.0.11:80,balance=random
 expect_bad "--pool" --pool web=198.18.0.11:80,src=10.0.0.1
 expect_bad "--listen" --listen 198.18.0.2:80/proxy,pool=nosuch
 expect_bad "--listen" --listen 198.18.0.2:80/proxy
+# IPv6 (and 224.0.0.0/3, which carries IPv6 address ids in flow keys).
+expect_bad "--addr" --addr 2001:2::2
+expect_bad "--addr" --addr 2001:2::2/129
+expect_bad "--addr" --addr 2001:2:::2/64
+expect_bad "--addr" --addr ::1/128
+expect_bad "--addr" --addr fe80::1/64
+expect_bad "--addr" --addr ff02::1/64
+expect_bad "--addr" --addr 2001:2::1-2001:3::1/64
+expect_bad "--addr" --addr 224.0.0.1/24
+expect_bad "--addr" --addr 240.0.0.1/24
+expect_bad "--listen" --listen "[2001:2::2:80/http"
+expect_bad "--listen" --listen "[2001:2::2]80/http"
+expect_bad "--listen" --listen "[2001:2::2]:0/http"
+expect_bad "--listen" --listen "[ff02::1]:80/http"
+expect_bad "--route" --route 2001:2:1::/48
+expect_bad "--route" --route 2001:2:1::1/48,via=2001:2::1
+expect_bad "--route" --route 2001:2:1::/48,via=ff02::1
+expect_bad "--route" --route 2001:2:1::/129,via=2001:2::1
+expect_bad "--connect" --connect "[2001:2::2]"
+expect_bad "--connect" --connect "[2001:2::2]:80,src=2001:2::9-2001:2:1::9"
+expect_bad "--connect" --connect 230.1.2.3:80
+expect_bad "--pool" --pool "web=[::1]:80"
+expect_bad "--pool" --pool "web=[2001:2::11]"
 [ -e /var/run/dpdk/ttopt ] && { echo "FAIL: EAL ran for a bad option"; fail=1; }
 # A good invocation without a worker lcore fails with a clear message (exit 1).
 err=$(timeout 30 "$bin" -l 0 --no-huge -m 256 --no-pci --file-prefix ttopt1 --vdev net_null0 -- 2>&1)
