@@ -32,7 +32,7 @@ Totals snapshot(dp::Dataplane& dp) {
     t.time_wait_cap += r->time_wait_cap;
     t.chunks_in_use += r->chunks_in_use;
     t.memory += r->memory;
-    t.addr6 += r->addr6;
+    t.addr6 += r->addr6_held;
   }
   // Every worker holds every listener: count them once.
   t.listeners = t.per_worker[0]->tcp.states[size_t(tcp::TcpState::Listen)];

@@ -91,6 +91,8 @@ struct Request {
   std::unique_ptr<stack::App> app;  // Listen: built by the CLI, owned by the worker after
   std::string pool;                 // Pool*: the pool's name; Listen: the proxy's pool
   lb::BackendConf backend;          // Pool*: the backend (weight in value)
+  bool v6 = false;                  // Listen, Unlisten: an IPv6 address (addr6)
+  wire::Ip6 addr6{};
   std::string err;                  // a refused request says why
   // Results.
   bool ok = true;
@@ -103,7 +105,7 @@ struct Request {
   apps::GeneratorStats gen;
   size_t memory = 0;
   uint32_t nexthops = 0, nexthop_refs = 0, neighbors = 0;
-  uint32_t addr6 = 0;  // IPv6 addresses held by flows, records and listeners
+  uint32_t addr6_held = 0;  // IPv6 addresses held by flows, records and listeners
   bool syncookies_engaged = false;
   std::vector<stack::FlowInfo> dump;
   std::vector<lb::PoolSnapshot> pools;        // Pools

@@ -287,7 +287,7 @@ void Worker::execute(Request& r) {
       r.nexthops = nexthops_.in_use();
       r.nexthop_refs = uint32_t(nexthops_.refs_total());
       r.neighbors = neighbors_.resolved() + neighbors6_.resolved();
-      r.addr6 = s.addr6_table().size();
+      r.addr6_held = s.addr6_table().size();
       r.has_generator = gen_ != nullptr;
       if (gen_) r.gen = gen_->stats();
       break;
@@ -318,12 +318,12 @@ void Worker::execute(Request& r) {
         }
         r.app = std::make_unique<lb::Proxy>(*bal_, pi);
       }
-      r.ok = s.add_listener(r.addr, r.port, r.app.get());
+      r.ok = r.v6 ? s.add_listener6(r.addr6, r.port, r.app.get()) : s.add_listener(r.addr, r.port, r.app.get());
       if (r.ok) apps_.push_back(std::move(r.app));
       break;
     case Request::Kind::Unlisten:
       // The App object stays alive: existing flows still use it.
-      r.ok = s.remove_listener(r.addr, r.port);
+      r.ok = r.v6 ? s.remove_listener6(r.addr6, r.port) : s.remove_listener(r.addr, r.port);
       break;
     case Request::Kind::ClearTcp:
       s.clear_stats();

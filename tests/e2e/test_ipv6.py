@@ -76,6 +76,21 @@ print("done")
     failed = re.search(r"Failed requests:\s+(\d+)", out)
     check(done and done.group(1) == "500" and failed and failed.group(1) == "0",
           f"ab -n 500 -c 20 over IPv6: all complete, none failed ({done and done.group(1)}, {failed and failed.group(1)})")
+    # Listeners at run time.
+    out = a.cli("listen 2001:2::2 8080 echo")
+    check("listening on [2001:2::2]:8080/echo" in out, f"CLI: listen on an IPv6 address ({out.strip()})")
+    probe = f"""
+import socket
+try:
+    s = socket.create_connection(("{APPLIANCE_IP6}", 8080), timeout=5)
+    s.sendall(b"cli"); print(s.recv(10).decode())
+except ConnectionRefusedError:
+    print("refused")
+"""
+    check(a.python(probe).stdout.strip() == b"cli", "the new IPv6 listener echoes")
+    out = a.cli("unlisten [2001:2::2] 8080")
+    check("listener removed" in out, f"CLI: unlisten it ({out.strip()})")
+    check(a.python(probe).stdout.strip() == b"refused", "a SYN to it is now refused (RST)")
     cfg = a.cli("show config")
     check("addr: 0@2001:2::2/64" in cfg and "listen: [2001:2::2]:80/http" in cfg and "2001:2::/64 on-link" in cfg,
           "show config: the IPv6 address, its on-link prefix and listeners")

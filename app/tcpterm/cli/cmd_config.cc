@@ -69,7 +69,7 @@ cmdline_parse_inst_t cmd_set_cookies = {
     set_cookies_parsed, nullptr, "set syncookies on|off|auto: RFC 4987 SYN cookies (auto: under SYN flood or a full table)",
     {TCPTERM_TOK(tok_cset), TCPTERM_TOK(tok_ccookies), TCPTERM_TOK(tok_cmode), nullptr}};
 
-// listen IPV4 PORT APP[,key=value...]
+// listen IPV4|IPV6 PORT APP[,key=value...]
 struct Listen {
   cmdline_fixed_string_t listen, ip;
   uint16_t port;
@@ -78,12 +78,16 @@ struct Listen {
 void listen_parsed(void* res, cmdline*, void*) {
   auto* r = static_cast<Listen*>(res);
   config::ListenSpec spec;
-  std::string text = std::string(r->ip) + ":" + std::to_string(r->port) + "/" + r->app;
+  std::string ip = r->ip;
+  if (ip.find(':') != std::string::npos && ip[0] != '[') ip = "[" + ip + "]";
+  std::string text = ip + ":" + std::to_string(r->port) + "/" + r->app;
   if (auto e = config::parse_listen(text, spec)) return out("error: " + *e + "\n");
   auto rs = g_cli.dp->query_each([&](dp::Request& req, size_t) {
     std::string err;
     req.kind = dp::Request::Kind::Listen;
     req.addr = spec.addr;
+    req.v6 = spec.v6;
+    req.addr6 = spec.addr6;
     req.port = spec.port;
     if (spec.app == "proxy") req.pool = spec.params.at("pool");  // built by the worker (its balancer)
     else req.app = apps::make_app(spec.app, spec.params, err);  // allocated here, not on the worker
@@ -97,7 +101,7 @@ cmdline_parse_token_string_t tok_lip = TOKEN_STRING_INITIALIZER(Listen, ip, null
 cmdline_parse_token_num_t tok_lport = TOKEN_NUM_INITIALIZER(Listen, port, RTE_UINT16);
 cmdline_parse_token_string_t tok_lapp = TOKEN_STRING_INITIALIZER(Listen, app, nullptr);
 cmdline_parse_inst_t cmd_listen = {
-    listen_parsed, nullptr, "listen IPV4 PORT APP[,key=value...]: add a listener (echo, discard, http, proxy,pool=NAME)",
+    listen_parsed, nullptr, "listen IPV4|IPV6 PORT APP[,key=value...]: add a listener (echo, discard, http, proxy,pool=NAME)",
     {TCPTERM_TOK(tok_listen), TCPTERM_TOK(tok_lip), TCPTERM_TOK(tok_lport), TCPTERM_TOK(tok_lapp), nullptr}};
 
 struct Unlisten {
@@ -106,10 +110,17 @@ struct Unlisten {
 };
 void unlisten_parsed(void* res, cmdline*, void*) {
   auto* r = static_cast<Unlisten*>(res);
-  uint32_t addr;
-  if (!wire::parse_ip(r->ip, addr)) return out(std::string("error: bad IPv4 address '") + r->ip + "'\n");
+  uint32_t addr = 0;
+  wire::Ip6 a6{};
+  std::string ip = r->ip;
+  if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  bool v6 = ip.find(':') != std::string::npos;
+  if (v6 ? !wire::parse_ip6(ip, a6) : !wire::parse_ip(ip, addr))
+    return out(std::string("error: bad IP address '") + r->ip + "'\n");
   auto rs = g_cli.dp->query_each([&](dp::Request& req, size_t) {
     req.kind = dp::Request::Kind::Unlisten;
+    req.v6 = v6;
+    req.addr6 = a6;
     req.addr = addr;
     req.port = r->port;
   });
@@ -120,7 +131,7 @@ cmdline_parse_token_string_t tok_unlisten = TOKEN_STRING_INITIALIZER(Unlisten, u
 cmdline_parse_token_string_t tok_uip = TOKEN_STRING_INITIALIZER(Unlisten, ip, nullptr);
 cmdline_parse_token_num_t tok_uport = TOKEN_NUM_INITIALIZER(Unlisten, port, RTE_UINT16);
 cmdline_parse_inst_t cmd_unlisten = {
-    unlisten_parsed, nullptr, "unlisten IPV4 PORT: remove a listener",
+    unlisten_parsed, nullptr, "unlisten IPV4|IPV6 PORT: remove a listener",
     {TCPTERM_TOK(tok_unlisten), TCPTERM_TOK(tok_uip), TCPTERM_TOK(tok_uport), nullptr}};
 
 }  // namespace
