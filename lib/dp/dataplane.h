@@ -161,7 +161,10 @@ class Worker final : public stack::TxSink {
   void handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, std::span<const uint8_t> l4);
   // An IPv6 frame (after Ethernet): ND, ICMPv6, or a TCP segment for the
   // stack (ipv6.cc).
-  void rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const uint8_t> l3, uint64_t ol_flags);
+  // True when it leaves a TCP segment in (ip, seg, nh) for the burst (the
+  // caller keeps the frame until the stack has read it, then releases nh).
+  bool rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const uint8_t> l3, uint64_t ol_flags,
+               wire::Ipv6Repr& ip, wire::TcpRepr& seg, uint32_t& nh);
   void handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::Ipv6Repr& ip, std::span<const uint8_t> l4);
   // A Neighbor Solicitation for `target` from `src` (ours), to its
   // solicited-node group (RFC 4861 7.2.2).

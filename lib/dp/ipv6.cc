@@ -26,14 +26,14 @@ constexpr uint8_t kNdHopLimit = 255;  // RFC 4861: ND messages are never forward
 constexpr uint8_t kHopLimit = 64;
 }  // namespace
 
-void Worker::rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const uint8_t> l3, uint64_t ol_flags) {
+bool Worker::rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const uint8_t> l3, uint64_t ol_flags,
+                     wire::Ipv6Repr& ip, wire::TcpRepr& seg, uint32_t& nh) {
   auto& drops = stack_->stats().drops;
   c_.rx_ipv6++;
-  wire::Ipv6Repr ip;
   wire::Drop why = wire::parse_ipv6(l3, ip);
   if (why != wire::Drop::None) {
     drops[size_t(why)]++;
-    return;
+    return false;
   }
   auto l4 = l3.subspan(ip.hdr_len, ip.payload_len);
   if (!dp_.owns6(port, ip.dst)) {
@@ -42,33 +42,32 @@ void Worker::rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const ui
     bool group = ip.proto == wire::kProtoIcmp6 && (ip.dst == kAllNodes || dp_.owns_solicited6(port, ip.dst));
     if (!group) {
       c_.not_for_us++;
-      return;
+      return false;
     }
   }
   if (dp_.owns6(port, ip.src)) {
     c_.rx_martian++;  // our own address as the source (LAND, reflection)
     drops[size_t(wire::Drop::Ipv6BadAddr)]++;
-    return;
+    return false;
   }
   if (ip.proto == wire::kProtoIcmp6) {
     handle_icmp6(port, eth, ip, l4);
-    return;
+    return false;
   }
   // Only neighbour discovery may come from the unspecified address.
   if (wire::ip6_is_zero(ip.src)) {
     drops[size_t(wire::Drop::Ipv6BadAddr)]++;
-    return;
+    return false;
   }
   if (ip.proto != wire::kProtoTcp) {
     drops[size_t(wire::Drop::Ipv6Proto)]++;
-    return;
+    return false;
   }
   Cksum l4c = rx_l4_cksum(ol_flags);
-  wire::TcpRepr seg;
   why = l4c == Cksum::Bad ? wire::Drop::TcpChecksum : wire::parse_tcp6(l4, seg, ip, l4c == Cksum::Trusted);
   if (why != wire::Drop::None) {
     drops[size_t(why)]++;
-    return;
+    return false;
   }
   const uint64_t now = stack_->now();
   // As IPv4: learn on-link senders; the sender's MAC becomes the flow's
@@ -77,11 +76,10 @@ void Worker::rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const ui
     neighbors6_.learn(ip.src, port, eth.src, now);
     if (!held_.empty()) release_held6(ip.src, eth.src);
   }
-  uint32_t nh = nexthops_.find_or_add(port, eth.src, now);
+  nh = nexthops_.find_or_add(port, eth.src, now);
   if (nh == kNoHop) c_.nexthop_table_full++;
-  nh_acquire(nh);
-  stack_->input6(ip, seg, nh);
-  nh_release(nh);
+  nh_acquire(nh);  // held by the burst until processed
+  return true;
 }
 
 void Worker::handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::Ipv6Repr& ip,

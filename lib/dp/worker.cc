@@ -106,7 +106,11 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   wire::TcpRepr segs[kBurst];
   uint32_t nhs[kBurst];
   rte_mbuf* queued[kBurst];  // frames whose segments the stack reads in this burst
-  unsigned k = 0;
+  unsigned k = 0, nq = 0;
+  wire::Ipv6Repr ips6[kBurst];
+  wire::TcpRepr segs6[kBurst];
+  uint32_t nhs6[kBurst];
+  unsigned k6 = 0;
   auto& drops = stack_->stats().drops;
   const PortInfo& pi = dp_.ports()[port];
   const uint64_t now = stack_->now();
@@ -151,8 +155,12 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     if (eth.ethertype == wire::kEtherTypeIpv6 && !pi.addrs6.empty()) {
-      rx_ipv6(port, eth, l3, m->ol_flags);
-      rte_pktmbuf_free(m);
+      if (rx_ipv6(port, eth, l3, m->ol_flags, ips6[k6], segs6[k6], nhs6[k6])) {
+        k6++;
+        queued[nq++] = m;
+      } else {
+        rte_pktmbuf_free(m);
+      }
       continue;
     }
     if (eth.ethertype != wire::kEtherTypeIpv4) {
@@ -201,8 +209,8 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
         why = wire::parse_tcp(l4, segs[k], &ip, l4c == Cksum::Trusted);
         if (why == wire::Drop::None) {
           ips[k] = ip;
-          nhs[k] = nh_acquire(last_nh);  // held by the burst until processed
-          queued[k++] = m;
+          nhs[k++] = nh_acquire(last_nh);  // held by the burst until processed
+          queued[nq++] = m;
           continue;
         }
       }
@@ -212,8 +220,10 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   }
   if (have_last) nh_release(last_nh);
   if (k) stack_->input_burst(ips, segs, nhs, k);
+  if (k6) stack_->input6_burst(ips6, segs6, nhs6, k6);
   for (unsigned i = 0; i < k; i++) nh_release(nhs[i]);
-  rte_pktmbuf_free_bulk(queued, k);
+  for (unsigned i = 0; i < k6; i++) nh_release(nhs6[i]);
+  rte_pktmbuf_free_bulk(queued, nq);
 }
 
 void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len) {

@@ -159,6 +159,45 @@ void Stack::input6(const wire::Ipv6Repr& ip, const wire::TcpRepr& seg, uint32_t 
   release_key6(key);
 }
 
+void Stack::input6_burst(const wire::Ipv6Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs,
+                         unsigned n) {
+  constexpr unsigned kMax = 64;
+  FlowKey4 keys[kMax];
+  uint32_t hashes[kMax];
+  while (n) {
+    unsigned m = std::min(n, kMax);
+    for (unsigned i = 0; i < m; i++) {
+      keys[i] = FlowKey4{addr6_.find(ips[i].dst), addr6_.find(ips[i].src), segs[i].dst_port, segs[i].src_port};
+      if (keys[i].laddr != flow::Addr6Table::kNone && keys[i].raddr != flow::Addr6Table::kNone) {
+        hashes[i] = hash(keys[i]);
+        table_.prefetch(hashes[i]);
+      }
+    }
+    for (unsigned i = 0; i < m; i++) {
+      uint32_t nh = nhs ? nhs[i] : kNoNextHop;
+      const FlowKey4& k = keys[i];
+      // An earlier segment of the burst may have ended the last holder of
+      // an id (and the id been given to another address): check before use.
+      bool known = k.laddr != flow::Addr6Table::kNone && k.raddr != flow::Addr6Table::kNone &&
+                   addr6_.refs(k.laddr) && addr6_.refs(k.raddr) && addr6_.addr(k.laddr) == ips[i].dst &&
+                   addr6_.addr(k.raddr) == ips[i].src;
+      if (known) {
+        uint32_t r = lookup(k, hashes[i]);
+        if (r != flow::FlowTable::kNotFound && !(r & kTwRef)) {
+          cur_nh_ = nh;
+          on_flow_segment(r, segs[i]);
+          continue;
+        }
+      }
+      input6(ips[i], segs[i], nh);
+    }
+    ips += m;
+    segs += m;
+    if (nhs) nhs += m;
+    n -= m;
+  }
+}
+
 void Stack::packet_too_big6(std::span<const uint8_t> q, uint32_t mtu) {
   // The quoted packet is ours: IPv6 header (no extension headers: we send
   // none) and at least the first 8 bytes of TCP (ports, sequence number).

@@ -193,6 +193,9 @@ class Stack {
                    unsigned n);
   // One segment over IPv6 (dst owned, checked by the edge).
   void input6(const wire::Ipv6Repr& ip, const wire::TcpRepr& seg, uint32_t nh = kNoNextHop);
+  // A burst over IPv6: address ids found, keys hashed and home buckets
+  // prefetched first, then each segment as input6 (nhs may be null).
+  void input6_burst(const wire::Ipv6Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs, unsigned n);
   // ICMPv6 Packet Too Big for a segment we sent (RFC 8201): `invoking` is
   // the start of our packet as quoted.  Lowers the flow's MSS to
   // mtu - 60, never below 1220 (the 1280 minimum MTU), when the quoted
