@@ -2,7 +2,8 @@
 # The loopback teardown benchmark path works end to end (not a speed test):
 # the ring pair joins generator and terminator, every close mode completes
 # connections with no failure, the expected side holds TIME-WAIT, the CSV
-# has a row a second, and every mbuf comes back.
+# has a row a second, and every mbuf comes back.  Then the same over IPv6
+# (bench-teardown.sh --ipv6's setup), server and client close.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${TCPTERM_BIN:-$top/build/app/tcpterm}
@@ -32,4 +33,21 @@ for mode in server client simultaneous rst; do
     *) [ "${tw:-0}" -ge 20000 ] || { echo "FAIL: $mode: TIME-WAIT entered $tw"; fail=1; } ;;
   esac
 done
+for mode in server client; do
+  out=$(timeout 60 "$bin" --lcores 0@0,1@1,2@0 --no-huge -m 1024 --no-pci --file-prefix "lbt6$$" --log-level warn -- \
+    --ring-pair --addr 1@2001:2::2/64 --addr 0@2001:2::1:0-2001:2::1:7fff/64 --listen "[2001:2::2]:80/http" \
+    --connect "[2001:2::2]:80,close=$mode,concurrency=64,rate=20000,duration=2" --run-seconds 3 \
+    --msl-ms 1000 --max-time-wait 200000 --bench-csv "$tmp/v6$mode.csv" 2>&1)
+  rc=$?
+  completed=$(sed -n 's/^ *connections_completed: \([0-9]*\)$/\1/p' <<<"$out")
+  failed=$(sed -n 's/^ *failed: \([0-9]*\) .*/\1/p' <<<"$out")
+  tw=$(sed -n 's/^ *time_wait_entered: \([0-9]*\)$/\1/p' <<<"$out" | tail -1)
+  if [ $rc -eq 0 ] && [ "${completed:-0}" -ge 20000 ] && [ "${failed:-1}" -eq 0 ] && [ "${tw:-0}" -ge 20000 ] &&
+     grep -q "ipv6_record_bytes\|ipv6_addresses_held" <<<"$out" && grep -Eq "mbufs: ([0-9]+)/\1 back" <<<"$out"; then
+    echo "ok: IPv6 $mode: $completed completed, 0 failed, TIME-WAIT entered $tw"
+  else
+    echo "FAIL: IPv6 $mode rc=$rc completed=$completed failed=$failed tw=$tw"; tail -20 <<<"$out"; fail=1
+  fi
+done
+rm -rf /var/run/dpdk/lbt$$ /var/run/dpdk/lbt6$$
 exit $fail
