@@ -68,13 +68,13 @@ std::string render_tcp_stats(const Totals& t) {
   line(o, "rx_martian", t.wc.rx_martian);
   // IPv6: neighbour discovery and ICMPv6 (ipv6.cc).
   line(o, "rx_ipv6", t.wc.rx_ipv6);
-  line(o, "nd_solicitations_in", t.wc.ns_in);
-  line(o, "nd_advertisements_out", t.wc.na_out);
-  line(o, "nd_solicitations_out", t.wc.ns_out);
-  line(o, "nd_advertisements_in", t.wc.na_in);
+  line(o, "nd_solicitations_in", t.wc.nd_solicitations_in);
+  line(o, "nd_advertisements_out", t.wc.nd_advertisements_out);
+  line(o, "nd_solicitations_out", t.wc.nd_solicitations_out);
+  line(o, "nd_advertisements_in", t.wc.nd_advertisements_in);
   line(o, "nd_bad_hop_limit", t.wc.nd_bad_hop_limit);
   line(o, "nd_not_on_link", t.wc.nd_not_on_link);
-  line(o, "nd_dad_probes_for_ours", t.wc.dad_seen);
+  line(o, "nd_dad_probes_for_ours", t.wc.nd_dad_probes_for_ours);
   line(o, "icmp6_echo_replies", t.wc.icmp6_echo_replies);
   line(o, "icmp6_packet_too_big", t.wc.icmp6_packet_too_big);
   line(o, "icmp6_ignored", t.wc.icmp6_ignored);

@@ -46,8 +46,8 @@ inline constexpr unsigned kBurst = 32;
   X(tx_no_neighbor) X(tx_no_route) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies) \
   X(not_for_us) X(rx_multiseg) X(rx_martian) X(arp_requests_out) X(arp_not_on_link)          \
   X(nexthop_table_full) X(arp_held) X(arp_held_sent) X(arp_held_dropped) X(iterations) X(busy_cycles) \
-  X(total_cycles) X(rx_ipv6) X(ns_in) X(na_out) X(ns_out) X(na_in) X(nd_bad_hop_limit) X(nd_not_on_link) \
-  X(icmp6_echo_replies) X(icmp6_packet_too_big) X(icmp6_ignored) X(dad_seen)
+  X(total_cycles) X(rx_ipv6) X(nd_solicitations_in) X(nd_advertisements_out) X(nd_solicitations_out) X(nd_advertisements_in) X(nd_bad_hop_limit) X(nd_not_on_link) \
+  X(icmp6_echo_replies) X(icmp6_packet_too_big) X(icmp6_ignored) X(nd_dad_probes_for_ours)
 
 struct alignas(64) WorkerCounters {
 #define X(n) uint64_t n = 0;

@@ -122,7 +122,7 @@ void Worker::handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::I
         drops[size_t(wire::Drop::NdMalformed)]++;
         return;
       }
-      c_.ns_in++;
+      c_.nd_solicitations_in++;
       wire::Ipv6Repr r;
       r.src = m.target;
       r.hop_limit = kNdHopLimit;
@@ -135,7 +135,7 @@ void Worker::handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::I
       wire::Mac dst_mac;
       if (dad) {
         // 7.2.4: the address is ours and in use; tell all nodes, not solicited.
-        c_.dad_seen++;
+        c_.nd_dad_probes_for_ours++;
         r.dst = kAllNodes;
         na.na_flags = wire::icmp6::kNaOverride;
         dst_mac = wire::multicast_mac(kAllNodes);
@@ -159,12 +159,12 @@ void Worker::handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::I
       rte_mbuf* f = alloc_ipv6(port, dst_mac, r, l4o);
       if (!f) return;
       wire::emit_icmp6(l4o, na, r);
-      c_.na_out++;
+      c_.nd_advertisements_out++;
       send_frame(port, f);
       return;
     }
     case wire::icmp6::kNeighborAdvert: {
-      c_.na_in++;
+      c_.nd_advertisements_in++;
       // 7.1.2: a solicited advertisement never goes to a multicast group.
       if ((m.na_flags & wire::icmp6::kNaSolicited) && wire::ip6_is_multicast(ip.dst)) {
         drops[size_t(wire::Drop::NdMalformed)]++;
@@ -238,7 +238,7 @@ void Worker::nd_solicit(uint16_t port, const wire::Ip6& src, const wire::Ip6& ta
   rte_mbuf* m = alloc_ipv6(port, wire::multicast_mac(r.dst), r, l4);
   if (!m) return;
   wire::emit_icmp6(l4, ns, r);
-  c_.ns_out++;
+  c_.nd_solicitations_out++;
   send_frame(port, m);
 }
 

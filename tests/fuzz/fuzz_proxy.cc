@@ -135,8 +135,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } else {
       uint8_t c = r.u8();
       uint32_t addr = c & 1 ? kB1 : kB2;
-      if (c & 2) bal.drain_backend("p", addr, 80, err);
-      else if (c & 4) bal.del_backend("p", addr, 80, err);
+      if (c & 2) bal.drain_backend("p", lb::BackendConf{addr, 80}, err);
+      else if (c & 4) bal.del_backend("p", lb::BackendConf{addr, 80}, err);
       else bal.add_backend("p", lb::BackendConf{addr, 80, uint32_t(1 + (c >> 4))}, err);
     }
     if (!s.check_invariants()) std::abort();

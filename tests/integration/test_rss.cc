@@ -28,6 +28,19 @@ TEST_CASE("RSS: Microsoft verification vectors, IPv4 with TCP ports", "[rss]") {
   CHECK(r.hash(ipv4("153.39.163.191"), ipv4("202.188.127.2"), 44251, 1303) == 0x10e828a2);
 }
 
+TEST_CASE("RSS: Microsoft verification vectors, IPv6 with TCP ports", "[rss][ipv6]") {
+  RssSteer r(kKey, {});
+  auto h = [&](const char* src, const char* dst, uint16_t sport, uint16_t dport) {
+    tcpterm::wire::Ip6 s{}, d{};
+    REQUIRE(tcpterm::wire::parse_ip6(src, s));
+    REQUIRE(tcpterm::wire::parse_ip6(dst, d));
+    return r.hash6(s.data(), d.data(), sport, dport);
+  };
+  CHECK(h("3ffe:2501:200:1fff::7", "3ffe:2501:200:3::1", 2794, 1766) == 0x40207d3d);
+  CHECK(h("3ffe:501:8::260:97ff:fe40:efab", "ff02::1", 14230, 4739) == 0xdde51bbf);
+  CHECK(h("3ffe:1900:4545:3:200:f8ff:fe21:67cf", "fe80::200:f8ff:fe21:67cf", 44251, 38024) == 0x02d1feef);
+}
+
 TEST_CASE("RSS: the redirection table maps hashes to queues", "[rss]") {
   RssSteer r(kKey, {0, 1, 0, 1, 1, 0, 1, 0});
   uint32_t h = r.hash(ipv4("66.9.149.187"), ipv4("161.142.100.80"), 2794, 1766);

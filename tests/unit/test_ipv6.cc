@@ -528,3 +528,61 @@ TEST_CASE("stack over IPv6: Packet Too Big lowers the MSS only for a sequence nu
   for (const Pkt& p : held) CHECK(p.data.size() <= 1280 - 60);
   CHECK(held[0].data.size() == 1220 - 12);
 }
+
+TEST_CASE("stack over IPv6: a new SYN in TIME-WAIT reopens (RFC 6191); a blind RST earns a challenge ACK (RFC 5961)",
+          "[stack][ipv6][rfc6191][rfc5961]") {
+  StackConfig cfg = Net::small();
+  cfg.tcp.msl_ms = 30000;
+  Net n(cfg);
+  apps::Http http(5);
+  REQUIRE(n.server->add_listener6(kServer6, 80, &http));
+  Client a;
+  a.request = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+  REQUIRE(n.open6(a, 43000));
+  n.run(n.now + 100);
+  REQUIRE(n.server->time_wait_records() == 1);
+  n.now += 5000;
+  n.client->advance(n.now);
+  n.server->advance(n.now);
+  Client b;
+  b.request = a.request;
+  REQUIRE(n.open6(b, 43000));  // the same 4-tuple, a newer incarnation
+  n.run(n.now + 100);
+  CHECK(b.got.rfind("HTTP/1.1 200 OK", 0) == 0);
+  CHECK(n.server->tcp_stats().tw_syn_reopened == 1);
+  CHECK(n.server->time_wait_records() == 1);  // the new one's
+
+  apps::Echo echo;
+  REQUIRE(n.server->add_listener6(kServer6, 7, &echo));
+  Client c;
+  c.request = "abc";
+  uint32_t next_seq = 0;
+  n.drop_if = [&](const Pkt& p) {
+    if (p.v6 && p.h.dst_port == 7) next_seq = p.h.seq + p.h.seg_len();
+    return false;
+  };
+  REQUIRE(n.open6(c, 43001, 7));
+  n.run(n.now + 100);
+  REQUIRE(c.got == "abc");
+  uint64_t challenges = n.server->tcp_stats().challenge_acks;
+  n.to_client.q.clear();
+  wire::TcpRepr rst;
+  rst.src_port = 43001;
+  rst.dst_port = 7;
+  rst.seq = next_seq + 100;  // in the window, not at RCV.NXT
+  rst.flags = flag::RST;
+  wire::Ipv6Repr ip;
+  ip.src = kClient6;
+  ip.dst = kServer6;
+  ip.proto = kProtoTcp;
+  n.server->input6(ip, rst);
+  CHECK(n.server->tcp_stats().challenge_acks == challenges + 1);
+  REQUIRE(n.to_client.q.size() == 1);
+  CHECK(n.to_client.q[0].v6);
+  CHECK(n.to_client.q[0].h.has_ack());
+  CHECK(n.state(*n.server, TcpState::Established) == 1);  // it survives
+  rst.seq = next_seq;  // exactly RCV.NXT: the connection is reset
+  n.server->input6(ip, rst);
+  CHECK(n.state(*n.server, TcpState::Established) == 0);
+  CHECK(n.server->check_invariants());
+}
