@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/bench-teardown.sh [--mode client|server|simultaneous|rst] [--seconds S]
 #                           [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]
-#                           [--http-stats IP:PORT] [--ipv6]
+#                           [--http-stats IP:PORT] [--ipv6] [--memif]
 #
 # The loopback teardown benchmark: one tcpterm process, a generator (client
 # role) and a terminator (http) on two lcores joined by a pair of net_ring
@@ -11,10 +11,16 @@
 # teardown latency p50/p99, cycles per lifecycle per role, bytes per flow and
 # per TIME-WAIT record, mbufs in use.  --ipv6: the same over IPv6
 # (2001:2::2, clients from 32 768 addresses 2001:2::1:0-2001:2::1:7fff).
+# --memif: two processes, as two machines: the terminator (worker on CPU 1)
+# and the generator (worker on CPU 0) are separate tcpterm processes joined
+# by net_memif (the terminator the memif server); the summary merges the
+# generator's figures (CPS, failures, latency) with the terminator's
+# (cycles, TIME-WAIT).  --mode forgetful makes the generator forget each
+# connection at close (no TIME-WAIT, no RST, challenge ACKs unanswered).
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=() ipv6=0
+mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=() ipv6=0 memif=0 term_extra=()
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) mode=$2; shift 2 ;;
@@ -25,6 +31,8 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift 2 ;;
     --http-stats) stats=(--http-stats "$2"); shift 2 ;;  # watch it live: docs/observability.md
     --ipv6) ipv6=1; shift ;;
+    --memif) memif=1; shift ;;
+    --term-opt) term_extra+=("$2"); shift 2 ;;  # an extra terminator option (repeatable), e.g. --max-flows=65536
     *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT] [--ipv6]" >&2; exit 2 ;;
   esac
 done
@@ -39,6 +47,42 @@ app=http
 # Hugepages when the machine has them (faster), --no-huge otherwise.
 mem="--no-huge -m 2048"
 [ "$(cat /proc/sys/vm/nr_hugepages 2>/dev/null || echo 0)" -ge 512 ] && mem="-m 1024"
+if [ "$memif" = 1 ]; then
+  # Two processes joined by net_memif: each its own EAL, port, pool, stack.
+  sock=/run/tcpterm-bench-$$.sock
+  rm -f "$sock"
+  echo "command: $0 --memif --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc ${term_extra[*]}"
+  echo "terminator: its own process, worker on cpu 1 (memif server); generator: its own process, worker on cpu 0 (memif client)"
+  ./build/app/tcpterm --lcores 0@0,1@1 $mem --no-pci --file-prefix "benchT$$" --log-level warn \
+    --vdev "net_memif0,role=server,socket=$sock" -- --addr 198.18.0.2/16 --listen "198.18.0.2:80/$app" \
+    --run-seconds $((seconds + 8)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 \
+    --bench-csv "$out/terminator.csv" "${term_extra[@]}" "${stats[@]}" >"$out/terminator.log" 2>&1 &
+  tpid=$!
+  for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
+  ./build/app/tcpterm --lcores 0@0,1@0 $mem --no-pci --file-prefix "benchG$$" --log-level warn \
+    --vdev "net_memif0,role=client,socket=$sock" -- --addr 198.18.128.1-198.18.255.254/16 \
+    --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds" \
+    --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 1048576 \
+    --bench-csv "$out/teardown.csv" >"$out/generator.log" 2>&1
+  grc=$?
+  kill -INT "$tpid" 2>/dev/null
+  wait "$tpid"
+  trc=$?
+  rm -f "$sock"
+  grep -E "^t=" "$out/generator.log"
+  # The bench summary block of each process (not the shutdown lines after it).
+  block() { sed -n '/^==== teardown benchmark summary/,/^====/p' "$1"; }
+  echo "==== teardown benchmark summary (two processes, memif) ===="
+  block "$out/generator.log" | grep -E "^  (seconds|connections_opened|connections_completed|failed|cps|teardowns_per_s|teardown_latency_p50_us|teardown_latency_p99_us):"
+  block "$out/terminator.log" | grep -E "^  (terminator_lifecycles|terminator_cycles_per_lifecycle|terminator_busy_percent|time_wait_records):"
+  block "$out/generator.log" | grep -E "^  terminator_cycles_per_lifecycle:" | sed 's/terminator_cycles_per_lifecycle/generator_process_cycles_per_lifecycle/'
+  block "$out/generator.log" | grep -E "^  tx_dropped_frames:" | sed 's/tx_dropped_frames/generator_tx_dropped_frames/'
+  block "$out/terminator.log" | grep -E "^  (tx_dropped_frames|syn_dropped_overload|orphans_reclaimed|flows_max):" | sed 's/^  /  terminator_/'
+  echo "  terminator_$(grep -o 'mbufs: [0-9]*/[0-9]* back' "$out/terminator.log")"
+  echo "  generator_$(grep -o 'mbufs: [0-9]*/[0-9]* back' "$out/generator.log")"
+  [ $grc -eq 0 ] && [ $trc -eq 0 ]
+  exit
+fi
 net=(--addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen "198.18.0.2:80/$app"
      --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds")
 [ "$ipv6" = 1 ] && net=(--addr 1@2001:2::2/64 --addr 0@2001:2::1:0-2001:2::1:7fff/64 --listen "[2001:2::2]:80/$app"

@@ -149,10 +149,16 @@ std::string BenchReporter::summary(double seconds) {
                 "  configured_capacity_per_lcore: %u flows, %u TIME-WAIT records, %u buffer chunks\n"
                 "  reserved_memory_bytes: %llu (all lcores' stacks, preallocated)\n"
                 "  process_rss_bytes: %llu\n"
+                "  tx_dropped_frames: %llu\n"
+                "  syn_dropped_overload: %llu (overload entered %llu times)\n"
+                "  orphans_reclaimed: %llu\n"
                 "  ipv6_addresses_held: %llu (an IPv6 TIME-WAIT record whose peer shares no address: %zu bytes)\n",
                 (unsigned long long)t.flows, (unsigned long long)est, (unsigned long long)t.time_wait,
                 sc.max_flows, sc.max_time_wait, sc.chunks, (unsigned long long)t.memory,
-                (unsigned long long)rss, (unsigned long long)t.addr6, flow::kTimeWait6Bytes);
+                (unsigned long long)rss, (unsigned long long)t.wc.tx_dropped,
+                (unsigned long long)t.wc.syn_dropped_overload, (unsigned long long)t.wc.overload_entered,
+                (unsigned long long)t.tcp.orphans_reclaimed, (unsigned long long)t.addr6,
+                flow::kTimeWait6Bytes);
   o << b;
   return o.str();
 }

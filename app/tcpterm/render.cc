@@ -66,6 +66,9 @@ std::string render_tcp_stats(const Totals& t) {
   line(o, "arp_held_dropped", t.wc.arp_held_dropped);
   line(o, "nexthop_table_full", t.wc.nexthop_table_full);
   line(o, "rx_martian", t.wc.rx_martian);
+  // Admission control (dp/dataplane.h): SYNs refused while the rx queue is backlogged.
+  line(o, "syn_dropped_overload", t.wc.syn_dropped_overload);
+  line(o, "overload_entered", t.wc.overload_entered);
   // IPv6: neighbour discovery and ICMPv6 (ipv6.cc).
   line(o, "rx_ipv6", t.wc.rx_ipv6);
   line(o, "nd_solicitations_in", t.wc.nd_solicitations_in);

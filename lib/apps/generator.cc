@@ -12,6 +12,7 @@ bool parse_close_mode(std::string_view s, CloseMode& out) {
   else if (s == "simultaneous") out = CloseMode::Simultaneous;
   else if (s == "rst") out = CloseMode::Rst;
   else if (s == "none") out = CloseMode::None;
+  else if (s == "forgetful") out = CloseMode::Forgetful;
   else return false;
   return true;
 }
@@ -23,6 +24,7 @@ const char* to_string(CloseMode m) {
     case CloseMode::Simultaneous: return "simultaneous";
     case CloseMode::Rst: return "rst";
     case CloseMode::None: return "none";
+    case CloseMode::Forgetful: return "forgetful";
   }
   return "?";
 }
@@ -196,6 +198,7 @@ void Generator::finish_response(stack::Stream& s) {
   auto& a = s.app();
   switch (cfg_.mode) {
     case CloseMode::Client:
+    case CloseMode::Forgetful:
       if (!(a.flags & kPeerClosed)) {
         mark_fin(s);
         a.flags |= kWeClosed;
@@ -242,7 +245,7 @@ void Generator::on_closed(stack::Stream& s) {
   // connection.  (A flow that reaches TIME-WAIT gets no on_peer_close.)
   if (cfg_.mode == CloseMode::None) return;  // counted when its response came
   st_.gen_completed++;
-  if (cfg_.mode == CloseMode::Client) st_.gen_client_closes++;
+  if (cfg_.mode == CloseMode::Client || cfg_.mode == CloseMode::Forgetful) st_.gen_client_closes++;
   else if (cfg_.mode == CloseMode::Server) st_.gen_server_closes++;
   else if (cfg_.mode == CloseMode::Simultaneous) st_.gen_simultaneous_closes++;
   if (a.a) {

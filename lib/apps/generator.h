@@ -9,6 +9,11 @@
 //                 soon as the response is complete)
 //   rst           the client aborts after the response (RST)
 //   none          keep-alive: the connection stays ESTABLISHED (scale runs)
+//   forgetful     as client (a keep-alive request, the client closes first),
+//                 on a stack that forgets (tcp::Config::forgetful): no
+//                 TIME-WAIT, later segments for the connection silently
+//                 dropped, challenge ACKs unanswered -- the fast DPDK
+//                 generators' behaviour, to reproduce what they do to a server
 // Source tuples cycle through the configured address ranges and a port
 // range.  Every failure (refused, reset, timed out, tuple busy) is counted.
 #pragma once
@@ -23,7 +28,7 @@
 
 namespace tcpterm::apps {
 
-enum class CloseMode : uint8_t { Client, Server, Simultaneous, Rst, None };
+enum class CloseMode : uint8_t { Client, Server, Simultaneous, Rst, None, Forgetful };
 bool parse_close_mode(std::string_view s, CloseMode& out);
 const char* to_string(CloseMode m);
 

@@ -209,7 +209,8 @@ std::optional<std::string> parse_connect(const std::string& s, ConnectSpec& out)
       out.duration_ms = sec * 1000;
     } else if (k == "request") ok = parse_num(val, out.request, 0, 60000);
     else if (k == "close") {
-      ok = val == "client" || val == "server" || val == "simultaneous" || val == "rst" || val == "none";
+      ok = val == "client" || val == "server" || val == "simultaneous" || val == "rst" || val == "none" ||
+           val == "forgetful";
       out.close = std::string(val);
     } else if (k == "src" && out.v6) {
       size_t d = val.find('-');
@@ -278,7 +279,7 @@ std::string usage() {
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
-         "[--log-file F] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--route PREFIX/LEN,via=GATEWAY]... "
+         "[--log-file F] [--syn-admission on|off] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--route PREFIX/LEN,via=GATEWAY]... "
          "[--pool NAME=IP:PORT[,weight=W][,IP:PORT...][,key=value...]]... [--http-stats IP:PORT]";
 }
 
@@ -374,6 +375,11 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
       RouteSpec r;
       if (auto e = parse_route(val, r)) return "--route: " + *e;
       o.routes.push_back(r);
+    } else if (a == "--syn-admission") {
+      if (auto e = value()) return e;
+      if (val == "on") o.syn_admission = true;
+      else if (val == "off") o.syn_admission = false;
+      else return "--syn-admission: bad value '" + val + "' (on, off)";
     } else if (a == "--tw-rst") {
       if (auto e = value()) return e;
       if (val == "ignore") o.stack.tcp.tw_rst = tcp::TwRstPolicy::Ignore;

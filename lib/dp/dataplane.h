@@ -47,7 +47,8 @@ inline constexpr unsigned kBurst = 32;
   X(not_for_us) X(rx_multiseg) X(rx_martian) X(arp_requests_out) X(arp_not_on_link)          \
   X(nexthop_table_full) X(arp_held) X(arp_held_sent) X(arp_held_dropped) X(iterations) X(busy_cycles) \
   X(total_cycles) X(rx_ipv6) X(nd_solicitations_in) X(nd_advertisements_out) X(nd_solicitations_out) X(nd_advertisements_in) X(nd_bad_hop_limit) X(nd_not_on_link) \
-  X(icmp6_echo_replies) X(icmp6_packet_too_big) X(icmp6_ignored) X(nd_dad_probes_for_ours)
+  X(icmp6_echo_replies) X(icmp6_packet_too_big) X(icmp6_ignored) X(nd_dad_probes_for_ours) \
+  X(syn_dropped_overload) X(overload_entered)
 
 struct alignas(64) WorkerCounters {
 #define X(n) uint64_t n = 0;
@@ -210,6 +211,32 @@ class Worker final : public stack::TxSink {
   void release_held6(const wire::Ip6& hop, const wire::Mac& mac);
   void expire_held(uint64_t now, bool all = false);
 
+  // Admission control.  A backlog on the receive queue means more arrives
+  // than this lcore completes: kOverloadPolls full bursts in a row, until a
+  // poll comes back less than half full.  While it lasts, new SYNs are dropped before any lookup
+  // (counted: syn_dropped_overload), so the connections already accepted
+  // get the cycles to complete; the peers retransmit their SYNs instead of
+  // the lcore answering each with a SYN-ACK or a cookie it cannot follow up.
+  static constexpr unsigned kOverloadPolls = 8;
+  unsigned full_polls_ = 0;
+  bool backlogged_ = false;
+  bool admission_ = true;
+  void note_poll(uint16_t n) {
+    if (n == kBurst) {
+      if (++full_polls_ >= kOverloadPolls && !backlogged_ && admission_) {
+        backlogged_ = true;
+        c_.overload_entered++;
+      }
+    } else if (n < kBurst / 2) {
+      full_polls_ = 0;
+      backlogged_ = false;
+    }
+  }
+  bool refuse_syn(const wire::TcpRepr& t) {
+    if (!backlogged_ || !t.syn() || t.has_ack()) return false;
+    c_.syn_dropped_overload++;
+    return true;
+  }
   Dataplane& dp_;
   unsigned lcore_;
   uint16_t queue_;

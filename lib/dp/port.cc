@@ -330,6 +330,8 @@ bool Dataplane::init(std::string& err) {
         return steer->queue(dst, src, dport, sport) == own;  // the reply's tuple
       };
     }
+    // A forgetful generator's whole stack forgets (tcp::Config::forgetful).
+    if (g.mode == apps::CloseMode::Forgetful) workers_.back()->stack().tcp_config().forgetful = true;
     workers_.back()->set_generator(std::make_unique<apps::Generator>(g));
   }
   for (const auto& p : ports_)

@@ -38,6 +38,7 @@ Worker::Worker(Dataplane& dp, unsigned lcore, uint16_t queue, rte_mempool* pool)
 }
 
 void Worker::build(const stack::StackConfig& cfg) {
+  admission_ = dp_.options().syn_admission;
   uint64_t now_ms = rte_get_tsc_cycles() / dp_.tsc_per_ms();
   built_on_ = int(rte_lcore_id());
   stack_ = std::make_unique<stack::Stack>(cfg, *this, now_ms);
@@ -75,6 +76,7 @@ int Worker::run() {
     bool work = false;
     for (uint16_t p = 0; p < nports; p++) {
       uint16_t n = rte_eth_rx_burst(p, queue_, pkts, kBurst);
+      note_poll(n);
       if (n) {
         work = true;
         rx_burst(p, pkts, n);
@@ -156,6 +158,11 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
     }
     if (eth.ethertype == wire::kEtherTypeIpv6 && !pi.addrs6.empty()) {
       if (rx_ipv6(port, eth, l3, m->ol_flags, ips6[k6], segs6[k6], nhs6[k6])) {
+        if (refuse_syn(segs6[k6])) {  // admission control (dataplane.h)
+          nh_release(nhs6[k6]);
+          rte_pktmbuf_free(m);
+          continue;
+        }
         k6++;
         queued[nq++] = m;
       } else {
@@ -207,6 +214,10 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
         why = wire::Drop::TcpChecksum;
       } else {
         why = wire::parse_tcp(l4, segs[k], &ip, l4c == Cksum::Trusted);
+        if (why == wire::Drop::None && refuse_syn(segs[k])) {  // admission control (dataplane.h)
+          rte_pktmbuf_free(m);
+          continue;
+        }
         if (why == wire::Drop::None) {
           ips[k] = ip;
           nhs[k++] = nh_acquire(last_nh);  // held by the burst until processed

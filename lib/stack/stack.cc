@@ -411,6 +411,10 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     l->accepted++;
     return;
   }
+  if (!l && cfg_.tcp.forgetful) {
+    sst_.forgot_segments++;  // a forgotten connection's segment: silence
+    return;
+  }
   if (!l || seg.has_ack()) {
     // CLOSED (no listener), or LISTEN receiving an ACK: reset.
     if (l) sst_.ack_to_listener++;
@@ -611,6 +615,13 @@ void Stack::to_time_wait(uint32_t fi) {
   // last event (tcp: release_for_close); they go now.  Everything else was
   // released when the TCB ended.
   if (f.tcb.rcvq.nchunks) tcp::bq_clear(f.tcb.rcvq, chunks_);
+  if (cfg_.tcp.forgetful) {
+    // A forgetful client keeps nothing after its last ACK.
+    sst_.forgot_time_wait++;
+    tw_gone(flow::TimeWaitTable::kNil);
+    free_flow(fi);
+    return;
+  }
   tcp::TwState s = tcp::tw_from_tcb(f.tcb);
   uint32_t ti = flow::TimeWaitTable::kNil;
   if (tw_.full() && cfg_.tcp.tw_cap_policy == tcp::TwCapPolicy::RecycleOldest) {
@@ -685,11 +696,15 @@ void Stack::advance(uint64_t now_ms) {
   // The chunk pool's own counters, as stack counters (since the last clear).
   sst_.mem_pressure_entered = chunks_.pressure_entered() - pressure_base_;
   sst_.chunk_alloc_failures = chunks_.alloc_failures() - alloc_fail_base_;
+  // Flow-table pressure (7/8 of the TCBs in use): orphans stop waiting out
+  // their retries (tcp::Env::flow_pressure).
+  const bool pressure = pool_.size() + cfg_.max_flows / 8 >= cfg_.max_flows;
   wheel_.advance(now_, [&](timer::Wheel::Id fi) {
     if (!pool_.in_use(fi)) return;
     tcp::Out& out = *out_;
     out.reset();
-      tcp::Env e = env();
+    tcp::Env e = env();
+    e.flow_pressure = pressure;
     tcp::on_timer(pool_[fi].tcb, e, out);
     finish_event(fi, out);
   });

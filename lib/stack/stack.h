@@ -78,7 +78,7 @@ inline constexpr uint32_t kNoNextHop = 0xffffffffu;
   X(flows_freed) X(connect_failed) X(syncookies_sent) X(syncookies_ok) X(syncookies_failed) \
   X(syncookie_rotations) X(mem_pressure_entered) X(mem_reclaim_scans) X(mem_reclaimed_orphans) \
   X(mem_reclaimed_stalled) X(mem_reclaimed_bytes) X(chunk_alloc_failures) X(addr6_table_full) \
-  X(pmtu_lowered) X(pmtu_ignored)
+  X(pmtu_lowered) X(pmtu_ignored) X(forgot_time_wait) X(forgot_segments)
 
 struct StackStats {
 #define X(n) uint64_t n = 0;

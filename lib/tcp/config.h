@@ -36,6 +36,11 @@ struct Config {
   bool window_scaling = true;              // offer/accept RFC 7323 window scale
   TwRstPolicy tw_rst = TwRstPolicy::Ignore;
   TwCapPolicy tw_cap_policy = TwCapPolicy::RecycleOldest;
+  // The client role's "forgetful" peer (a generator as the fast DPDK
+  // clients behave; never for a terminator): no TIME-WAIT, segments for
+  // connections it does not know are dropped without an RST, and in
+  // SYN-SENT an unacceptable ACK (a challenge ACK) is dropped too.
+  bool forgetful = false;
 
   uint32_t two_msl_ms() const { return 2 * msl_ms; }
   // Smallest shift that fits rcv_buf in the 16-bit window field (RFC 7323 2.3, at most 14).

@@ -675,7 +675,7 @@ void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   // First, check the ACK bit.
   if (seg.has_ack()) {
     if (ack <= t.iss || ack > t.snd_max) {
-      if (!seg.rst()) {
+      if (!seg.rst() && !e.cfg.forgetful) {
         make_seg(t, e, out, ack, F::RST);  // <SEQ=SEG.ACK><CTL=RST>
         e.st.resets_out++;
       }
@@ -1139,6 +1139,10 @@ void on_timer(Tcb& t, Env& e, Out& out) {
                     : t.state == TcpState::SynReceived ? c.synack_retries
                     : t.has(kOrphan)                   ? c.orphan_retries
                                                        : c.data_retries;
+    if (e.flow_pressure && t.has(kOrphan) && limit > 1) {
+      limit = 1;
+      if (t.retries >= 1) e.st.orphans_reclaimed++;
+    }
     // Retransmissions count toward giving up in `retries`; zero-window probes
     // in `probes` (an ACK of a probe resets it for a live reader), while
     // `retries` keeps growing as the backoff shift.

@@ -39,6 +39,10 @@ struct Env {
   uint32_t now = 0;  // lcore clock, milliseconds (TSval = now + the TCB's ts_offset)
   uint32_t ts_offset = 0;  // for open_*(): the new connection's RFC 7323 7.1 offset
   bool v6 = false;  // for open_*(): the new connection is over IPv6 (Tcb kNet6)
+  // The flow table is nearly full (lib/stack): an orphan whose FIN has
+  // already been retransmitted once gives up at its next timeout (RST)
+  // instead of waiting out orphan_retries (Linux: tcp_out_of_resources).
+  bool flow_pressure = false;
 };
 
 // The MSS we offer and accept: Config::mss is IPv4's on the link MTU; an

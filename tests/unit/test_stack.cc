@@ -913,3 +913,73 @@ TEST_CASE("hardening: a new incarnation that cannot get a TCB leaves the TIME-WA
   CHECK(r.s->time_wait_records() == 1);
   CHECK(r.s->check_invariants());
 }
+
+TEST_CASE("stack: a forgetful client keeps no TIME-WAIT, sends no RST for what it forgot, ignores challenge ACKs",
+          "[stack][forgetful]") {
+  Net n;
+  n.client->tcp_config().forgetful = true;
+  apps::Http http(5);
+  REQUIRE(n.server->add_listener(kServerIp, 80, &http));
+  Client c;
+  c.request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";  // keep-alive: the client closes first
+  c.close_after = 1;
+  REQUIRE(n.open(c, 44000));
+  n.run(n.now + 1000);
+  CHECK(c.got.rfind("HTTP/1.1 200 OK", 0) == 0);
+  CHECK(n.client->stats().forgot_time_wait == 1);
+  CHECK(n.client->time_wait_records() == 0);
+  CHECK(n.client->flows() == 0);
+  CHECK(n.server->flows() == 0);  // LAST-ACK ended with the client's last ACK
+  // A segment for the forgotten connection: silence, no RST.
+  wire::Ipv4Repr ip;
+  ip.src = kServerIp;
+  ip.dst = kClientIp;
+  wire::TcpRepr fin;
+  fin.src_port = 80;
+  fin.dst_port = 44000;
+  fin.seq = 12345;
+  fin.ack = 678;
+  fin.flags = wire::flag::FIN | wire::flag::ACK;
+  n.to_server.q.clear();
+  n.client->input(ip, fin);
+  CHECK(n.to_server.q.empty());
+  CHECK(n.client->stats().forgot_segments == 1);
+  // In SYN-SENT, an ACK that does not acknowledge our SYN (a challenge ACK
+  // from the server's old incarnation) is dropped, not reset.
+  n.drop_if = [](const Pkt&) { return true; };  // nothing reaches the server
+  Client d;
+  REQUIRE(n.open(d, 44001));
+  n.to_server.q.clear();
+  wire::TcpRepr chal;
+  chal.src_port = 80;
+  chal.dst_port = 44001;
+  chal.seq = 999;
+  chal.ack = 5;  // not our ISS + 1
+  chal.flags = wire::flag::ACK;
+  uint64_t rst_before = n.client->tcp_stats().resets_out;
+  n.client->input(ip, chal);
+  CHECK(n.client->tcp_stats().resets_out == rst_before);
+  CHECK(n.to_server.q.empty());
+}
+
+TEST_CASE("stack: under flow-table pressure, orphans give up after one FIN retransmission",
+          "[stack][orphans][pressure]") {
+  StackConfig cfg = Net::small();
+  cfg.max_flows = 16;
+  Net n(cfg);
+  apps::Http http(5);
+  REQUIRE(n.server->add_listener(kServerIp, 80, &http));
+  // Clients that send a request and vanish: nothing the server sends
+  // after the handshake arrives, so its FINs are never acknowledged
+  // (FIN-WAIT-1 orphans: http closes after its response).
+  std::vector<std::unique_ptr<Client>> cs;
+  for (int i = 0; i < 15; i++) {
+    cs.push_back(std::make_unique<Client>());
+    cs.back()->request = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    REQUIRE(n.open(*cs.back(), uint16_t(45000 + i)));
+  }
+  n.drop_if = [](const Pkt& p) { return p.h.src_port == 80 && !p.h.syn(); };
+  n.run(n.now + 30000);
+  CHECK(n.server->tcp_stats().orphans_reclaimed >= 1);
+  CHECK(n.server->flows() == 0);
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Smoke runs of the two-process benchmark modes (not speed tests, no
+# thresholds on rates): scripts/bench-teardown.sh --memif (server close and
+# the forgetful generator) and one point of scripts/bench-overload.sh.
+# Each must complete connections, print its merged summary, and get every
+# mbuf back in both processes.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+for mode in server forgetful; do
+  out=$(timeout 120 scripts/bench-teardown.sh --memif --mode "$mode" --seconds 2 --rate 20000 --msl-ms 1000 --out "$tmp/$mode" 2>&1)
+  rc=$?
+  completed=$(sed -n 's/^  connections_completed: \([0-9]*\)$/\1/p' <<<"$out" | head -1)
+  backs=$(grep -cE "mbufs: ([0-9]+)/\1 back" <<<"$out")
+  if [ $rc -eq 0 ] && [ "${completed:-0}" -ge 10000 ] && [ "$backs" -eq 2 ] &&
+     grep -q "terminator_cycles_per_lifecycle" <<<"$out"; then
+    echo "ok: --memif --mode $mode: $completed completed; both processes returned every mbuf"
+  else
+    echo "FAIL: --memif --mode $mode rc=$rc completed=$completed mbufs-back-lines=$backs"; tail -30 <<<"$out"; fail=1
+  fi
+  if [ "$mode" = forgetful ]; then
+    tw=$(sed -n 's/^  time_wait_records: \([0-9]*\) .*/\1/p' <<<"$out" | head -1)
+    [ "${tw:-1}" -eq 0 ] && echo "ok: forgetful: no TIME-WAIT on the terminator (it closed passively)" ||
+      { echo "FAIL: forgetful: terminator TIME-WAIT $tw"; fail=1; }
+  fi
+done
+out=$(timeout 200 scripts/bench-overload.sh --rates 20000 --runs 1 --seconds 2 --out "$tmp/ov" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/ov/overload.csv")" -eq 2 ] && grep -qE "^ +20000 " <<<"$out"; then
+  echo "ok: bench-overload.sh: one point, the CSV row written"
+else
+  echo "FAIL: bench-overload.sh rc=$rc"; tail -20 <<<"$out"; fail=1
+fi
+ls /run/tcpterm-bench-*.sock 2>/dev/null && { echo "FAIL: a memif socket was left behind"; fail=1; }
+exit $fail
