@@ -71,7 +71,7 @@ bool Generator::next_tuple(uint32_t& addr, uint16_t& port) {
   return true;
 }
 
-void Generator::tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint64_t cycles_per_us) {
+void Generator::tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint64_t cycles_per_us, bool hold) {
   now_cycles_ = now_cycles;
   cycles_per_us_ = cycles_per_us ? cycles_per_us : 1;
   if (start_ms_ == 0) start_ms_ = last_ms_ = now_ms ? now_ms : 1;
@@ -82,6 +82,10 @@ void Generator::tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint
   }
   last_ms_ = now_ms;
   if (done()) return;
+  if (hold) {
+    st_.gen_backoffs++;
+    return;
+  }
   // At most a burst's worth per loop iteration keeps the loop responsive.
   for (int burst = 0; burst < 64; burst++) {
     if (st_.active >= cfg_.concurrency || done()) break;

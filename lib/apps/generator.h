@@ -56,7 +56,7 @@ struct GeneratorConfig {
   X(gen_opened) X(gen_established) X(gen_completed) X(gen_failed_connect)             \
   X(gen_reset) X(gen_timed_out) X(gen_tuple_busy) X(gen_bad_response)                \
   X(gen_client_closes) X(gen_server_closes) X(gen_simultaneous_closes) X(gen_aborts)        \
-  X(gen_tuples_steered_away)
+  X(gen_tuples_steered_away) X(gen_backoffs)
 
 struct GeneratorStats {
 #define X(n) uint64_t n = 0;
@@ -83,7 +83,8 @@ class Generator final : public stack::App {
   const char* name() const override { return "generator"; }
   // Opens what the rate and the cap allow; `now_ms` is the stack clock,
   // `now_cycles` and `cycles_per_us` time the teardowns.
-  void tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint64_t cycles_per_us);
+  // `hold`: the lcore is backlogged; open nothing this time (gen_backoffs).
+  void tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint64_t cycles_per_us, bool hold = false);
   bool done() const;
   const GeneratorStats& stats() const { return st_; }
   GeneratorStats& stats() { return st_; }

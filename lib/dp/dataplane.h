@@ -221,9 +221,12 @@ class Worker final : public stack::TxSink {
   unsigned full_polls_ = 0;
   bool backlogged_ = false;
   bool admission_ = true;
+  // The client role backs off too: while its own queue is backlogged the
+  // generator opens nothing (gen_backoffs), so a stall never becomes a
+  // storm of new SYNs on top of the replies it has not read.
   void note_poll(uint16_t n) {
     if (n == kBurst) {
-      if (++full_polls_ >= kOverloadPolls && !backlogged_ && admission_) {
+      if (++full_polls_ >= kOverloadPolls && !backlogged_) {
         backlogged_ = true;
         c_.overload_entered++;
       }
@@ -233,7 +236,7 @@ class Worker final : public stack::TxSink {
     }
   }
   bool refuse_syn(const wire::TcpRepr& t) {
-    if (!backlogged_ || !t.syn() || t.has_ack()) return false;
+    if (!admission_ || !backlogged_ || !t.syn() || t.has_ack()) return false;
     c_.syn_dropped_overload++;
     return true;
   }

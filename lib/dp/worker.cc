@@ -84,7 +84,7 @@ int Worker::run() {
     }
     stack_->advance(t0 / per_ms);
     if (!held_.empty()) expire_held(t0 / per_ms);
-    if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000);
+    if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000, backlogged_);
     if (bal_) bal_->tick(*stack_, t0 / per_ms);
     flush_tx();
     Request* r;
