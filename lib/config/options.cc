@@ -65,13 +65,18 @@ const NumOpt kNumOpts[] = {
 
 }  // namespace
 
+// "[PORT@]REST": the port number (0 when absent) is taken off v.
+static bool take_port(std::string_view& v, uint16_t& port) {
+  size_t at = v.find('@');
+  if (at == std::string_view::npos) return true;
+  if (!parse_num(v.substr(0, at), port, 0, 1023)) return false;
+  v.remove_prefix(at + 1);
+  return true;
+}
+
 std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out) {
   std::string_view v = s;
-  size_t at = v.find('@');
-  if (at != std::string_view::npos) {
-    if (!parse_num(v.substr(0, at), out.port, 0, 1023)) return "bad port in '" + s + "'";
-    v.remove_prefix(at + 1);
-  }
+  if (!take_port(v, out.port)) return "bad port in '" + s + "'";
   size_t slash = v.find('/');
   if (slash == std::string_view::npos) return "'" + s + "' needs /PREFIX (e.g. 198.18.0.2/24)";
   std::string_view addrs = v.substr(0, slash);
@@ -92,11 +97,7 @@ std::optional<std::string> parse_addr(const std::string& s, AddrSpec& out) {
 
 std::optional<std::string> parse_addr6(const std::string& s, Addr6Spec& out) {
   std::string_view v = s;
-  size_t at = v.find('@');
-  if (at != std::string_view::npos) {
-    if (!parse_num(v.substr(0, at), out.port, 0, 1023)) return "bad port in '" + s + "'";
-    v.remove_prefix(at + 1);
-  }
+  if (!take_port(v, out.port)) return "bad port in '" + s + "'";
   size_t slash = v.find('/');
   if (slash == std::string_view::npos) return "'" + s + "' needs /PREFIX (e.g. 2001:2::2/64)";
   std::string_view addrs = v.substr(0, slash);
