@@ -77,7 +77,7 @@ if [ "$memif" = 1 ]; then
   block "$out/terminator.log" | grep -E "^  (terminator_lifecycles|terminator_cycles_per_lifecycle|terminator_busy_percent|time_wait_records):"
   block "$out/generator.log" | grep -E "^  terminator_cycles_per_lifecycle:" | sed 's/terminator_cycles_per_lifecycle/generator_process_cycles_per_lifecycle/'
   block "$out/generator.log" | grep -E "^  tx_dropped_frames:" | sed 's/tx_dropped_frames/generator_tx_dropped_frames/'
-  block "$out/terminator.log" | grep -E "^  (tx_dropped_frames|syn_dropped_overload|orphans_reclaimed|flows_max):" | sed 's/^  /  terminator_/'
+  block "$out/terminator.log" | grep -E "^  (tx_dropped_frames|syn_dropped_overload|orphans_reclaimed|limits_hit):" | sed 's/^  /  terminator_/'
   echo "  terminator_$(grep -o 'mbufs: [0-9]*/[0-9]* back' "$out/terminator.log")"
   echo "  generator_$(grep -o 'mbufs: [0-9]*/[0-9]* back' "$out/generator.log")"
   [ $grc -eq 0 ] && [ $trc -eq 0 ]

@@ -57,10 +57,17 @@ struct StackConfig {
   // RFC 4987 SYN cookies: Auto engages when SYN-RECEIVED reaches syn_backlog
   // or fewer than 1/16 of the TCB slots are free.
   SynCookieMode syncookies = SynCookieMode::Auto;
-  uint32_t syn_backlog = 1024;
-  uint32_t max_flows = 65536;      // full TCBs per lcore
+  // Defaults sized for the rate one lcore is rated for (about 700 000
+  // lifecycles a second, docs/benchmarks.md): SYN-RECEIVED reaches
+  // rate x handshake RTT, a few thousand at a few milliseconds, so cookies
+  // engage only under a flood (or when 1/16 of the TCBs are left); the
+  // table holds what lingers (orphans, slow peers) for a second at that
+  // rate; buffer chunks are mapped lazily, so their cap costs nothing until
+  // used (one request chunk per established flow, 65 536 of them).
+  uint32_t syn_backlog = 16384;
+  uint32_t max_flows = 262144;     // full TCBs per lcore
   uint32_t max_time_wait = 262144; // TIME-WAIT records per lcore
-  uint32_t chunks = 16384;         // 2 KiB buffer chunks per lcore (32 MiB)
+  uint32_t chunks = 65536;         // 2 KiB buffer chunks per lcore (128 MiB, mapped as used)
   uint32_t ooo_states = 4096;      // flows with out-of-order data at once
   uint32_t tw_expire_budget = 8192; // records examined per advance()
   uint32_t reclaim_interval_ms = 100;  // memory reclaim scans at most this often (under pressure only)

@@ -614,6 +614,11 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
     t.flags |= kTsOk;
     t.ts_recent = ack.opt.ts_val;
   }
+  // The right edge as the passive path leaves it after its SYN-ACK (whose
+  // segment builder computed the scaled window): without this, the first
+  // read of a cookie connection's request flagged a window update for the
+  // difference between the SYN-ACK's unscaled 65535 and the scaled window.
+  window_field(t, e);
   init_cwnd(t);
   t.snd_wnd = uint32_t(ack.window) << t.snd_wscale;
   t.max_snd_wnd = t.snd_wnd;

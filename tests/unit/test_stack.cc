@@ -983,3 +983,26 @@ TEST_CASE("stack: under flow-table pressure, orphans give up after one FIN retra
   CHECK(n.server->tcp_stats().orphans_reclaimed >= 1);
   CHECK(n.server->flows() == 0);
 }
+
+TEST_CASE("stack: a connection opened by a SYN cookie sends no extra window update", "[stack][syncookies]") {
+  for (bool cookies : {false, true}) {
+    Net n;
+    n.server->set_syncookies(cookies ? stack::SynCookieMode::On : stack::SynCookieMode::Off);
+    apps::Http http(5);
+    REQUIRE(n.server->add_listener(kServerIp, 80, &http));
+    Client c;
+    c.request = "GET / HTTP/1.1\r\nConnection: close\r\n\r\n";
+    uint64_t server_segs = 0;
+    n.drop_if = [&](const Pkt& p) {
+      if (p.h.src_port == 80) server_segs++;
+      return false;
+    };
+    REQUIRE(n.open(c, 46000));
+    n.run(n.now + 1000);
+    INFO("cookies " << cookies);
+    CHECK(c.got.rfind("HTTP/1.1 200 OK", 0) == 0);
+    CHECK(n.server->tcp_stats().window_updates == 0);
+    // SYN-ACK, the response with FIN (or response, FIN), the ACK of the client's FIN.
+    CHECK(server_segs <= 4);
+  }
+}
