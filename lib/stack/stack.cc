@@ -133,34 +133,12 @@ void Stack::input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg, uint32_t n
 }
 
 void Stack::input6(const wire::Ipv6Repr& ip, const wire::TcpRepr& seg, uint32_t nh) {
-  cur_nh_ = nh;
-  // Fast path: a segment of a live flow.  The flow holds both ids, and
-  // nothing after its event reads the key, so no hold is taken here.
-  uint32_t li = addr6_.find(ip.dst), ri = addr6_.find(ip.src);
-  if (li != flow::Addr6Table::kNone && ri != flow::Addr6Table::kNone) {
-    FlowKey4 k{li, ri, seg.dst_port, seg.src_port};
-    uint32_t r = lookup(k, hash(k));
-    if (r != flow::FlowTable::kNotFound && !(r & kTwRef)) {
-      on_flow_segment(r, seg);
-      return;
-    }
-  }
-  // Otherwise (a TIME-WAIT record, a listener, nothing) the segment holds
-  // its two address ids while it is processed: a record may end and a new
-  // flow take the same key (RFC 6191), and an address nobody holds
-  // afterwards leaves the table.
-  FlowKey4 key;
-  if (!key6(ip.dst, seg.dst_port, ip.src, seg.src_port, key)) return;
-  uint32_t hash = this->hash(key);
-  uint32_t ref = lookup(key, hash);
-  if (ref == flow::FlowTable::kNotFound) on_new_segment(key, hash, seg, 0, false);
-  else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, key, hash, seg);
-  else on_flow_segment(ref, seg);
-  release_key6(key);
+  input6_burst(&ip, &seg, &nh, 1);
 }
 
 void Stack::input6_burst(const wire::Ipv6Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs,
                          unsigned n) {
+  // As input_burst, with the address ids found (not held) in stage 1.
   constexpr unsigned kMax = 64;
   FlowKey4 keys[kMax];
   uint32_t hashes[kMax];
@@ -174,22 +152,33 @@ void Stack::input6_burst(const wire::Ipv6Repr* ips, const wire::TcpRepr* segs, c
       }
     }
     for (unsigned i = 0; i < m; i++) {
-      uint32_t nh = nhs ? nhs[i] : kNoNextHop;
+      cur_nh_ = nhs ? nhs[i] : kNoNextHop;
       const FlowKey4& k = keys[i];
       // An earlier segment of the burst may have ended the last holder of
       // an id (and the id been given to another address): check before use.
       bool known = k.laddr != flow::Addr6Table::kNone && k.raddr != flow::Addr6Table::kNone &&
                    addr6_.refs(k.laddr) && addr6_.refs(k.raddr) && addr6_.addr(k.laddr) == ips[i].dst &&
                    addr6_.addr(k.raddr) == ips[i].src;
-      if (known) {
-        uint32_t r = lookup(k, hashes[i]);
-        if (r != flow::FlowTable::kNotFound && !(r & kTwRef)) {
-          cur_nh_ = nh;
-          on_flow_segment(r, segs[i]);
-          continue;
-        }
+      uint32_t ref = known ? lookup(k, hashes[i]) : flow::FlowTable::kNotFound;
+      // A live flow holds both ids, and nothing after its event reads the
+      // key: no hold is taken.
+      if (ref != flow::FlowTable::kNotFound && !(ref & kTwRef)) {
+        on_flow_segment(ref, segs[i]);
+        continue;
       }
-      input6(ips[i], segs[i], nh);
+      // Otherwise (a TIME-WAIT record, a listener, nothing) the segment
+      // holds its two ids while it is processed: a record may end and a new
+      // flow take the same key (RFC 6191), and an address nobody holds
+      // afterwards leaves the table.  Known ids are the ones acquire()
+      // returns, so the lookup above stands; new ones need their own.
+      FlowKey4 key;
+      if (!key6(ips[i].dst, segs[i].dst_port, ips[i].src, segs[i].src_port, key)) continue;
+      uint32_t h = known ? hashes[i] : hash(key);
+      if (!known) ref = lookup(key, h);
+      if (ref == flow::FlowTable::kNotFound) on_new_segment(key, h, segs[i], 0, false);
+      else if (ref & kTwRef) on_time_wait_segment(ref & ~kTwRef, key, h, segs[i]);
+      else on_flow_segment(ref, segs[i]);
+      release_key6(key);
     }
     ips += m;
     segs += m;
@@ -433,7 +422,6 @@ void Stack::on_new_segment(const FlowKey4& key, uint32_t hash, const wire::TcpRe
     tcp::CookieData d;
     d.mss = seg.opt.mss ? seg.opt.mss : 536;
     d.wscale = cfg_.tcp.window_scaling && seg.opt.has_wscale() ? seg.opt.wscale : 0xff;
-    if (flow::is_v6(key)) d.mss = std::min<uint16_t>(d.mss, cfg_.tcp.mss - tcp::kIpv6HeaderExtra);
     uint32_t cookie = cookies_.make(cookie_tuple(key), seg.seq, d, now_);
     send_reply(key, tcp::cookie_syn_ack(seg, cookie, cfg_.tcp, uint32_t(now_) + ts_offset(key), flow::is_v6(key)));
     sst_.syncookies_sent++;
