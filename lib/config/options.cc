@@ -252,10 +252,7 @@ std::optional<std::string> parse_route(const std::string& s, RouteSpec& out) {
     out.v6 = true;
     if (!wire::parse_ip6(pfx.substr(0, slash), out.prefix6)) return "bad IPv6 prefix in '" + s + "'";
     if (!parse_num(pfx.substr(slash + 1), out.len, 0, 128)) return "bad prefix length in '" + s + "'";
-    // Host bits set: the prefix does not match itself with the host part cleared.
-    wire::Ip6 masked = out.prefix6;
-    for (unsigned b = out.len; b < 128; b++) masked[b / 8] &= uint8_t(~(0x80u >> (b % 8)));
-    if (masked != out.prefix6) return "'" + std::string(pfx) + "' has host bits set";
+    if (wire::ip6_masked(out.prefix6, out.len) != out.prefix6) return "'" + std::string(pfx) + "' has host bits set";
     if (comma == std::string_view::npos) return "'" + s + "' needs via=GATEWAY";
     std::string_view kv6 = v.substr(comma + 1);
     if (kv6.rfind("via=", 0) != 0 || !wire::parse_ip6(kv6.substr(4), out.gateway6) ||

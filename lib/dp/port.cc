@@ -525,8 +525,7 @@ bool Dataplane::init_routes(std::string& err) {
   }
   for (const auto& a : opts_.addrs6) {
     Route6 r;
-    r.prefix = a.addr;
-    for (unsigned b = a.prefix; b < 128; b++) r.prefix[b / 8] &= uint8_t(~(0x80u >> (b % 8)));
+    r.prefix = wire::ip6_masked(a.addr, a.prefix);
     r.len = a.prefix;
     r.port = a.port;
     routes6_.add(r);

@@ -39,6 +39,14 @@ const char* to_string(Mode m);
 
 inline constexpr size_t kMaxBackends = 256;  // per pool, including removed ones
 
+// An IPv6 address folded to 32 bits, for hashing and spreading only (a
+// client's Maglev key, a backend's port cursor): never an identity.
+inline uint32_t fold_ip6(const wire::Ip6& a) {
+  uint32_t h = 0;
+  for (int i = 0; i < 16; i += 4) h = h * 0x9E3779B1u ^ wire::load32(a.data() + i);
+  return h;
+}
+
 struct BackendConf {
   uint32_t addr = 0;  // IPv4 (v6 false)
   uint16_t port = 0;
@@ -47,12 +55,7 @@ struct BackendConf {
   wire::Ip6 addr6{};
   // A 32-bit name of the address: the IPv4 address, or a fold of the IPv6
   // one (hashing and spreading only; identity is same()).
-  uint32_t addr_key() const {
-    if (!v6) return addr;
-    uint32_t h = 0;
-    for (int i = 0; i < 16; i += 4) h = h * 0x9E3779B1u ^ wire::load32(addr6.data() + i);
-    return h;
-  }
+  uint32_t addr_key() const { return v6 ? fold_ip6(addr6) : addr; }
   uint64_t id() const { return uint64_t(addr_key()) << 16 | port | (v6 ? 1ull << 48 : 0); }
   bool same(const BackendConf& o) const {
     return v6 == o.v6 && port == o.port && (v6 ? addr6 == o.addr6 : addr == o.addr);

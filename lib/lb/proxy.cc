@@ -19,11 +19,7 @@ FlowRef peer_of(Stream& s) { return FlowRef::unpack(s.app().a); }
 // address itself.
 uint32_t client_addr_key(Stream& c) {
   const flow::FlowKey4& k = c.key();
-  if (!flow::is_v6(k)) return k.raddr;
-  BackendConf a;
-  a.v6 = true;
-  a.addr6 = c.stack().addr6(k.raddr);
-  return a.addr_key();
+  return flow::is_v6(k) ? fold_ip6(c.stack().addr6(k.raddr)) : k.raddr;
 }
 constexpr std::string_view k503 =
     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"

@@ -121,6 +121,12 @@ bool ip6_martian_source(const Ip6& a) {
   return mapped;
 }
 
+Ip6 ip6_masked(const Ip6& a, unsigned len) {
+  Ip6 m = a;
+  for (unsigned b = len; b < 128; b++) m[b / 8] &= uint8_t(~(0x80u >> (b % 8)));
+  return m;
+}
+
 bool ip6_prefix_match(const Ip6& a, const Ip6& b, unsigned len) {
   if (len > 128) len = 128;
   unsigned bytes = len / 8, bits = len % 8;

@@ -245,6 +245,16 @@ Mac multicast_mac(const Ip6& group);
 // 4038 4.2): the unspecified address (except a DAD solicitation, which the
 // ND code checks itself), loopback, multicast, IPv4-mapped.
 bool ip6_martian_source(const Ip6& a);
+// ::ffff:a.b.c.d, the IPv4-mapped form (RFC 4291 2.5.5.2) of a host-order
+// IPv4 address: one 16-byte key for either family (never a peer's IPv6
+// address: those are refused as martian).
+inline Ip6 ip6_mapped(uint32_t v4) {
+  Ip6 a{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  store32(a.data() + 12, v4);
+  return a;
+}
+// `a` with every bit after the first `len` cleared (the prefix of a route).
+Ip6 ip6_masked(const Ip6& a, unsigned len);
 // True when the first `len` bits of a and b agree.
 bool ip6_prefix_match(const Ip6& a, const Ip6& b, unsigned len);
 

@@ -108,6 +108,10 @@ TEST_CASE("ipv6: text forms parse (RFC 4291 2.2) and print in RFC 5952 form", "[
   }
   CHECK(ip6_to_string(solicited_node(ip6("2001:2::abcd:1234"))) == "ff02::1:ffcd:1234");
   CHECK(multicast_mac(ip6("ff02::1:ffcd:1234")) == Mac{0x33, 0x33, 0xff, 0xcd, 0x12, 0x34});
+  CHECK(ip6_masked(ip6("2001:2:0:1:ffff::1"), 48) == ip6("2001:2::"));
+  CHECK(ip6_masked(ip6("2001:2::ff"), 121) == ip6("2001:2::80"));
+  CHECK(ip6_to_string(ip6_mapped(0xC6120002)) == "::ffff:198.18.0.2");
+  CHECK(ip6_martian_source(ip6_mapped(0xC6120002)));  // never a peer's IPv6 address
   CHECK(ip6_prefix_match(ip6("2001:2::1"), ip6("2001:2::"), 64));
   CHECK(ip6_prefix_match(ip6("2001:2:0:1::1"), ip6("2001:2::"), 48));
   CHECK_FALSE(ip6_prefix_match(ip6("2001:2:0:1::1"), ip6("2001:2::"), 64));
