@@ -28,6 +28,7 @@
 #include "apps/apps.h"
 #include "apps/generator.h"
 #include "config/options.h"
+#include "dp/admission.h"
 #include "dp/neighbor.h"
 #include "dp/rss.h"
 #include "lb/balancer.h"
@@ -197,46 +198,37 @@ class Worker final : public stack::TxSink {
   // learned, dropped (counted) after kHeldMs or when the worker stops.
   static constexpr size_t kHeldMax = 256, kHeldPerHop = 4;
   static constexpr uint64_t kHeldMs = 1000;
+  // A held frame's next hop: an IPv6 address, or an IPv4 one in its
+  // IPv4-mapped form (wire::ip6_mapped).
   struct Held {
     rte_mbuf* m;
-    uint32_t hop;
+    wire::Ip6 hop;
     uint16_t port;
     uint64_t since;
-    bool v6 = false;
-    wire::Ip6 hop6{};
   };
   std::vector<Held> held_;
-  void hold(uint16_t port, uint32_t hop, rte_mbuf* m, const wire::Ip6* hop6 = nullptr);
-  void release_held(uint32_t hop, const wire::Mac& mac);
-  void release_held6(const wire::Ip6& hop, const wire::Mac& mac);
+  struct Rx6 {
+    wire::Ipv6Repr ips[kBurst];
+    wire::TcpRepr segs[kBurst];
+    uint32_t nhs[kBurst];
+  } rx6_;
+  void hold(uint16_t port, const wire::Ip6& hop, rte_mbuf* m);
+  void release_held(const wire::Ip6& hop, const wire::Mac& mac);
   void expire_held(uint64_t now, bool all = false);
 
-  // Admission control.  A backlog on the receive queue means more arrives
-  // than this lcore completes: kOverloadPolls full bursts in a row, until a
-  // poll comes back less than half full.  While it lasts, new SYNs are dropped before any lookup
-  // (counted: syn_dropped_overload), so the connections already accepted
-  // get the cycles to complete; the peers retransmit their SYNs instead of
-  // the lcore answering each with a SYN-ACK or a cookie it cannot follow up.
-  static constexpr unsigned kOverloadPolls = 8;
-  unsigned full_polls_ = 0;
-  bool backlogged_ = false;
-  bool admission_ = true;
+  // Admission control (dp/admission.h): while the receive queue is
+  // backlogged, new SYNs are dropped before any lookup (counted:
+  // syn_dropped_overload), so the connections already accepted get the
+  // cycles to complete; the peers retransmit their SYNs instead of the
+  // lcore answering each with a SYN-ACK or a cookie it cannot follow up.
   // The client role backs off too: while its own queue is backlogged the
   // generator opens nothing (gen_backoffs), so a stall never becomes a
   // storm of new SYNs on top of the replies it has not read.
-  void note_poll(uint16_t n) {
-    if (n == kBurst) {
-      if (++full_polls_ >= kOverloadPolls && !backlogged_) {
-        backlogged_ = true;
-        c_.overload_entered++;
-      }
-    } else if (n < kBurst / 2) {
-      full_polls_ = 0;
-      backlogged_ = false;
-    }
-  }
+  Backlog backlog_{kBurst};
+  bool admission_ = true;
+  void note_poll(uint16_t n) { c_.overload_entered += backlog_.note_poll(n); }
   bool refuse_syn(const wire::TcpRepr& t) {
-    if (!admission_ || !backlogged_ || !t.syn() || t.has_ack()) return false;
+    if (!admission_ || !backlog_.on() || !t.syn() || t.has_ack()) return false;
     c_.syn_dropped_overload++;
     return true;
   }

@@ -74,7 +74,7 @@ bool Worker::rx_ipv6(uint16_t port, const wire::EthRepr& eth, std::span<const ui
   // next hop (a routed client's MAC is its router's).
   if (dp_.routes6().on_link(port, ip.src)) {
     neighbors6_.learn(ip.src, port, eth.src, now);
-    if (!held_.empty()) release_held6(ip.src, eth.src);
+    if (!held_.empty()) release_held(ip.src, eth.src);
   }
   nh = nexthops_.find_or_add(port, eth.src, now);
   if (nh == kNoHop) c_.nexthop_table_full++;
@@ -145,7 +145,7 @@ void Worker::handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::I
         if (m.has_lladdr) {
           if (dp_.routes6().on_link(port, ip.src)) {
             neighbors6_.learn(ip.src, port, m.lladdr, now);
-            if (!held_.empty()) release_held6(ip.src, m.lladdr);
+            if (!held_.empty()) release_held(ip.src, m.lladdr);
           } else {
             c_.nd_not_on_link++;
           }
@@ -176,7 +176,7 @@ void Worker::handle_icmp6(uint16_t port, const wire::EthRepr& eth, const wire::I
         return;
       }
       neighbors6_.learn(m.target, port, m.lladdr, now);
-      if (!held_.empty()) release_held6(m.target, m.lladdr);
+      if (!held_.empty()) release_held(m.target, m.lladdr);
       return;
     }
     case wire::icmp6::kEchoRequest: {
@@ -312,22 +312,8 @@ void Worker::tcp_out6(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRep
   } else {
     wire::emit_tcp_header6(l4, h, ip, p.len);
   }
-  if (pending) hold(port, 0, m, &hop);
+  if (pending) hold(port, hop, m);
   else send_frame(port, m);
-}
-
-void Worker::release_held6(const wire::Ip6& hop, const wire::Mac& mac) {
-  size_t k = 0;
-  for (Held& h : held_) {
-    if (h.v6 && h.hop6 == hop) {
-      std::memcpy(rte_pktmbuf_mtod(h.m, uint8_t*), mac.data(), 6);
-      c_.arp_held_sent++;
-      send_frame(h.port, h.m);
-    } else {
-      held_[k++] = h;
-    }
-  }
-  held_.resize(k);
 }
 
 }  // namespace tcpterm::dp

@@ -159,31 +159,26 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
   }
   // Unresolved (the ARP request is out): the frame waits for the answer
   // (the first SYN to a backend does not wait for its retransmission).
-  if (pending) hold(port, pending, m);
+  if (pending) hold(port, wire::ip6_mapped(pending), m);
   else send_frame(port, m);
 }
 
-void Worker::hold(uint16_t port, uint32_t hop, rte_mbuf* m, const wire::Ip6* hop6) {
+void Worker::hold(uint16_t port, const wire::Ip6& hop, rte_mbuf* m) {
   size_t same = 0;
-  for (const Held& h : held_) same += hop6 ? (h.v6 && h.hop6 == *hop6) : (!h.v6 && h.hop == hop);
+  for (const Held& h : held_) same += h.hop == hop;
   if (held_.size() >= kHeldMax || same >= kHeldPerHop) {
     c_.arp_held_dropped++;
     rte_pktmbuf_free(m);
     return;
   }
   c_.arp_held++;
-  Held x{m, hop, port, stack_->now()};
-  if (hop6) {
-    x.v6 = true;
-    x.hop6 = *hop6;
-  }
-  held_.push_back(x);
+  held_.push_back({m, hop, port, stack_->now()});
 }
 
-void Worker::release_held(uint32_t hop, const wire::Mac& mac) {
+void Worker::release_held(const wire::Ip6& hop, const wire::Mac& mac) {
   size_t k = 0;
   for (Held& h : held_) {
-    if (!h.v6 && h.hop == hop) {
+    if (h.hop == hop) {
       std::memcpy(rte_pktmbuf_mtod(h.m, uint8_t*), mac.data(), 6);  // the Ethernet destination
       c_.arp_held_sent++;
       send_frame(h.port, h.m);

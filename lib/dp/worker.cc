@@ -84,7 +84,7 @@ int Worker::run() {
     }
     stack_->advance(t0 / per_ms);
     if (!held_.empty()) expire_held(t0 / per_ms);
-    if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000, backlogged_);
+    if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000, backlog_.on());
     if (bal_) bal_->tick(*stack_, t0 / per_ms);
     flush_tx();
     Request* r;
@@ -109,9 +109,11 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   uint32_t nhs[kBurst];
   rte_mbuf* queued[kBurst];  // frames whose segments the stack reads in this burst
   unsigned k = 0, nq = 0;
-  wire::Ipv6Repr ips6[kBurst];
-  wire::TcpRepr segs6[kBurst];
-  uint32_t nhs6[kBurst];
+  // IPv6 segments of the burst: members, so an IPv4-only burst does not
+  // construct them.
+  wire::Ipv6Repr* ips6 = rx6_.ips;
+  wire::TcpRepr* segs6 = rx6_.segs;
+  uint32_t* nhs6 = rx6_.nhs;
   unsigned k6 = 0;
   auto& drops = stack_->stats().drops;
   const PortInfo& pi = dp_.ports()[port];
@@ -192,7 +194,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
       // routed client's MAC is its router's, held as a next hop below.
       if (dp_.routes().on_link(port, ip.src)) {
         neighbors_.learn(ip.src, port, eth.src, now);
-        if (!held_.empty()) release_held(ip.src, eth.src);
+        if (!held_.empty()) release_held(wire::ip6_mapped(ip.src), eth.src);
       }
       if (!have_last || eth.src != last_src) {
         if (have_last) nh_release(last_nh);
@@ -248,7 +250,7 @@ void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len) {
   if (a.spa && !wire::martian_source(a.spa)) {
     if (dp_.routes().on_link(port, a.spa)) {
       neighbors_.learn(a.spa, port, a.sha, stack_->now());
-      if (!held_.empty()) release_held(a.spa, a.sha);
+      if (!held_.empty()) release_held(wire::ip6_mapped(a.spa), a.sha);
     } else {
       c_.arp_not_on_link++;
     }

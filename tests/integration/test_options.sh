@@ -65,6 +65,8 @@ expect_bad "--connect" --connect "[2001:2::2]:80,src=2001:2::9-2001:2:1::9"
 expect_bad "--connect" --connect 230.1.2.3:80
 expect_bad "--pool" --pool "web=[::1]:80"
 expect_bad "--pool" --pool "web=[2001:2::11]"
+expect_bad "--syn-admission" --syn-admission maybe
+expect_bad "--connect" --connect "198.18.0.2:80,close=amnesiac"
 [ -e /var/run/dpdk/ttopt ] && { echo "FAIL: EAL ran for a bad option"; fail=1; }
 # A good invocation without a worker lcore fails with a clear message (exit 1).
 err=$(timeout 30 "$bin" -l 0 --no-huge -m 256 --no-pci --file-prefix ttopt1 --vdev net_null0 -- 2>&1)

@@ -83,3 +83,24 @@ TEST_CASE("wire: martian source addresses are dropped with a reason", "[wire][ma
   wire::Ipv4Repr ip;
   CHECK(wire::parse_ipv4(std::span<const uint8_t>(h, 20), ip, true) == wire::Drop::Ipv4BadAddr);
 }
+
+// ---- admission control's trigger (dp/admission.h) ----
+#include "dp/admission.h"
+
+TEST_CASE("backlog: eight full polls in a row start it, a poll under half full ends it", "[dp][admission]") {
+  tcpterm::dp::Backlog b(32);
+  for (int i = 0; i < 7; i++) CHECK_FALSE(b.note_poll(32));
+  CHECK_FALSE(b.on());
+  CHECK(b.note_poll(32));  // the eighth: it starts (reported once)
+  CHECK(b.on());
+  CHECK_FALSE(b.note_poll(32));
+  CHECK_FALSE(b.note_poll(20));  // more than half full: still backlogged
+  CHECK(b.on());
+  b.note_poll(15);  // under half: over
+  CHECK_FALSE(b.on());
+  // A streak broken by a half-full poll starts again from zero.
+  for (int i = 0; i < 7; i++) b.note_poll(32);
+  b.note_poll(10);
+  for (int i = 0; i < 7; i++) b.note_poll(32);
+  CHECK_FALSE(b.on());
+}

@@ -1006,3 +1006,24 @@ TEST_CASE("stack: a connection opened by a SYN cookie sends no extra window upda
     CHECK(server_segs <= 4);
   }
 }
+
+TEST_CASE("generator: a backlogged lcore opens nothing (hold), then resumes", "[stack][generator][backoff]") {
+  Net n;
+  apps::Http http(10);
+  REQUIRE(n.server->add_listener(kServerIp, 80, &http));
+  apps::GeneratorConfig gc;
+  gc.dst = kServerIp;
+  gc.src = {{kClientIp, kClientIp}};
+  gc.port_lo = 21000;
+  gc.port_hi = 21999;
+  gc.count = 10;
+  gc.mode = apps::CloseMode::Server;
+  apps::Generator gen(gc);
+  for (int i = 0; i < 5; i++) gen.tick(*n.client, n.now + uint64_t(i), 0, 1, /*hold=*/true);
+  CHECK(gen.stats().gen_opened == 0);
+  CHECK(gen.stats().gen_backoffs == 5);
+  CHECK(n.client->flows() == 0);
+  drive(n, gen, 10000, true);
+  CHECK(gen.stats().gen_opened == 10);
+  CHECK(gen.stats().gen_completed == 10);
+}
