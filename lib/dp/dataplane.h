@@ -217,7 +217,7 @@ class Worker final : public stack::TxSink {
   void expire_held(uint64_t now, bool all = false);
 
   // Admission control (dp/admission.h): while the receive queue is
-  // backlogged, new SYNs are dropped before any lookup (counted:
+  // backlogged, new SYNs past the first few are dropped before any lookup (counted:
   // syn_dropped_overload), so the connections already accepted get the
   // cycles to complete; the peers retransmit their SYNs instead of the
   // lcore answering each with a SYN-ACK or a cookie it cannot follow up.
@@ -228,7 +228,7 @@ class Worker final : public stack::TxSink {
   bool admission_ = true;
   void note_poll(uint16_t n) { c_.overload_entered += backlog_.note_poll(n); }
   bool refuse_syn(const wire::TcpRepr& t) {
-    if (!admission_ || !backlog_.on() || !t.syn() || t.has_ack()) return false;
+    if (!admission_ || !t.syn() || t.has_ack() || !backlog_.refuse_syn()) return false;
     c_.syn_dropped_overload++;
     return true;
   }

@@ -103,4 +103,14 @@ TEST_CASE("backlog: eight full polls in a row start it, a poll under half full e
   b.note_poll(10);
   for (int i = 0; i < 7; i++) b.note_poll(32);
   CHECK_FALSE(b.on());
+  // SYNs are refused only while backlogged, past the first few of it.
+  CHECK_FALSE(b.refuse_syn());  // not backlogged
+  b.note_poll(32);
+  REQUIRE(b.on());
+  // A bulk transfer's backlog: the next client's SYN goes through.
+  for (unsigned i = 0; i < tcpterm::dp::Backlog::kAdmitPerBacklog; i++) CHECK_FALSE(b.refuse_syn());
+  CHECK(b.refuse_syn());  // a flood: refused
+  b.note_poll(0);
+  for (int i = 0; i < 8; i++) b.note_poll(32);  // the next backlog admits a few again
+  CHECK_FALSE(b.refuse_syn());
 }
