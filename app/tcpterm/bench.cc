@@ -137,8 +137,8 @@ std::string BenchReporter::summary(double seconds) {
                 per(gen.wc.busy_cycles, g.gen_completed), per(gen.wc.total_cycles, g.gen_completed),
                 term.wc.total_cycles ? 100.0 * double(term.wc.busy_cycles) / double(term.wc.total_cycles) : 0,
                 (unsigned long long)t.time_wait, (unsigned long long)sc.max_time_wait, sc.tcp.msl_ms,
-                sizeof(flow::TwRecord), table_per_slot, sizeof(stack::Stack::Flow), 24, table_per_slot,
-                double(sizeof(stack::Stack::Flow)) + 24 + table_per_slot, (unsigned long long)mbufs_in_use(dp_),
+                sizeof(flow::TwRecord), table_per_slot, sizeof(stack::Stack::Flow), int(timer::Wheel32::kNodeBytes), table_per_slot,
+                double(sizeof(stack::Stack::Flow)) + double(timer::Wheel32::kNodeBytes) + table_per_slot, (unsigned long long)mbufs_in_use(dp_),
                 ns_per_cycle);
   o << b;
   uint64_t est = 0;

@@ -687,7 +687,7 @@ void Stack::advance(uint64_t now_ms) {
   // Flow-table pressure (7/8 of the TCBs in use): orphans stop waiting out
   // their retries (tcp::Env::flow_pressure).
   const bool pressure = pool_.size() + cfg_.max_flows / 8 >= cfg_.max_flows;
-  wheel_.advance(now_, [&](timer::Wheel::Id fi) {
+  wheel_.advance(now_, [&](timer::Wheel32::Id fi) {
     if (!pool_.in_use(fi)) return;
     tcp::Out& out = *out_;
     out.reset();
@@ -793,7 +793,7 @@ std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t a
 
 size_t Stack::memory_bytes() const {
   return size_t(pool_.capacity()) * sizeof(Flow) + table_.memory_bytes() + tw_.memory_bytes() +
-         size_t(wheel_.capacity()) * 24 + size_t(chunks_.capacity()) * tcp::ChunkPool::kChunk;
+         size_t(wheel_.capacity()) * timer::Wheel32::kNodeBytes + size_t(chunks_.capacity()) * tcp::ChunkPool::kChunk;
 }
 
 bool Stack::check_invariants() const {

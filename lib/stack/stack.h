@@ -268,7 +268,7 @@ class Stack {
   uint32_t flows() const { return pool_.size(); }
   uint32_t time_wait_records() const { return tw_.size(); }
   const flow::FlowTable& table() const { return table_; }
-  const timer::Wheel& wheel() const { return wheel_; }
+  const timer::Wheel32& wheel() const { return wheel_; }
   const flow::TimeWaitTable& time_wait() const { return tw_; }
   const tcp::ChunkPool& chunks() const { return chunks_; }
   // Up to max flows (TCBs, then TIME-WAIT records), optionally one state.
@@ -390,7 +390,7 @@ class Stack {
   flow::FlowTable table_;
   flow::TimeWaitTable tw_;
   flow::Addr6Table addr6_;
-  timer::Wheel wheel_;
+  timer::Wheel32 wheel_;
   tcp::IssGenerator iss_;
   tcp::SynCookies cookies_;
   uint64_t last_cookie_ms_ = 0;  // when we last sent one (0: never)

@@ -27,6 +27,14 @@
 // Cost: arm O(1); cancel O(1) and idempotent; advance O(timers fired +
 // timers cascaded + pending slots passed), idle stretches skipped in one step
 // via next_expiry(), which is O(levels) from the pending-slot bitmaps.  A callback may arm or cancel any timer, its own included.
+//
+// Node size: BasicWheel<uint64_t> (`Wheel`) stores each deadline in full (a
+// 24-byte node) and takes any deadline.  BasicWheel<uint32_t> (`Wheel32`,
+// the flow timers) stores the low 32 bits (a 16-byte node) and rebuilds the
+// deadline from the wheel's time, so every armed deadline must lie within
+// 2^31 - 1 ticks of it: the stack's deadlines are 32-bit milliseconds already
+// (24 days ahead at most), and an overdue timer fires at the next advance().
+// A 32-bit wheel caps a later deadline at that bound (the caller re-arms).
 #pragma once
 
 #include <algorithm>
@@ -35,20 +43,27 @@
 #include <cassert>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace tcpterm::timer {
 
-class Wheel {
+template <class Stored>
+class BasicWheel {
+  static_assert(std::is_same_v<Stored, uint64_t> || std::is_same_v<Stored, uint32_t>);
+
  public:
   using Tick = uint64_t;
+  // The farthest deadline ahead of now() the wheel keeps exactly.
+  static constexpr Tick kMaxAhead =
+      sizeof(Stored) == 8 ? std::numeric_limits<Tick>::max() : Tick(0x7fffffff);
   using Id = uint32_t;
   static constexpr unsigned kBits = 6;
   static constexpr unsigned kSlots = 1u << kBits;
   static constexpr unsigned kLevels = 6;
   static constexpr Tick kNever = std::numeric_limits<Tick>::max();
 
-  explicit Wheel(uint32_t capacity, Tick now = 0) : nodes_(capacity), now_(now) {
+  explicit BasicWheel(uint32_t capacity, Tick now = 0) : nodes_(capacity), now_(now) {
     heads_.fill(kNil);
   }
 
@@ -56,13 +71,17 @@ class Wheel {
   Tick now() const { return now_; }
   size_t size() const { return count_; }
   bool armed(Id id) const { return nodes_[id].where != kNone; }
-  Tick deadline(Id id) const { return nodes_[id].expires; }
+  Tick deadline(Id id) const { return full(nodes_[id].expires); }
+  static constexpr size_t kNodeBytes = sizeof(Stored) == 8 ? 24 : 16;
 
   // Arms (or re-arms) timer `id` for `expires`.  A deadline at or before the
   // current time fires at the next advance() past it.
   void arm(Id id, Tick expires) {
     cancel(id);
-    nodes_[id].expires = expires;
+    if constexpr (sizeof(Stored) < 8) {
+      if (expires > now_ && expires - now_ > kMaxAhead) expires = now_ + kMaxAhead;
+    }
+    nodes_[id].expires = Stored(expires);
     Tick e = std::max(expires, now_ + 1);
     place(id, e, now_);
     ++count_;
@@ -148,7 +167,7 @@ class Wheel {
       for (Id id = heads_[w]; id != kNil; id = nodes_[id].next) {
         const Node& n = nodes_[id];
         if (n.where != w || n.prev != prev) return false;
-        Tick e = std::max(n.expires, now_ + 1);
+        Tick e = std::max(full(n.expires), now_ + 1);
         if (w != kOverflow) {
           unsigned l = w / kSlots, s = w % kSlots;
           if (((e >> (l * kBits)) & (kSlots - 1)) != s) return false;
@@ -173,9 +192,17 @@ class Wheel {
 
   struct Node {
     Id next = kNil, prev = kNil;
-    Tick expires = 0;
+    Stored expires = 0;
     uint16_t where = kNone;  // level * 64 + slot, kOverflow, or kNone
   };
+  static_assert(sizeof(Node) == kNodeBytes);
+
+  // The deadline a node stores, in full: a 32-bit one is within 2^31 ticks
+  // of now_ (either side: overdue timers wait for the next advance()).
+  Tick full(Stored s) const {
+    if constexpr (sizeof(Stored) == 8) return s;
+    else return now_ + Tick(int64_t(int32_t(uint32_t(s) - uint32_t(now_))));
+  }
 
   void place(Id id, Tick e, Tick base) {
     unsigned where;
@@ -237,7 +264,7 @@ class Wheel {
     while (id != kNil) {
       Id next = nodes_[id].next;
       per_level_[where == kOverflow ? kLevels : where / kSlots]--;
-      place(id, std::max(nodes_[id].expires, now_), now_);
+      place(id, std::max(full(nodes_[id].expires), now_), now_);
       id = next;
     }
   }
@@ -249,5 +276,8 @@ class Wheel {
   Tick now_ = 0;
   size_t count_ = 0;
 };
+
+using Wheel = BasicWheel<uint64_t>;
+using Wheel32 = BasicWheel<uint32_t>;
 
 }  // namespace tcpterm::timer
