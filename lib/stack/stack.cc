@@ -26,7 +26,7 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
     : cfg_(cfg),
       sink_(sink),
       now_(now_ms),
-      chunks_(cfg.chunks),
+      chunks_(cfg.chunks, cfg.max_flows),
       ooo_(cfg.ooo_states),
       pool_(cfg.max_flows),
       table_(cfg.max_flows + cfg.max_time_wait),
@@ -119,7 +119,7 @@ uint32_t Stack::lookup(const FlowKey4& key, uint32_t hash) {
 }
 
 uint32_t Stack::ref_hash(uint32_t ref) const {
-  return (ref & kTwRef) ? hash(tw_[ref & ~kTwRef].key) : pool_[ref].hash;
+  return hash((ref & kTwRef) ? tw_[ref & ~kTwRef].key : pool_[ref].key);
 }
 
 void Stack::input(const wire::Ipv4Repr& ip, const wire::TcpRepr& seg, uint32_t nh) {
@@ -340,6 +340,16 @@ bool Stack::syncookies_engaged() const {
          pool_.size() + cfg_.max_flows / 16 >= cfg_.max_flows;
 }
 
+uint32_t Stack::app_id(App* a) {
+  if (a == last_app_) return last_app_id_;
+  auto it = std::find(apps_.begin(), apps_.end(), a);
+  uint32_t id = uint32_t(it - apps_.begin());
+  if (it == apps_.end()) apps_.push_back(a);
+  last_app_ = a;
+  last_app_id_ = id;
+  return id;
+}
+
 uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app, uint32_t nh) {
   uint32_t fi = pool_.alloc();
   if (fi == flow::kNoIndex) {
@@ -354,11 +364,10 @@ uint32_t Stack::open_flow(const FlowKey4& key, uint32_t hash, App* app, uint32_t
   Flow& f = pool_[fi];
   hold_key(key);
   f.key = key;
-  f.hash = hash;
   f.nh = nh == kNoNextHop ? kNoNextHop : sink_.nh_acquire(nh);
   f.pending = 0;
   f.open_timeout_ms = 0;
-  f.app = app;
+  f.app = app_id(app);
   f.app_state = AppState{};
   sst_.flows_opened++;
   return fi;
@@ -517,22 +526,23 @@ void Stack::drain_touched() {
 void Stack::deliver_events(uint32_t fi, tcp::Out& out) {
   Flow& f = pool_[fi];
   uint8_t ev = out.events;
-  if (!f.app || !ev) return;
+  App* app = app_of(f);
+  if (!app || !ev) return;
   EventScope scope(*this, fi, out);
   Stream s(scope, fi);
   namespace E = tcp::ev;
-  if (ev & E::Established) f.app->on_open(s);
+  if (ev & E::Established) app->on_open(s);
   // A graceful end (TIME-WAIT, or CLOSED from LAST-ACK) keeps the bytes not
   // yet read for this event: the application still gets them, and the FIN
   // that ended a FIN-WAIT-2.
-  if ((ev & E::Readable) && (s.alive() || s.readable())) f.app->on_data(s);
-  if ((ev & E::PeerFin) && (s.alive() || f.tcb.state == TcpState::TimeWait)) f.app->on_peer_close(s);
-  if ((ev & E::Writable) && s.alive()) f.app->on_writable(s);
+  if ((ev & E::Readable) && (s.alive() || s.readable())) app->on_data(s);
+  if ((ev & E::PeerFin) && (s.alive() || f.tcb.state == TcpState::TimeWait)) app->on_peer_close(s);
+  if ((ev & E::Writable) && s.alive()) app->on_writable(s);
   if ((ev & E::Reset) || ((ev & E::TimedOut) && f.tcb.state == TcpState::Closed))
-    f.app->on_reset(s);
+    app->on_reset(s);
   // Last: the flow ended in this event, by the peer, a timer, or the
   // application itself inside one of the callbacks above.
-  if (f.tcb.state == TcpState::Closed || f.tcb.state == TcpState::TimeWait) f.app->on_closed(s);
+  if (f.tcb.state == TcpState::Closed || f.tcb.state == TcpState::TimeWait) app->on_closed(s);
 }
 
 void Stack::finish_event(uint32_t fi, tcp::Out& out) {
@@ -551,9 +561,10 @@ void Stack::finish_event(uint32_t fi, tcp::Out& out) {
   transmit(fi, out);
   switch (out.op) {
     case FlowOp::Keep:
+      tcp::queues_trim(f.tcb, chunks_);  // queue headers only while bytes are held
       rearm(fi);
 #ifdef TCPTERM_CHECK_INVARIANTS
-      assert(tcp::check_invariants(f.tcb));
+      assert(tcp::check_invariants(f.tcb, chunks_));
 #endif
       break;
     case FlowOp::ToTimeWait:
@@ -579,8 +590,8 @@ void Stack::transmit(uint32_t fi, const tcp::Out& out) {
     if (s.data_len) {
       uint32_t off = uint32_t(tcp::Seq(h.seq) - f.tcb.snd_una);
       // Data queued and then aborted in the same event: the queue is gone.
-      if (uint64_t(off) + s.data_len > f.tcb.sndq.len) continue;
-      p = Payload{&chunks_, &f.tcb.sndq, off, s.data_len};
+      if (f.tcb.q == tcp::kNil || uint64_t(off) + s.data_len > chunks_.queues(f.tcb.q).snd.len) continue;
+      p = Payload{&chunks_, &chunks_.queues(f.tcb.q).snd, off, s.data_len};
     }
     sink_.tcp_out(f.key, f.nh, h, p);
   }
@@ -602,7 +613,10 @@ void Stack::to_time_wait(uint32_t fi) {
   // A graceful end kept the bytes the application had not read for its
   // last event (tcp: release_for_close); they go now.  Everything else was
   // released when the TCB ended.
-  if (f.tcb.rcvq.nchunks) tcp::bq_clear(f.tcb.rcvq, chunks_);
+  if (f.tcb.q != tcp::kNil) {
+    tcp::Env e = env();
+    tcp::release(f.tcb, e);
+  }
   if (cfg_.tcp.forgetful) {
     // A forgetful client keeps nothing after its last ACK.
     sst_.forgot_time_wait++;
@@ -623,7 +637,7 @@ void Stack::to_time_wait(uint32_t fi) {
     free_flow(fi);
     return;
   }
-  table_.replace(f.hash, fi, kTwRef | ti);
+  table_.replace(hash(f.key), fi, kTwRef | ti);
   wheel_.cancel(fi);
   sink_.nh_release(f.nh);
   f.nh = kNoNextHop;
@@ -660,13 +674,16 @@ void Stack::free_flow(uint32_t fi) {
   // A graceful end kept the bytes the application had not read for its
   // last event (tcp: release_for_close); they go now.  Everything else was
   // released when the TCB ended.
-  if (f.tcb.rcvq.nchunks) tcp::bq_clear(f.tcb.rcvq, chunks_);
-  table_.erase(f.hash, fi);
+  if (f.tcb.q != tcp::kNil) {
+    tcp::Env e = env();
+    tcp::release(f.tcb, e);
+  }
+  table_.erase(hash(f.key), fi);
   drop_key(f.key);
   wheel_.cancel(fi);
   sink_.nh_release(f.nh);
   f.nh = kNoNextHop;
-  f.app = nullptr;
+  f.app = 0;
   f.pending = 0;
   pool_.free(fi);
   sst_.flows_freed++;
@@ -719,9 +736,10 @@ void Stack::reclaim_memory() {
   for (uint32_t i = 0; i < pool_.capacity(); i++) {
     if (!pool_.in_use(i)) continue;
     const tcp::Tcb& t = pool_[i].tcb;
-    uint32_t held = uint32_t(t.sndq.nchunks) + t.rcvq.nchunks;
-    if (t.ooo != tcp::kNil)
-      for (int r = 0; r < ooo_[t.ooo].count; r++) held += ooo_[t.ooo].q[r].nchunks;
+    const tcp::FlowQueues& q = tcp::queues(t, chunks_);
+    uint32_t held = uint32_t(q.snd.nchunks) + q.rcv.nchunks;
+    if (q.ooo != tcp::kNil)
+      for (int r = 0; r < ooo_[q.ooo].count; r++) held += ooo_[q.ooo].q[r].nchunks;
     if (!held) continue;
     bool orphan = t.has(tcp::kOrphan);
     bool stalled = (t.timers & tcp::kTmPersist) || t.snd_wnd == 0 || uint32_t(now_) - t.last_rcv >= 1000;
@@ -793,7 +811,8 @@ std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t a
 
 size_t Stack::memory_bytes() const {
   return size_t(pool_.capacity()) * sizeof(Flow) + table_.memory_bytes() + tw_.memory_bytes() +
-         size_t(wheel_.capacity()) * timer::Wheel32::kNodeBytes + size_t(chunks_.capacity()) * tcp::ChunkPool::kChunk;
+         size_t(wheel_.capacity()) * timer::Wheel32::kNodeBytes + size_t(chunks_.capacity()) * tcp::ChunkPool::kChunk +
+         size_t(chunks_.queues_capacity()) * sizeof(tcp::FlowQueues);
 }
 
 bool Stack::check_invariants() const {
@@ -804,7 +823,7 @@ bool Stack::check_invariants() const {
     live++;
     const Flow& f = pool_[i];
     per_state[size_t(f.tcb.state)]++;
-    if (!tcp::check_invariants(f.tcb)) return false;
+    if (!tcp::check_invariants(f.tcb, chunks_)) return false;
     if (!wheel_.armed(i) && !(f.pending & kPendOpen)) return false;
   }
   if (live + tw_.size() != table_.size()) return false;
@@ -875,13 +894,13 @@ bool Stream::peer_closed() const {
 // last bytes); never after.
 size_t Stream::readable() const {
   if (!valid() || (stack().flow_at(flow_).pending & Stack::kPendAbort)) return 0;
-  return stack().flow_at(flow_).tcb.rcvq.len;
+  return tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv.len;
 }
 size_t Stream::peek(uint8_t* dst, size_t n, size_t offset) const {
   size_t have = readable();
   if (offset >= have) return 0;
   n = std::min(n, have - offset);
-  tcp::bq_copy_out(stack().flow_at(flow_).tcb.rcvq, stack().chunks(), offset, dst, n);
+  tcp::bq_copy_out(tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv, stack().chunks(), offset, dst, n);
   return n;
 }
 void Stream::consume(size_t n) {
@@ -898,7 +917,8 @@ size_t Stream::send_space() const {
   // Limited by the lcore's chunk pool, not by the flow's own send buffer:
   // the flow may have nothing in flight to bring an on_writable, so ask to
   // be woken when chunks free up.
-  size_t own = e.cfg.snd_buf > t.sndq.len ? e.cfg.snd_buf - t.sndq.len : 0;
+  uint32_t queued = tcp::queues(t, e.chunks).snd.len;
+  size_t own = e.cfg.snd_buf > queued ? e.cfg.snd_buf - queued : 0;
   if (n < own && tcp::can_send(t.state)) stack().starved(flow_);
   return n;
 }
@@ -913,17 +933,20 @@ bool Stream::send_before_splice(std::span<const uint8_t> data) {
   if (!can_send()) return false;
   tcp::Tcb& t = stack().flow_at(flow_).tcb;
   tcp::Env e = stack().env();
-  if (!tcp::bq_put_before_splice(t.sndq, e.chunks, data.data(), data.size())) return false;
+  if (!tcp::bq_put_before_splice(tcp::queues_w(t, e.chunks).snd, e.chunks, data.data(), data.size()))
+    return false;
   if (flow_ != scope_->owner()) stack().touch(flow_);
   return true;
 }
 size_t Stream::forward_to_send(size_t n) {
   if (!alive()) return 0;
   tcp::Tcb& t = stack().flow_at(flow_).tcb;
-  n = std::min({n, size_t(t.rcvq.len), send_space()});
+  const tcp::ByteQueue& rcvq = tcp::queues(t, stack().chunks()).rcv;
+  n = std::min({n, size_t(rcvq.len), send_space()});
+  if (!n) return 0;
   size_t moved = 0;
   tcp::Env e = stack().env();
-  tcp::bq_for_each(t.rcvq, stack().chunks(), 0, n, [&](std::span<const uint8_t> piece) {
+  tcp::bq_for_each(rcvq, stack().chunks(), 0, n, [&](std::span<const uint8_t> piece) {
     moved += tcp::send(t, piece, e);
   });
   tcp::consume(t, moved, e);

@@ -40,11 +40,17 @@ namespace tcpterm::tcp {
 
 inline constexpr uint32_t kNil = 0xffffffffu;
 
+struct FlowQueues;
+
 class ChunkPool {
  public:
   static constexpr uint32_t kChunk = 2048;  // bytes per chunk
 
-  explicit ChunkPool(uint32_t chunks);
+  // `queues`: how many flows may hold queue headers at once (one per flow).
+  explicit ChunkPool(uint32_t chunks, uint32_t queues = 1024);
+  ~ChunkPool();
+  ChunkPool(const ChunkPool&) = delete;
+  ChunkPool& operator=(const ChunkPool&) = delete;
   uint32_t alloc();  // kNil when exhausted (counted in alloc_failures)
   // Drops one reference; the chunk returns to the pool with the last.
   void free(uint32_t c);
@@ -72,6 +78,16 @@ class ChunkPool {
   uint32_t in_use() const { return in_use_; }
   uint64_t alloc_failures() const { return failures_; }
 
+  // Queue headers (FlowQueues), one per flow that holds bytes: taken when a
+  // flow first queues a byte, returned when its queues are empty again.
+  uint32_t queues_alloc();  // kNil when all are taken
+  void queues_free(uint32_t q);
+  FlowQueues& queues(uint32_t q);
+  const FlowQueues& queues(uint32_t q) const;
+  uint32_t queues_in_use() const { return q_in_use_; }
+  uint32_t queues_capacity() const { return q_cap_; }
+  uint32_t queues_high_water() const { return q_high_; }
+
  private:
   LazyArray<uint8_t> mem_;
   std::vector<uint32_t> next_;
@@ -80,6 +96,8 @@ class ChunkPool {
   uint32_t in_use_ = 0, high_water_ = 0;
   uint64_t failures_ = 0, pressure_entered_ = 0;
   bool pressure_ = false;
+  FlowQueues* qs_ = nullptr;  // a LazyArray<FlowQueues> (defined below)
+  uint32_t q_cap_ = 0, q_free_ = kNil, q_bump_ = 0, q_in_use_ = 0, q_high_ = 0;
 };
 
 struct ByteQueue {
@@ -91,6 +109,22 @@ struct ByteQueue {
   bool empty() const { return len == 0; }
   size_t covered() const { return size_t(nchunks) * ChunkPool::kChunk - off; }
 };
+
+// A flow's byte queues, kept out of the TCB: an established flow with no
+// bytes queued holds none (its TCB has only the index, Tcb::q), so the
+// per-flow footprint of a million idle or request/response flows is not 36
+// bytes of empty queue headers each.
+struct FlowQueues {
+  ByteQueue snd;        // bytes from SND.UNA
+  ByteQueue rcv;        // in-order unread bytes
+  uint32_t ooo = kNil;  // out-of-order ranges (OooPool), kNil without a hole
+  // Nothing held: the headers can go back to the pool.
+  bool idle() const { return snd.nchunks == 0 && rcv.nchunks == 0 && ooo == kNil; }
+};
+static_assert(sizeof(FlowQueues) == 36);
+
+inline FlowQueues& ChunkPool::queues(uint32_t q) { return qs_[q]; }
+inline const FlowQueues& ChunkPool::queues(uint32_t q) const { return qs_[q]; }
 
 // Appends up to n bytes (stops at pool exhaustion); returns bytes appended.
 size_t bq_append(ByteQueue& q, ChunkPool& pool, const uint8_t* p, size_t n);

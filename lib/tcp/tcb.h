@@ -49,7 +49,9 @@ struct Tcb {
   uint8_t delack_segs = 0;  // in-order segments received and not yet ACKed
   uint16_t snd_mss = 536;   // RFC 9293 3.7.1: 536 without an MSS option
 
-  Seq iss, irs;
+  // ISS and IRS are not kept: while our SYN is unacknowledged SND.UNA is
+  // the ISS, and in SYN-RECEIVED (where a SYN's text is never accepted)
+  // RCV.NXT - 1 is the IRS; no later state needs either.
   Seq snd_una, snd_nxt, snd_max;  // SND.MAX: highest sequence ever sent (+1)
   Seq snd_wl1, snd_wl2;
   Seq rcv_nxt;
@@ -68,9 +70,7 @@ struct Tcb {
   uint32_t last_rcv = 0;        // time of the last segment received (idle, keep-alive)
   uint32_t last_challenge = 0;  // RFC 5961 7 rate limit, per flow
 
-  ByteQueue sndq;  // bytes from SND.UNA
-  ByteQueue rcvq;  // in-order unread bytes, then out-of-order ones
-  uint32_t ooo = kNil;
+  uint32_t q = kNil;  // the flow's queues (FlowQueues in the ChunkPool), kNil while it holds no bytes
 
   bool has(uint16_t f) const { return flags & f; }
   bool fin_acked() const { return has(kFinSent) && snd_una == snd_max; }
@@ -80,5 +80,22 @@ struct Tcb {
   uint32_t flight_size() const { return uint32_t(snd_max - snd_una); }
   uint32_t ts_now(uint32_t now) const { return now + ts_offset; }
 };
+
+inline constexpr FlowQueues kNoQueues{};
+// The flow's queues to read: empty ones when it holds none.
+inline const FlowQueues& queues(const Tcb& t, const ChunkPool& p) {
+  return t.q == kNil ? kNoQueues : p.queues(t.q);
+}
+// The flow's queues to write: the headers are taken on first use (the pool
+// holds one per flow of the stack, so a flow always gets them).
+FlowQueues& queues_w(Tcb& t, ChunkPool& p);
+// Gives the headers back once nothing is queued (the stack calls it after
+// each event of the flow).
+inline void queues_trim(Tcb& t, ChunkPool& p) {
+  if (t.q != kNil && p.queues(t.q).idle()) {
+    p.queues_free(t.q);
+    t.q = kNil;
+  }
+}
 
 }  // namespace tcpterm::tcp

@@ -17,6 +17,8 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cstdio>
+#include <cstdlib>
 
 namespace tcpterm::tcp {
 
@@ -36,8 +38,9 @@ void arm(Tcb& t, uint8_t bit, uint32_t at) {
 }
 void disarm(Tcb& t, uint8_t bits) { t.timers &= uint8_t(~bits); }
 
-uint32_t rcv_window_avail(const Tcb& t, const Config& c) {
-  return c.rcv_buf > t.rcvq.len ? c.rcv_buf - t.rcvq.len : 0;
+uint32_t rcv_window_avail(const Tcb& t, const Config& c, const ChunkPool& chunks) {
+  uint32_t held = queues(t, chunks).rcv.len;
+  return c.rcv_buf > held ? c.rcv_buf - held : 0;
 }
 
 // Timeouts counted per state (RFC names in the counters).
@@ -122,7 +125,8 @@ void emit_rst(Tcb& t, Env& e, Out& out, Seq seq) {
 
 void emit_syn(Tcb& t, Env& e, Out& out, bool with_ack) {
   if (out.full()) return;
-  OutSeg& s = make_seg(t, e, out, t.iss, F::SYN | (with_ack ? F::ACK : 0));
+  // Only while the SYN is unacknowledged: SND.UNA is the ISS.
+  OutSeg& s = make_seg(t, e, out, t.snd_una, F::SYN | (with_ack ? F::ACK : 0));
   s.h.window = uint16_t(std::min<uint32_t>(e.cfg.rcv_buf, 65535));  // RFC 7323 2.2: unscaled
   s.h.opt.mss = our_mss(t, e.cfg);
   bool offer_ws = e.cfg.window_scaling && (!with_ack || t.has(kWsOk));
@@ -143,10 +147,12 @@ void release_for_close(Tcb& t, Env& e) {
     release(t, e);
     return;
   }
-  bq_clear(t.sndq, e.chunks);
-  if (t.ooo != kNil) {
-    e.ooo.free(t.ooo, e.chunks);
-    t.ooo = kNil;
+  if (t.q == kNil) return;
+  FlowQueues& q = e.chunks.queues(t.q);
+  bq_clear(q.snd, e.chunks);
+  if (q.ooo != kNil) {
+    e.ooo.free(q.ooo, e.chunks);
+    q.ooo = kNil;
   }
 }
 
@@ -223,11 +229,10 @@ void negotiate(Tcb& t, const TcpRepr& syn, const Config& c, bool we_offered) {
 }
 
 void init_send_side(Tcb& t, uint32_t iss, const Config& c) {
-  t.iss = Seq(iss);
-  t.snd_una = t.iss;
-  t.snd_nxt = t.iss + 1;
+  t.snd_una = Seq(iss);  // the ISS, until our SYN is acknowledged
+  t.snd_nxt = t.snd_una + 1;
   t.snd_max = t.snd_nxt;
-  t.recover = t.iss;
+  t.recover = t.snd_una;
   t.rto_ms = c.rto_initial_ms;
 }
 
@@ -253,7 +258,7 @@ void emit_data(Tcb& t, Env& e, Out& out, Seq seq, uint32_t len, bool fin, bool p
 // Under memory pressure the window offered beyond RCV.NXT stops growing past
 // kPressureWindowSegs segments (it never moves left: see max() below).
 Seq window_edge(const Tcb& t, const Config& c, ChunkPool& chunks) {
-  uint32_t avail = rcv_window_avail(t, c);
+  uint32_t avail = rcv_window_avail(t, c, chunks);
   if (chunks.under_pressure()) avail = std::min<uint32_t>(avail, kPressureWindowSegs * t.snd_mss);
   Seq edge = t.rcv_nxt + avail;
   uint32_t step = std::min<uint32_t>(c.rcv_buf / 2, t.snd_mss);
@@ -282,11 +287,12 @@ uint32_t chunks_for(uint32_t n) { return n / ChunkPool::kChunk + 2; }
 // memory is short (the segment is dropped: nothing of it was acknowledged).
 bool ooo_store(Tcb& t, Env& e, Seq s, std::span<const uint8_t> data, uint32_t self) {
   Seq end = s + uint32_t(data.size());
-  if (t.ooo == kNil) {
-    t.ooo = e.ooo.alloc();
-    if (t.ooo == kNil) return false;
+  FlowQueues& fq = queues_w(t, e.chunks);
+  if (fq.ooo == kNil) {
+    fq.ooo = e.ooo.alloc();
+    if (fq.ooo == kNil) return false;
   }
-  OooState& o = e.ooo[t.ooo];
+  OooState& o = e.ooo[fq.ooo];
   int first = -1, last = -1;
   for (int i = 0; i < o.count; i++)
     if (o.start[i] <= end && s <= o.end[i]) {
@@ -372,15 +378,17 @@ bool ooo_store(Tcb& t, Env& e, Seq s, std::span<const uint8_t> data, uint32_t se
 // queue (a copy; if the pool cannot take it now, the range stays and is
 // retried at the next in-order arrival or pruned).
 bool ooo_absorb(Tcb& t, Env& e) {
-  if (t.ooo == kNil) return false;
-  OooState& o = e.ooo[t.ooo];
+  if (t.q == kNil) return false;
+  FlowQueues& fq = e.chunks.queues(t.q);
+  if (fq.ooo == kNil) return false;
+  OooState& o = e.ooo[fq.ooo];
   bool moved = false;
   while (o.count && o.start[0] <= t.rcv_nxt) {
     if (o.end[0] > t.rcv_nxt) {
       uint32_t skip = uint32_t(t.rcv_nxt - o.start[0]);
       uint32_t n = o.q[0].len - skip;
       if (e.chunks.available() < chunks_for(n)) break;
-      bq_append_queue(t.rcvq, o.q[0], e.chunks, skip);
+      bq_append_queue(fq.rcv, o.q[0], e.chunks, skip);
       t.rcv_nxt = o.end[0];
     }
     bq_clear(o.q[0], e.chunks);
@@ -394,8 +402,8 @@ bool ooo_absorb(Tcb& t, Env& e) {
     moved = true;
   }
   if (o.count == 0) {
-    e.ooo.free(t.ooo, e.chunks);
-    t.ooo = kNil;
+    e.ooo.free(fq.ooo, e.chunks);
+    fq.ooo = kNil;
   }
   return moved;
 }
@@ -409,11 +417,12 @@ void process_text(Tcb& t, Env& e, Out& out, Seq seq, std::span<const uint8_t> da
       e.st.ooo_pruned_ranges += e.ooo.prune(e.chunks, chunks_for(uint32_t(data.size())), kNil,
                                             e.st.ooo_pruned_bytes);
     }
-    if (!bq_write_at(t.rcvq, e.chunks, t.rcvq.len, data.data(), data.size())) {
+    ByteQueue& rcvq = queues_w(t, e.chunks).rcv;
+    if (!bq_write_at(rcvq, e.chunks, rcvq.len, data.data(), data.size())) {
       e.st.rcv_buf_full++;  // pool exhausted: not acknowledged, the peer retransmits
       return;
     }
-    t.rcvq.len += uint32_t(data.size());
+    rcvq.len += uint32_t(data.size());
     t.rcv_nxt += uint32_t(data.size());
     e.st.bytes_in += data.size();
     out.events |= ev::Readable;
@@ -424,7 +433,7 @@ void process_text(Tcb& t, Env& e, Out& out, Seq seq, std::span<const uint8_t> da
     else if (!(t.timers & kTmDelAck)) arm(t, kTmDelAck, e.now + e.cfg.delack_ms);
   } else {
     e.st.ooo_segments++;
-    if (!ooo_store(t, e, seq, data, t.ooo)) e.st.ooo_dropped++;
+    if (!ooo_store(t, e, seq, data, queues(t, e.chunks).ooo)) e.st.ooo_dropped++;
     t.flags |= kAckNow;  // RFC 5681 4.2: a duplicate ACK at once
   }
 }
@@ -439,9 +448,9 @@ void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   if (ack > t.snd_una) {
     // New data acknowledged: drop it from the queue, restart the timer.
     uint32_t acked = uint32_t(ack - t.snd_una);
-    uint32_t data_acked = std::min(acked, t.sndq.len);
+    uint32_t data_acked = std::min(acked, queues(t, e.chunks).snd.len);
     if (data_acked) {
-      bq_consume(t.sndq, e.chunks, data_acked);
+      bq_consume(e.chunks.queues(t.q).snd, e.chunks, data_acked);
       out.events |= ev::Writable;
     }
     t.snd_una = ack;
@@ -469,7 +478,7 @@ void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
         t.dupacks = 0;
       } else {
         // RFC 6582 3.2 (4): partial ACK, retransmit the next hole, deflate.
-        uint32_t len = std::min<uint32_t>(mss, t.sndq.len);
+        uint32_t len = std::min<uint32_t>(mss, queues(t, e.chunks).snd.len);
         if (len && !out.full()) {
           emit_data(t, e, out, t.snd_una, len, false, false);
           e.st.fast_retransmits++;
@@ -499,7 +508,7 @@ void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
       // RTO, duplicate ACKs of data sent before it must not trigger it).
       t.ssthresh = std::max(t.flight_size() / 2, 2 * mss);
       t.recover = t.snd_max;
-      uint32_t len = std::min<uint32_t>(mss, t.sndq.len);
+      uint32_t len = std::min<uint32_t>(mss, queues(t, e.chunks).snd.len);
       if (len && !out.full()) {
         emit_data(t, e, out, t.snd_una, len, false, false);
         e.st.fast_retransmits++;
@@ -574,15 +583,14 @@ void open_passive(Tcb& t, const TcpRepr& syn, uint32_t iss, Env& e, Out& out) {
   if (e.v6) t.flags |= kNet6;
   set_state(t, TcpState::SynReceived, e.st);
   t.flags |= kPassive;
-  t.irs = Seq(syn.seq);
-  t.rcv_nxt = t.irs + 1;
+  t.rcv_nxt = Seq(syn.seq) + 1;  // IRS + 1
   t.rcv_adv = t.rcv_nxt + std::min<uint32_t>(e.cfg.rcv_buf, 65535);
   init_send_side(t, iss, e.cfg);
   negotiate(t, syn, e.cfg, true);
   init_cwnd(t);
   t.snd_wnd = syn.window;  // RFC 7323 2.2: the window of a SYN is never scaled
   t.max_snd_wnd = t.snd_wnd;
-  t.snd_wl1 = t.irs;
+  t.snd_wl1 = Seq(syn.seq);
   t.last_rcv = e.now;
   t.rtt_start = e.now;
   if (!syn.payload.empty()) e.st.syn_data_ignored++;  // not acknowledged: retransmitted later
@@ -599,7 +607,6 @@ void open_from_cookie(Tcb& t, const TcpRepr& ack, uint16_t peer_mss, uint8_t pee
   if (e.v6) t.flags |= kNet6;
   set_state(t, TcpState::Established, e.st);
   t.flags |= kPassive;
-  t.irs = Seq(ack.seq) - 1;
   t.rcv_nxt = Seq(ack.seq);
   t.rcv_adv = t.rcv_nxt + std::min<uint32_t>(e.cfg.rcv_buf, 65535);  // our SYN-ACK's window
   init_send_side(t, ack.ack - 1, e.cfg);
@@ -679,7 +686,7 @@ void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   bool ack_ok = false;
   // First, check the ACK bit.
   if (seg.has_ack()) {
-    if (ack <= t.iss || ack > t.snd_max) {
+    if (ack <= t.snd_una || ack > t.snd_max) {  // SND.UNA is the ISS in SYN-SENT
       if (!seg.rst() && !e.cfg.forgetful) {
         make_seg(t, e, out, ack, F::RST);  // <SEQ=SEG.ACK><CTL=RST>
         e.st.resets_out++;
@@ -701,8 +708,7 @@ void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   }
   // Fourth, check the SYN bit (third, security, does not apply).
   if (!seg.syn()) return;  // fifth: neither SYN nor RST, drop
-  t.irs = Seq(seg.seq);
-  t.rcv_nxt = t.irs + 1;
+  t.rcv_nxt = Seq(seg.seq) + 1;  // IRS + 1
   t.rcv_adv = t.rcv_nxt + std::min<uint32_t>(e.cfg.rcv_buf, 65535);  // our SYN's window
   t.last_rcv = e.now;
   negotiate(t, seg, e.cfg, true);
@@ -764,7 +770,7 @@ bool check_sequence(Tcb& t, const TcpRepr& seg, Env& e, Out& out, Seq& seq,
   if (!ok) {
     e.st.unacceptable_segments++;
     if (seg.rst()) return false;
-    if (t.state == TcpState::SynReceived && seg.syn() && s == t.irs) {
+    if (t.state == TcpState::SynReceived && seg.syn() && s + 1 == t.rcv_nxt) {  // the IRS
       // The peer retransmitted its SYN: our <SYN,ACK> was lost, resend it.
       e.st.synack_retransmits++;
       emit_syn(t, e, out, true);
@@ -989,20 +995,23 @@ size_t send_space(const Tcb& t, const Env& e) {
   if (!can_send(t.state) || t.has(kFinQueued)) return 0;
   // Under memory pressure a flow may queue at most 1/8 of its send buffer.
   uint32_t limit = e.chunks.under_pressure() ? e.cfg.snd_buf / 8 : e.cfg.snd_buf;
-  size_t by_window = limit > t.sndq.len ? limit - t.sndq.len : 0;
+  const ByteQueue& sndq = queues(t, e.chunks).snd;
+  size_t by_window = limit > sndq.len ? limit - sndq.len : 0;
   // Never promise bytes the lcore's chunk pool cannot hold.
-  size_t by_pool = (t.sndq.covered() - t.sndq.len) +
+  size_t by_pool = (sndq.covered() - sndq.len) +
                    size_t(e.chunks.capacity() - e.chunks.in_use()) * ChunkPool::kChunk;
   return std::min(by_window, by_pool);
 }
 
 size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
   size_t n = std::min(data.size(), send_space(t, e));
-  if (n && !bq_unshare_tail(t.sndq, e.chunks)) {  // a splice seam: the room is the receiver's
+  if (!n) return 0;
+  ByteQueue& sndq = queues_w(t, e.chunks).snd;
+  if (!bq_unshare_tail(sndq, e.chunks)) {  // a splice seam: the room is the receiver's
     e.st.snd_pool_exhausted++;
     return 0;
   }
-  size_t done = bq_append(t.sndq, e.chunks, data.data(), n);
+  size_t done = bq_append(sndq, e.chunks, data.data(), n);
   if (done < n) e.st.snd_pool_exhausted++;
   return done;
 }
@@ -1022,26 +1031,28 @@ void window_opened(Tcb& t, Env& e, Seq before) {
 }  // namespace
 
 void consume(Tcb& t, size_t n, Env& e) {
-  n = std::min<size_t>(n, t.rcvq.len);
+  n = std::min<size_t>(n, queues(t, e.chunks).rcv.len);
   if (!n) return;
   Seq before = window_edge(t, e.cfg, e.chunks);
-  bq_consume(t.rcvq, e.chunks, n);
+  bq_consume(e.chunks.queues(t.q).rcv, e.chunks, n);
   window_opened(t, e, before);
 }
 
 size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all) {
-  n = std::min({n, size_t(from.rcvq.len), all ? size_t(from.rcvq.len) : send_space(to, e)});
+  const ByteQueue& held = queues(from, e.chunks).rcv;
+  n = std::min({n, size_t(held.len), all ? size_t(held.len) : send_space(to, e)});
   if (all && !can_send(to.state)) n = 0;
   if (!n) {
     // Nothing to move: an empty receive queue holding only the seam chunk
     // that the send side has since released lets it go (an idle proxied
     // flow holds no memory).
-    if (from.rcvq.len == 0 && from.rcvq.nchunks == 1 && !e.chunks.shared(from.rcvq.head))
-      bq_clear(from.rcvq, e.chunks);
+    if (held.len == 0 && held.nchunks == 1 && !e.chunks.shared(held.head))
+      bq_clear(e.chunks.queues(from.q).rcv, e.chunks);
     return 0;
   }
   Seq before = window_edge(from, e.cfg, e.chunks);
-  size_t copied = bq_splice(from.rcvq, to.sndq, e.chunks, n);
+  ByteQueue& tosnd = queues_w(to, e.chunks).snd;  // before `from`'s: may take headers
+  size_t copied = bq_splice(e.chunks.queues(from.q).rcv, tosnd, e.chunks, n);
   if (copied == SIZE_MAX) {
     e.st.snd_pool_exhausted++;
     return 0;
@@ -1079,11 +1090,12 @@ void output(Tcb& t, Env& e, Out& out) {
       out.more = true;
       return;
     }
-    uint32_t sent_data = std::min(t.in_flight(), t.sndq.len);
-    uint32_t unsent = t.sndq.len - sent_data;
+    const uint32_t queued = queues(t, e.chunks).snd.len;
+    uint32_t sent_data = std::min(t.in_flight(), queued);
+    uint32_t unsent = queued - sent_data;
     uint32_t wnd = std::min(t.snd_wnd, t.cwnd);
     uint32_t usable = wnd > t.in_flight() ? wnd - t.in_flight() : 0;
-    bool fin_due = t.has(kFinQueued) && unsent == 0 && t.snd_nxt == t.snd_una + t.sndq.len &&
+    bool fin_due = t.has(kFinQueued) && unsent == 0 && t.snd_nxt == t.snd_una + queued &&
                    (!t.has(kFinSent) || t.snd_nxt < t.snd_max);
     if (unsent > 0) {
       uint32_t len = std::min({unsent, mss, usable});
@@ -1169,7 +1181,8 @@ void on_timer(Tcb& t, Env& e, Out& out) {
       // Probe with (at least) one octet of new data beyond the window; with
       // no data left, the FIN is the probe.
       e.st.persist_probes++;
-      uint32_t unsent = t.sndq.len - std::min(t.in_flight(), t.sndq.len);
+      const uint32_t queued = queues(t, e.chunks).snd.len;
+      uint32_t unsent = queued - std::min(t.in_flight(), queued);
       uint32_t wnd = std::min(t.snd_wnd, t.cwnd);
       uint32_t usable = wnd > t.in_flight() ? wnd - t.in_flight() : 0;
       uint32_t len = std::min({unsent, eff_mss(t), std::max<uint32_t>(usable, 1)});
@@ -1182,7 +1195,7 @@ void on_timer(Tcb& t, Env& e, Out& out) {
           t.snd_max = max(t.snd_max, t.snd_nxt + len);  // the peer may accept the probe
         }
       } else if (t.has(kFinQueued) && !t.fin_acked() && !out.full()) {
-        Seq fin_seq = t.snd_una + t.sndq.len;
+        Seq fin_seq = t.snd_una + queued;
         emit_data(t, e, out, fin_seq, 0, true, false);
         t.flags |= kFinSent;
         t.snd_max = max(t.snd_max, fin_seq + 1);
@@ -1213,10 +1226,11 @@ void on_timer(Tcb& t, Env& e, Out& out) {
         // The segment at SND.UNA is retransmitted whatever the peer's window
         // says (a closed window must not silence the timer: the reply tells a
         // live peer from a dead one); output() then sends what the window allows.
-        uint32_t len = std::min(mss, t.sndq.len);
-        bool fin = t.has(kFinSent) && len == t.sndq.len;
+        const uint32_t queued = queues(t, e.chunks).snd.len;
+        uint32_t len = std::min(mss, queued);
+        bool fin = t.has(kFinSent) && len == queued;
         if ((len || fin) && !out.full()) {
-          emit_data(t, e, out, t.snd_una, len, fin, len > 0 && len == t.sndq.len);
+          emit_data(t, e, out, t.snd_una, len, fin, len > 0 && len == queued);
           t.snd_nxt += len + (fin ? 1 : 0);
           t.snd_max = max(t.snd_max, t.snd_nxt);
         }
@@ -1294,7 +1308,7 @@ void close(Tcb& t, Env& e, Out& out) {
       return;
     case TcpState::Established:
       // CLOSE in ESTABLISHED: queue a FIN, -> FIN-WAIT-1.
-      if (t.rcvq.len > 0) {
+      if (queues(t, e.chunks).rcv.len > 0) {
         // RFC 1122 4.2.2.13: unread data at CLOSE is answered with RST.
         abort(t, e, out);
         return;
@@ -1319,12 +1333,27 @@ void abort(Tcb& t, Env& e, Out& out) {
 }
 
 void release(Tcb& t, Env& e) {
-  bq_clear(t.sndq, e.chunks);
-  bq_clear(t.rcvq, e.chunks);
-  if (t.ooo != kNil) {
-    e.ooo.free(t.ooo, e.chunks);
-    t.ooo = kNil;
+  if (t.q == kNil) return;
+  FlowQueues& q = e.chunks.queues(t.q);
+  bq_clear(q.snd, e.chunks);
+  bq_clear(q.rcv, e.chunks);
+  if (q.ooo != kNil) {
+    e.ooo.free(q.ooo, e.chunks);
+    q.ooo = kNil;
   }
+  e.chunks.queues_free(t.q);
+  t.q = kNil;
+}
+
+FlowQueues& queues_w(Tcb& t, ChunkPool& p) {
+  if (t.q == kNil) {
+    t.q = p.queues_alloc();
+    if (t.q == kNil) {
+      std::fprintf(stderr, "tcpterm: queue headers exhausted (sized to the flow table)\n");
+      std::abort();
+    }
+  }
+  return p.queues(t.q);
 }
 
 bool next_deadline(const Tcb& t, uint32_t& at) {
@@ -1340,7 +1369,7 @@ bool next_deadline(const Tcb& t, uint32_t& at) {
   return any;
 }
 
-bool check_invariants(const Tcb& t) {
+bool check_invariants(const Tcb& t, const ChunkPool& chunks) {
   if (t.state == TcpState::Closed || t.state == TcpState::Listen ||
       t.state == TcpState::TimeWait)
     return true;
@@ -1349,8 +1378,9 @@ bool check_invariants(const Tcb& t) {
   if (!(t.snd_una <= t.snd_nxt && t.snd_nxt <= t.snd_max)) return false;
   // Everything sent is accounted for: our SYN (until acknowledged), the
   // queued bytes, our FIN.
-  uint32_t syn_unacked = t.snd_una == t.iss ? 1 : 0;
-  if (t.snd_una + syn_unacked + t.sndq.len + (t.has(kFinSent) ? 1 : 0) < t.snd_max) return false;
+  uint32_t syn_unacked = t.state == TcpState::SynSent || t.state == TcpState::SynReceived ? 1 : 0;
+  if (t.snd_una + syn_unacked + queues(t, chunks).snd.len + (t.has(kFinSent) ? 1 : 0) < t.snd_max)
+    return false;
   // Something in flight is always covered by the retransmission timer.
   if (t.snd_una < t.snd_max && !(t.timers & (kTmRtx | kTmPersist))) return false;
   return true;

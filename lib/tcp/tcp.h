@@ -142,7 +142,7 @@ void set_state(Tcb& t, TcpState s, Stats& st);
 bool next_deadline(const Tcb& t, uint32_t& at);
 // Every state but CLOSED and LISTEN has a timer armed, and the sequence
 // variables are ordered (SND.UNA <= SND.NXT <= SND.MAX).
-bool check_invariants(const Tcb& t);
+bool check_invariants(const Tcb& t, const ChunkPool& chunks);
 
 // RFC 9293 3.10.7.1: the reply to a segment that matches no connection (or
 // reaches a LISTEN with ACK set); false when none is due (an RST).

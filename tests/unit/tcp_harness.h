@@ -50,10 +50,11 @@ struct H {
     fn(e);
     if (out.op == FlowOp::Keep && t.state != TcpState::Closed) output(t, e, out);
     if (out.op == FlowOp::Keep) {
+      queues_trim(t, chunks);  // as the stack does after each event
       INFO("state " << to_string(t.state) << " timers " << int(t.timers) << " una " << t.snd_una.v
-                    << " nxt " << t.snd_nxt.v << " max " << t.snd_max.v << " iss " << t.iss.v
-                    << " sndq " << t.sndq.len << " flags " << t.flags);
-      REQUIRE(check_invariants(t));
+                    << " nxt " << t.snd_nxt.v << " max " << t.snd_max.v
+                    << " sndq " << sndq().len << " flags " << t.flags);
+      REQUIRE(check_invariants(t, chunks));
     }
     return out;
   }
@@ -78,19 +79,22 @@ struct H {
     REQUIRE(next_deadline(t, d));
     return d;
   }
+  const ByteQueue& sndq() const { return queues(t, chunks).snd; }
+  const ByteQueue& rcvq() const { return queues(t, chunks).rcv; }
+  uint32_t ooo_index() const { return queues(t, chunks).ooo; }
   std::string sent_data(const OutSeg& s) {
     std::string r(s.data_len, '\0');
-    bq_copy_out(t.sndq, chunks, uint32_t(Seq(s.h.seq) - t.snd_una), reinterpret_cast<uint8_t*>(r.data()), s.data_len);
+    bq_copy_out(sndq(), chunks, uint32_t(Seq(s.h.seq) - t.snd_una), reinterpret_cast<uint8_t*>(r.data()), s.data_len);
     return r;
   }
   std::string received() {
-    std::string r(t.rcvq.len, '\0');
-    bq_copy_out(t.rcvq, chunks, 0, reinterpret_cast<uint8_t*>(r.data()), r.size());
+    std::string r(rcvq().len, '\0');
+    bq_copy_out(rcvq(), chunks, 0, reinterpret_cast<uint8_t*>(r.data()), r.size());
     return r;
   }
   void read_all() {
     Env e = env();
-    consume(t, t.rcvq.len, e);
+    consume(t, rcvq().len, e);
   }
 };
 

@@ -42,7 +42,7 @@ TEST_CASE("zero window: a probe at RCV.NXT into a zero window is ACKed", "[harde
   h.cfg.rcv_buf = 4;
   established(h);
   h.seg(S(300, 100, F::ACK | F::PSH, "abcd"));  // fills the window, unread
-  REQUIRE(h.t.rcvq.len == 4);
+  REQUIRE(h.rcvq().len == 4);
   Out& o = h.seg(S(304, 100, F::ACK, "e"));  // the peer's one-byte probe
   REQUIRE(o.n == 1);
   expect_seg(o.seg[0], 100, 304, F::ACK);
@@ -119,7 +119,7 @@ TEST_CASE("TS.Recent is invalid after 24 days idle (RFC 7323 5.5)", "[hardening]
   // The peer's clock wrapped or restarted: an older TSval after 25 days idle.
   Out& o = h.seg(TS(S(300, 100, F::ACK | F::PSH, "x"), 10));
   CHECK(h.st.paws_rejected == 0);  // old code: rejected forever
-  CHECK(h.t.rcvq.len == 1);
+  CHECK(h.rcvq().len == 1);
   CHECK(h.t.ts_recent == 10u);
   (void)o;
 }

@@ -39,6 +39,8 @@ TEST_CASE("stack: echo of 1 MiB is byte-exact; client closes first, server holds
   CHECK(n.client->flows() == 0);
   CHECK(n.server->chunks().in_use() == 0);
   CHECK(n.client->chunks().in_use() == 0);
+  CHECK(n.server->chunks().queues_in_use() == 0);
+  CHECK(n.client->chunks().queues_in_use() == 0);
 }
 
 TEST_CASE("stack: echo survives 5% loss and reordering", "[stack][echo][loss]") {
@@ -101,6 +103,27 @@ TEST_CASE("stack: http keep-alive then Connection: close; the server holds TIME-
   CHECK(n.state(*n.server, TcpState::TimeWait) == 0);
   CHECK(n.server->tcp_stats().tw_expired == 1);
   CHECK(n.server->table().size() == 0);
+}
+
+TEST_CASE("stack: an idle established flow holds no queue headers; a busy one holds one until drained",
+          "[stack][http][memory]") {
+  Net n;
+  apps::Http http(100);
+  n.server->add_listener(kServerIp, 80, &http);
+  Client c;
+  c.request = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";  // keep-alive: the flow stays open
+  REQUIRE(n.open(c, 40010));
+  n.run(n.now + 500);
+  CHECK(http.requests() == 1);
+  CHECK(c.got.find("Content-Length: 100\r\n") != std::string::npos);
+  // Request read, response acknowledged: both ends ESTABLISHED, nothing held.
+  CHECK(n.state(*n.server, TcpState::Established) == 1);
+  CHECK(n.state(*n.client, TcpState::Established) == 1);
+  CHECK(n.server->chunks().queues_in_use() == 0);
+  CHECK(n.client->chunks().queues_in_use() == 0);
+  CHECK(n.server->chunks().queues_high_water() == 1);  // it held one while busy
+  CHECK(n.server->check_invariants());
+  static_assert(sizeof(Stack::Flow) == 160);
 }
 
 TEST_CASE("stack: http close=always closes first after a keep-alive request; close=never never does",

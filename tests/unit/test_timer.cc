@@ -14,13 +14,13 @@ using tcpterm::timer::Wheel;
 using tcpterm::timer::Wheel32;
 
 TEMPLATE_TEST_CASE("wheel: nothing at N-1, exactly once at N, at every level", "[timer]", Wheel, Wheel32) {
-  for (TestType::Tick delay : {1ull, 2ull, 63ull, 64ull, 65ull, 4095ull, 4096ull, 4097ull, 60000ull,
+  for (Wheel::Tick delay : {1ull, 2ull, 63ull, 64ull, 65ull, 4095ull, 4096ull, 4097ull, 60000ull,
                             262144ull, 300001ull, 16777216ull + 5}) {
-    for (TestType::Tick start : {0ull, 17ull, 63ull, 4095ull, 123456789ull}) {
+    for (Wheel::Tick start : {0ull, 17ull, 63ull, 4095ull, 123456789ull}) {
       TestType w(4, start);
       w.arm(1, start + delay);
       int fired = 0;
-      auto f = [&](TestType::Id id) { CHECK(id == 1); fired++; };
+      auto f = [&](Wheel::Id id) { CHECK(id == 1); fired++; };
       w.advance(start + delay - 1, f);
       INFO("delay " << delay << " start " << start);
       CHECK(fired == 0);
@@ -38,8 +38,8 @@ TEMPLATE_TEST_CASE("wheel: nothing at N-1, exactly once at N, at every level", "
 TEMPLATE_TEST_CASE("wheel: stepping one tick at a time fires at N", "[timer]", Wheel, Wheel32) {
   TestType w(2, 0);
   w.arm(0, 5000);
-  TestType::Tick when = 0;
-  for (TestType::Tick t = 1; t <= 6000; t++) w.advance(t, [&](TestType::Id) { when = t; });
+  Wheel::Tick when = 0;
+  for (Wheel::Tick t = 1; t <= 6000; t++) w.advance(t, [&](Wheel::Id) { when = t; });
   CHECK(when == 5000);
 }
 
@@ -52,9 +52,9 @@ TEMPLATE_TEST_CASE("wheel: cancel is O(1) and idempotent; re-arm moves the timer
   CHECK(w.size() == 1);
   w.arm(1, 150);  // re-arm earlier
   CHECK(w.size() == 1);
-  std::vector<TestType::Id> fired;
-  w.advance(1000, [&](TestType::Id id) { fired.push_back(id); });
-  CHECK(fired == std::vector<TestType::Id>{1});
+  std::vector<Wheel::Id> fired;
+  w.advance(1000, [&](Wheel::Id id) { fired.push_back(id); });
+  CHECK(fired == std::vector<Wheel::Id>{1});
   CHECK(w.size() == 0);
   CHECK(w.check_invariants());
 }
@@ -63,9 +63,9 @@ TEMPLATE_TEST_CASE("wheel: a deadline in the past fires at the next advance, nev
   TestType w(1, 1000);
   w.arm(0, 10);
   int fired = 0;
-  w.advance(1000, [&](TestType::Id) { fired++; });
+  w.advance(1000, [&](Wheel::Id) { fired++; });
   CHECK(fired == 0);
-  w.advance(1001, [&](TestType::Id) { fired++; });
+  w.advance(1001, [&](Wheel::Id) { fired++; });
   CHECK(fired == 1);
 }
 
@@ -87,18 +87,18 @@ TEMPLATE_TEST_CASE("wheel: callbacks may re-arm themselves and cancel others", "
   w.arm(0, 10);
   w.arm(1, 10);
   w.arm(2, 20);
-  std::vector<std::pair<TestType::Id, TestType::Tick>> log;
+  std::vector<std::pair<Wheel::Id, Wheel::Tick>> log;
   int rearm = 0;
-  w.advance(100, [&](TestType::Id id) {
+  w.advance(100, [&](Wheel::Id id) {
     log.push_back({id, w.now()});
     if (id == 0 || id == 1) w.cancel(1 - id);  // the first of 0/1 cancels the other
     if (id == 2 && rearm++ < 3) w.arm(2, w.now() + 7);
   });
   REQUIRE(log.size() == 5);
   CHECK(log[0].second == 10);
-  CHECK(log[1] == std::pair<TestType::Id, TestType::Tick>{2, 20});
-  CHECK(log[2] == std::pair<TestType::Id, TestType::Tick>{2, 27});
-  CHECK(log[4] == std::pair<TestType::Id, TestType::Tick>{2, 41});
+  CHECK(log[1] == std::pair<Wheel::Id, Wheel::Tick>{2, 20});
+  CHECK(log[2] == std::pair<Wheel::Id, Wheel::Tick>{2, 27});
+  CHECK(log[4] == std::pair<Wheel::Id, Wheel::Tick>{2, 41});
 }
 
 TEMPLATE_TEST_CASE("wheel: next_expiry is a lower bound, exact on level 0", "[timer]", Wheel, Wheel32) {
@@ -111,7 +111,7 @@ TEMPLATE_TEST_CASE("wheel: next_expiry is a lower bound, exact on level 0", "[ti
   w.cancel(1);
   w.cancel(0);
   w.arm(2, 100000);
-  TestType::Tick lb = w.next_expiry();
+  Wheel::Tick lb = w.next_expiry();
   CHECK(lb <= 100000);
   CHECK(lb > 0);
 }
@@ -120,15 +120,15 @@ TEMPLATE_TEST_CASE("wheel: randomised against std::multimap", "[timer][random]",
   const uint32_t kIds = 512;
   std::mt19937_64 rng(42);
   TestType w(kIds, 1000);
-  std::map<TestType::Id, TestType::Tick> model;  // id -> deadline
-  TestType::Tick now = 1000;
+  std::map<Wheel::Id, Wheel::Tick> model;  // id -> deadline
+  Wheel::Tick now = 1000;
   for (int step = 0; step < 40000; step++) {
     unsigned op = unsigned(rng() % 10);
-    TestType::Id id = TestType::Id(rng() % kIds);
+    Wheel::Id id = Wheel::Id(rng() % kIds);
     if (op < 5) {
       // Deadlines spread over every level, sometimes in the past.
-      static const TestType::Tick spans[] = {3, 70, 5000, 300000, 20000000};
-      TestType::Tick d = now + rng() % spans[rng() % 5];
+      static const Wheel::Tick spans[] = {3, 70, 5000, 300000, 20000000};
+      Wheel::Tick d = now + rng() % spans[rng() % 5];
       if (rng() % 20 == 0) d = now - rng() % 50;
       w.arm(id, d);
       model[id] = d;
@@ -136,17 +136,17 @@ TEMPLATE_TEST_CASE("wheel: randomised against std::multimap", "[timer][random]",
       w.cancel(id);
       model.erase(id);
     } else {
-      TestType::Tick to = now + (rng() % 4 == 0 ? rng() % 2000000 : rng() % 300);
-      std::multimap<TestType::Tick, TestType::Id> due;
+      Wheel::Tick to = now + (rng() % 4 == 0 ? rng() % 2000000 : rng() % 300);
+      std::multimap<Wheel::Tick, Wheel::Id> due;
       for (auto [i, d] : model)
         if (std::max(d, now + 1) <= to) due.insert({std::max(d, now + 1), i});
-      std::vector<std::pair<TestType::Tick, TestType::Id>> fired;
-      w.advance(to, [&](TestType::Id i) { fired.push_back({w.now(), i}); });
+      std::vector<std::pair<Wheel::Tick, Wheel::Id>> fired;
+      w.advance(to, [&](Wheel::Id i) { fired.push_back({w.now(), i}); });
       REQUIRE(fired.size() == due.size());
       // In deadline order, each at its own tick, and exactly the due ones.
-      std::set<TestType::Id> want, got;
+      std::set<Wheel::Id> want, got;
       for (auto [d, i] : due) want.insert(i);
-      TestType::Tick prev = 0;
+      Wheel::Tick prev = 0;
       for (auto [t, i] : fired) {
         got.insert(i);
         CHECK(t >= prev);
