@@ -1,8 +1,10 @@
 // lib/wire: parsing and emitting.  See wire.h for the contract.
 #include "wire/wire.h"
 
+#include <bit>
 #include <charconv>
 #include <cstdio>
+#include <cstring>
 
 namespace tcpterm::wire {
 
@@ -54,23 +56,46 @@ std::string mac_to_string(const Mac& m) {
 }
 
 uint32_t sum_bytes(const uint8_t* p, size_t n, uint32_t acc) {
-  uint64_t s = acc;
-  while (n >= 8) {
-    s += uint64_t(load16(p)) + load16(p + 2) + load16(p + 4) + load16(p + 6);
-    p += 8;
-    n -= 8;
+  // RFC 1071 2(B): the one's complement sum does not depend on byte order.
+  // Sum native 32-bit words (two accumulators, no carries lost below 2^32
+  // words), fold to 16 bits, then swap once into network order.
+  uint64_t s0 = 0, s1 = 0;
+  while (n >= 16) {
+    uint32_t w[4];
+    std::memcpy(w, p, 16);
+    s0 += uint64_t(w[0]) + w[1];
+    s1 += uint64_t(w[2]) + w[3];
+    p += 16;
+    n -= 16;
   }
-  while (n >= 2) {
-    s += load16(p);
+  uint64_t s = s0 + s1;  // < 2^62: no overflow
+  while (n >= 4) {
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    s += w;
+    p += 4;
+    n -= 4;
+  }
+  if (n >= 2) {
+    uint16_t w;
+    std::memcpy(&w, p, 2);
+    s += w;
     p += 2;
     n -= 2;
   }
-  if (n) s += uint32_t(p[0]) << 8;
-  while (s >> 32) s = (s & 0xffffffff) + (s >> 32);
+  if (n) s += p[0];  // the odd byte is the high byte of a network-order word
+  s = (s & 0xffffffff) + (s >> 32);
+  s = (s & 0xffffffff) + (s >> 32);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  uint64_t r = acc;
+  if constexpr (std::endian::native == std::endian::little) r += uint16_t((s >> 8) | (s << 8));
+  else r += s;
+  while (r >> 32) r = (r & 0xffffffff) + (r >> 32);
   // Fold to 17 bits at most so callers may keep adding 16-bit words.
-  s = (s & 0xffff) + (s >> 16);
-  s = (s & 0xffff) + (s >> 16);
-  return uint32_t(s);
+  r = (r & 0xffff) + (r >> 16);
+  r = (r & 0xffff) + (r >> 16);
+  return uint32_t(r);
 }
 
 // ------------------------------------------------------------- Ethernet ---

@@ -63,6 +63,28 @@ TEST_CASE("checksum: RFC 1071 example and a known IPv4 header", "[wire][checksum
   CHECK(fold(acc) == checksum(big.data(), big.size()));
 }
 
+TEST_CASE("checksum: the word-at-a-time sum equals RFC 1071's 16-bit loop", "[wire]") {
+  auto reference = [](const uint8_t* p, size_t n, uint32_t acc) {
+    uint64_t s = acc;
+    for (size_t i = 0; i + 1 < n; i += 2) s += uint32_t(p[i]) << 8 | p[i + 1];
+    if (n & 1) s += uint32_t(p[n - 1]) << 8;
+    while (s >> 16) s = (s & 0xffff) + (s >> 16);
+    return uint16_t(~s & 0xffff);
+  };
+  std::mt19937 rng(11);
+  Bytes buf(2100);
+  for (int round = 0; round < 4; round++) {
+    for (auto& b : buf) b = round == 3 ? 0xff : uint8_t(rng());  // all-ones: every carry
+    for (size_t off = 0; off < 4; off++)  // unaligned starts
+      for (size_t n = 0; n <= 300; n++) {
+        uint32_t acc = round == 0 ? 0 : rng() % 0x20000;
+        INFO("round " << round << " off " << off << " n " << n << " acc " << acc);
+        REQUIRE(fold(sum_bytes(buf.data() + off, n, acc)) == reference(buf.data() + off, n, acc));
+      }
+    REQUIRE(fold(sum_bytes(buf.data() + 1, 2099, 5)) == reference(buf.data() + 1, 2099, 5));
+  }
+}
+
 TEST_CASE("ip: dotted quads parse and print", "[wire]") {
   uint32_t a;
   REQUIRE(parse_ip("198.18.0.2", a));
