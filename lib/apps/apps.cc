@@ -18,11 +18,13 @@ void Echo::pump(stack::Stream& s) {
 // ------------------------------------------------------------------ http ---
 namespace {
 
+// ASCII only (HTTP field names and tokens are ASCII): no locale lookups.
+constexpr char lower(char c) { return c >= 'A' && c <= 'Z' ? char(c + ('a' - 'A')) : c; }
+
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); i++)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
+    if (lower(a[i]) != lower(b[i])) return false;
   return true;
 }
 
@@ -43,9 +45,15 @@ bool has_token(std::string_view value, std::string_view token) {
   return false;
 }
 
-bool is_tchar(char c) {
-  return std::isalnum(static_cast<unsigned char>(c)) || std::strchr("!#$%&'*+-.^_`|~", c);
-}
+// RFC 9110 5.6.2 tchar, as a table.
+constexpr std::array<bool, 256> kTchar = [] {
+  std::array<bool, 256> t{};
+  for (int c = '0'; c <= '9'; c++) t[size_t(c)] = true;
+  for (int c = 'a'; c <= 'z'; c++) t[size_t(c)] = t[size_t(c - 'a' + 'A')] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
+  return t;
+}();
+bool is_tchar(char c) { return kTchar[static_cast<unsigned char>(c)]; }
 
 // A fixed body pattern, sent in pieces.
 constexpr std::string_view kPattern = "tcpterm says hello\n";
