@@ -713,10 +713,13 @@ void Stack::advance(uint64_t now_ms) {
     tcp::on_timer(pool_[fi].tcb, e, out);
     finish_event(fi, out);
   });
-  tw_.expire(uint32_t(now_), cfg_.tw_expire_budget, [&](uint32_t ti) {
-    tw_gone(ti);
-    st_.tw_expired++;
-  });
+  tw_.expire(
+      uint32_t(now_), cfg_.tw_expire_budget,
+      [&](uint32_t ti) {
+        tw_gone(ti);
+        st_.tw_expired++;
+      },
+      [&](uint32_t ahead) { table_.prefetch(hash(tw_[ahead].key)); });
 }
 
 void Stack::reclaim_memory() {

@@ -3,6 +3,8 @@
 #include "tcp_harness.h"
 
 #include "flow/time_wait.h"
+#include <algorithm>
+#include <vector>
 
 using namespace tcptest;
 using tcpterm::flow::FlowKey4;
@@ -118,4 +120,40 @@ TEST_CASE("TIME-WAIT: a bare ACK is dropped; data or old segments get an ACK",
   old.opt.ts_val = 10;
   CHECK(tw_on_segment(s, old, h.cfg, h.st) == TwAction::Ack);
   CHECK(h.st.paws_rejected == 1);
+}
+
+TEST_CASE("TIME-WAIT: expiry with look-ahead expires the same records and looks only at live ones",
+          "[time-wait]") {
+  TimeWaitTable a(64), b(64);
+  TwState s{};
+  std::vector<uint32_t> killed;
+  for (uint32_t i = 0; i < 40; i++) {
+    uint32_t ra = a.add(FlowKey4{i, 2, 3, 4}, s, 1000 + i * 10);
+    uint32_t rb = b.add(FlowKey4{i, 2, 3, 4}, s, 1000 + i * 10);
+    REQUIRE(ra == rb);
+    if (i % 7 == 3) {  // some die early (a new incarnation took them)
+      a.kill(ra);
+      b.kill(rb);
+      killed.push_back(ra);
+    }
+  }
+  std::vector<uint32_t> ea, eb, looked;
+  // Nothing due: no look-ahead at all.
+  a.expire(999, 1000, [&](uint32_t i) { ea.push_back(i); }, [&](uint32_t i) { looked.push_back(i); });
+  CHECK(ea.empty());
+  CHECK(looked.empty());
+  for (uint32_t now : {1005u, 1100u, 1250u, 2000u}) {
+    a.expire(now, 1000, [&](uint32_t i) { ea.push_back(i); }, [&](uint32_t i) {
+      CHECK(a.live(i));
+      looked.push_back(i);
+    });
+    b.expire(now, 1000, [&](uint32_t i) { eb.push_back(i); });
+    CHECK(ea == eb);
+    CHECK(a.size() == b.size());
+  }
+  CHECK(ea.size() == 40 - killed.size());
+  CHECK(a.size() == 0);
+  for (uint32_t k : killed) CHECK(std::find(looked.begin(), looked.end(), k) == looked.end());
+  // Every expired record was looked at before it went (the prefetch had time).
+  for (uint32_t e : ea) CHECK(std::find(looked.begin(), looked.end(), e) != looked.end());
 }
