@@ -37,9 +37,16 @@ Worker::Worker(Dataplane& dp, unsigned lcore, uint16_t queue, rte_mempool* pool)
   apps_.reserve(256);
 }
 
+namespace {
+// Milliseconds from TSC cycles, given inv = floor(2^64 / cycles per ms).
+uint64_t tsc_to_ms(uint64_t tsc, uint64_t inv) {
+  return uint64_t(((unsigned __int128)tsc * inv) >> 64);
+}
+}  // namespace
+
 void Worker::build(const stack::StackConfig& cfg) {
   admission_ = dp_.options().syn_admission;
-  uint64_t now_ms = rte_get_tsc_cycles() / dp_.tsc_per_ms();
+  uint64_t now_ms = tsc_to_ms(rte_get_tsc_cycles(), ~0ull / dp_.tsc_per_ms());  // as run() counts
   built_on_ = int(rte_lcore_id());
   stack_ = std::make_unique<stack::Stack>(cfg, *this, now_ms);
 }
@@ -67,12 +74,19 @@ void Worker::flush_tx() {
 
 int Worker::run() {
   const uint64_t per_ms = dp_.tsc_per_ms();
+  // Milliseconds from TSC cycles by a multiply: floor(2^64 / per_ms) makes
+  // the quotient at most one below the exact one, at an exact boundary (a
+  // clock that is never ahead, so no timer fires early), with no 64-bit
+  // division (~40 cycles) in every poll.
+  const uint64_t inv = ~0ull / per_ms;
+  auto to_ms = [inv](uint64_t tsc) { return tsc_to_ms(tsc, inv); };
   const uint32_t sleep_us = dp_.idle_sleep_us();
   const uint16_t nports = uint16_t(dp_.ports().size());
   rte_mbuf* pkts[kBurst];
   while (!dp_.stopping()) {
     uint64_t t0 = rte_rdtsc();
-    stack_->set_time(t0 / per_ms);  // one clock read per iteration
+    const uint64_t now_ms = to_ms(t0);
+    stack_->set_time(now_ms);  // one clock read per iteration
     bool work = false;
     for (uint16_t p = 0; p < nports; p++) {
       uint16_t n = rte_eth_rx_burst(p, queue_, pkts, kBurst);
@@ -82,10 +96,10 @@ int Worker::run() {
         rx_burst(p, pkts, n);
       }
     }
-    stack_->advance(t0 / per_ms);
-    if (!held_.empty()) expire_held(t0 / per_ms);
-    if (gen_) gen_->tick(*stack_, t0 / per_ms, t0, per_ms / 1000, backlog_.on());
-    if (bal_) bal_->tick(*stack_, t0 / per_ms);
+    stack_->advance(now_ms);
+    if (!held_.empty()) expire_held(now_ms);
+    if (gen_) gen_->tick(*stack_, now_ms, t0, per_ms / 1000, backlog_.on());
+    if (bal_) bal_->tick(*stack_, now_ms);
     flush_tx();
     Request* r;
     while (requests.pop(r)) {
