@@ -238,6 +238,18 @@ class Worker final : public stack::TxSink {
   int socket_ = 0;
   int built_on_ = -1;
   rte_mempool* pool_;
+  // Transmit mbufs are taken from the pool kStash at a time, and the lines
+  // the next ones will be written at (the mbuf's two and the frame's first
+  // two) are prefetched for writing kStashAhead frames early: a pool mbuf
+  // was last written by the core that freed it (the peer, on a ring pair),
+  // and a write to it otherwise stalls on that line's transfer.
+  static constexpr unsigned kStash = 32, kStashAhead = 3;
+  rte_mbuf* take_mbuf();
+  void warm_mbuf(const rte_mbuf* m) const;
+  void drop_stash();  // back to the pool (on stop)
+  rte_mbuf* stash_[kStash];
+  unsigned stash_n_ = 0, stash_i_ = 0;
+  size_t data_offset_ = 0;  // buf_addr + headroom - the mbuf, the same for every mbuf of the pool
   std::unique_ptr<stack::Stack> stack_;
   std::vector<std::unique_ptr<stack::App>> apps_;
   std::vector<rte_eth_dev_tx_buffer*> txbuf_;

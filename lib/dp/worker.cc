@@ -64,6 +64,7 @@ bool Worker::init_tx() {
 }
 
 Worker::~Worker() {
+  drop_stash();
   stack_.reset();  // flows release their next hops first
   for (auto* b : txbuf_) rte_free(b);
 }
@@ -83,6 +84,7 @@ int Worker::run() {
   const uint32_t sleep_us = dp_.idle_sleep_us();
   const uint16_t nports = uint16_t(dp_.ports().size());
   rte_mbuf* pkts[kBurst];
+  uint64_t last_busy_ms = 0;
   while (!dp_.stopping()) {
     uint64_t t0 = rte_rdtsc();
     const uint64_t now_ms = to_ms(t0);
@@ -109,11 +111,19 @@ int Worker::run() {
     uint64_t t1 = rte_rdtsc();
     c_.iterations++;
     c_.total_cycles += t1 - t0;
-    if (work) c_.busy_cycles += t1 - t0;
-    else if (sleep_us) rte_delay_us_sleep(sleep_us);
+    if (work) {
+      c_.busy_cycles += t1 - t0;
+      last_busy_ms = now_ms;
+    } else {
+      // Idle for a millisecond: the transmit stash goes back to the pool,
+      // so an idle worker holds no mbuf (the in-use gauge reads true).
+      if (stash_i_ < stash_n_ && now_ms - last_busy_ms >= 1) drop_stash();
+      if (sleep_us) rte_delay_us_sleep(sleep_us);
+    }
   }
   flush_tx();
-  drop_held();  // frames still waiting for ARP go back to the pool
+  drop_held();   // frames still waiting for ARP go back to the pool
+  drop_stash();  // and the transmit mbufs taken ahead
   return 0;
 }
 
