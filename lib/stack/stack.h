@@ -27,6 +27,7 @@
 #pragma once
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -115,6 +116,20 @@ struct Payload {
   uint32_t offset = 0, len = 0;
   void copy_to(uint8_t* dst) const {
     if (len) tcp::bq_copy_out(*queue, *pool, offset, dst, len);
+  }
+  // Copies and returns the bytes' one's-complement sum (wire::sum_bytes),
+  // taken from the chunks as they are read: the checksum never reads the
+  // frame back.
+  uint32_t copy_to_sum(uint8_t* dst) const {
+    uint32_t acc = 0;
+    size_t done = 0;
+    if (len)
+      tcp::bq_for_each(*queue, *pool, offset, len, [&](std::span<const uint8_t> piece) {
+        std::memcpy(dst + done, piece.data(), piece.size());
+        acc = wire::sum_more(acc, piece.data(), piece.size(), done);
+        done += piece.size();
+      });
+    return acc;
   }
 };
 

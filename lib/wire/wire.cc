@@ -176,7 +176,16 @@ void emit_ipv4(uint8_t* b, const Ipv4Repr& ip, bool fill_checksum) {
   store16(b + 10, 0);
   store32(b + 12, ip.src);
   store32(b + 16, ip.dst);
-  if (fill_checksum) store16(b + 10, checksum(b, kIpv4MinHdr));
+  if (fill_checksum) store16(b + 10, fold(ipv4_header_sum(ip)));
+}
+
+uint32_t ipv4_header_sum(const Ipv4Repr& ip) {
+  // The header's words from the fields, not read back from the frame just
+  // written (a load over several narrower stores waits for them to retire).
+  uint32_t s = 0x4500u + ip.tos + uint16_t(kIpv4MinHdr + ip.payload_len) + ip.id + 0x4000u +
+               (uint32_t(ip.ttl) << 8 | ip.proto) + (ip.src >> 16) + (ip.src & 0xffff) + (ip.dst >> 16) +
+               (ip.dst & 0xffff);
+  return s;
 }
 
 // ------------------------------------------------------------ ICMP echo ---
@@ -350,21 +359,50 @@ size_t emit_tcp_fields(uint8_t* b, const TcpRepr& t) {
 }
 }  // namespace
 
+uint32_t tcp_fields_sum(const TcpRepr& t) {
+  // The words emit_tcp_fields() writes, summed from the fields (checksum 0).
+  size_t hl = tcp_header_len(t);
+  uint64_t s = uint32_t(t.src_port) + t.dst_port + (t.seq >> 16) + (t.seq & 0xffff) + (t.ack >> 16) +
+               (t.ack & 0xffff) + (uint32_t((hl / 4) << 4) << 8 | t.flags) + t.window + t.urgent;
+  if (t.opt.mss) s += (uint32_t(kOptMss) << 8 | 4) + t.opt.mss;
+  if (t.opt.has_wscale()) s += (uint32_t(kOptNop) << 8 | kOptWscale) + (3u << 8 | t.opt.wscale);
+  if (t.opt.has_ts) {
+    s += t.opt.sack_permitted ? (uint32_t(kOptSackPerm) << 8 | 2) : (uint32_t(kOptNop) << 8 | kOptNop);
+    s += (uint32_t(kOptTs) << 8 | 10) + (t.opt.ts_val >> 16) + (t.opt.ts_val & 0xffff) + (t.opt.ts_ecr >> 16) +
+         (t.opt.ts_ecr & 0xffff);
+  } else if (t.opt.sack_permitted) {
+    s += (uint32_t(kOptNop) << 8 | kOptNop) + (uint32_t(kOptSackPerm) << 8 | 2);
+  }
+  return uint32_t(s);  // < 2^21
+}
+
 size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len) {
+  size_t hl = tcp_header_len(t);
+  return emit_tcp_header(b, t, ip, payload_len, ip ? sum_bytes(b + hl, payload_len) : 0);
+}
+
+size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len,
+                       uint32_t payload_sum) {
   size_t hl = emit_tcp_fields(b, t);
   if (ip) {
     uint16_t len = uint16_t(hl + payload_len);
-    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, len);
-    store16(b + 16, fold(sum_bytes(b, len, acc)));
+    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, len) + tcp_fields_sum(t) + payload_sum;
+    store16(b + 16, fold(fold32(acc)));
   }
   return hl;
 }
 
 size_t emit_tcp_header6(uint8_t* b, const TcpRepr& t, const Ipv6Repr& ip, size_t payload_len) {
+  size_t hl = tcp_header_len(t);
+  return emit_tcp_header6(b, t, ip, payload_len, sum_bytes(b + hl, payload_len));
+}
+
+size_t emit_tcp_header6(uint8_t* b, const TcpRepr& t, const Ipv6Repr& ip, size_t payload_len,
+                        uint32_t payload_sum) {
   size_t hl = emit_tcp_fields(b, t);
   uint32_t len = uint32_t(hl + payload_len);
-  uint32_t acc = pseudo_sum6(ip.src, ip.dst, kProtoTcp, len);
-  store16(b + 16, fold(sum_bytes(b, len, acc)));
+  uint32_t acc = fold32(pseudo_sum6(ip.src, ip.dst, kProtoTcp, len)) + tcp_fields_sum(t) + payload_sum;
+  store16(b + 16, fold(fold32(acc)));
   return hl;
 }
 

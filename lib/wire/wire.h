@@ -116,6 +116,18 @@ inline uint16_t fold(uint32_t acc) {
   return uint16_t(~acc & 0xffff);
 }
 inline uint16_t checksum(const uint8_t* p, size_t n) { return fold(sum_bytes(p, n)); }
+// A 32-bit partial sum folded to at most 17 bits (so more may be added).
+inline uint32_t fold32(uint32_t acc) { return (acc & 0xffff) + (acc >> 16); }
+// The sum of bytes that follow `prior` bytes already summed, of any parity
+// (an odd `prior` puts this piece's bytes in the other half of each word).
+inline uint32_t sum_more(uint32_t acc, const uint8_t* p, size_t n, size_t prior) {
+  uint32_t s = sum_bytes(p, n);
+  if (prior & 1) {
+    s = fold32(fold32(s));
+    s = ((s & 0xff) << 8) | (s >> 8);
+  }
+  return fold32(acc) + s;
+}
 // IPv4 pseudo-header (RFC 9293 3.1) partial sum.
 inline uint32_t pseudo_sum(uint32_t src, uint32_t dst, uint8_t proto, uint16_t len) {
   return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + proto + len;
@@ -165,6 +177,8 @@ struct Ipv4Repr {
 Drop parse_ipv4(std::span<const uint8_t> p, Ipv4Repr& out, bool csum_verified = false);
 // Writes a 20-byte header with checksum; payload_len must be set.
 void emit_ipv4(uint8_t* p, const Ipv4Repr& ip, bool fill_checksum = true);
+// The sum of the header emit_ipv4() writes (checksum field 0), from the fields.
+uint32_t ipv4_header_sum(const Ipv4Repr& ip);
 
 // ------------------------------------------------------------ ICMP echo ---
 inline constexpr size_t kIcmpHdrLen = 8;
@@ -344,7 +358,15 @@ size_t tcp_header_len(const TcpRepr& t);
 // pseudo-header + header + `payload_len` bytes of payload already stored right
 // after the header.  Returns the header length.
 size_t emit_tcp_header(uint8_t* p, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len);
+// The same with the payload's sum already known (summed from where it was
+// copied from: nothing of the frame is read back).
+size_t emit_tcp_header(uint8_t* p, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len,
+                       uint32_t payload_sum);
+// The sum of the header words emit_tcp_header() writes (checksum field 0).
+uint32_t tcp_fields_sum(const TcpRepr& t);
 // The same with the checksum over the IPv6 pseudo-header.
 size_t emit_tcp_header6(uint8_t* p, const TcpRepr& t, const Ipv6Repr& ip, size_t payload_len);
+size_t emit_tcp_header6(uint8_t* p, const TcpRepr& t, const Ipv6Repr& ip, size_t payload_len,
+                        uint32_t payload_sum);
 
 }  // namespace tcpterm::wire
