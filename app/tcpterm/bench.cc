@@ -141,6 +141,13 @@ std::string BenchReporter::summary(double seconds) {
                 double(sizeof(stack::Stack::Flow)) + double(timer::Wheel32::kNodeBytes) + table_per_slot, (unsigned long long)mbufs_in_use(dp_),
                 ns_per_cycle);
   o << b;
+  // Where the terminator's cycles go, coarsely: frames per lifecycle and how
+  // many arrive per busy poll (the fixed cost of a poll is shared by them).
+  std::snprintf(b, sizeof b,
+                "  terminator_frames_per_lifecycle: %.2f rx, %.2f tx; %.1f rx frames per busy poll\n",
+                per(term.wc.rx_packets, term_n), per(term.wc.tx_packets, term_n),
+                per(term.wc.rx_packets, term.wc.busy_iterations));
+  o << b;
   uint64_t est = 0;
   for (const auto& r : t.per_worker) est += uint64_t(r->tcp.states[size_t(tcp::TcpState::Established)]);
   uint64_t rss = rss_bytes();

@@ -46,7 +46,7 @@ inline constexpr unsigned kBurst = 32;
   X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(tx_nombuf) X(tx_dropped)         \
   X(tx_no_neighbor) X(tx_no_route) X(arp_requests_in) X(arp_replies_out) X(icmp_echo_replies) \
   X(not_for_us) X(rx_multiseg) X(rx_martian) X(arp_requests_out) X(arp_not_on_link)          \
-  X(nexthop_table_full) X(arp_held) X(arp_held_sent) X(arp_held_dropped) X(iterations) X(busy_cycles) \
+  X(nexthop_table_full) X(arp_held) X(arp_held_sent) X(arp_held_dropped) X(iterations) X(busy_iterations) X(busy_cycles) \
   X(total_cycles) X(rx_ipv6) X(nd_solicitations_in) X(nd_advertisements_out) X(nd_solicitations_out) X(nd_advertisements_in) X(nd_bad_hop_limit) X(nd_not_on_link) \
   X(icmp6_echo_replies) X(icmp6_packet_too_big) X(icmp6_ignored) X(nd_dad_probes_for_ours) \
   X(syn_dropped_overload) X(overload_entered)
@@ -243,7 +243,7 @@ class Worker final : public stack::TxSink {
   // two) are prefetched for writing kStashAhead frames early: a pool mbuf
   // was last written by the core that freed it (the peer, on a ring pair),
   // and a write to it otherwise stalls on that line's transfer.
-  static constexpr unsigned kStash = 32, kStashAhead = 3;
+  static constexpr unsigned kStash = 32, kStashAhead = 8;
   rte_mbuf* take_mbuf();
   void warm_mbuf(const rte_mbuf* m) const;
   void drop_stash();  // back to the pool (on stop)

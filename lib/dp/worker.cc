@@ -113,6 +113,7 @@ int Worker::run() {
     c_.total_cycles += t1 - t0;
     if (work) {
       c_.busy_cycles += t1 - t0;
+      c_.busy_iterations++;
       last_busy_ms = now_ms;
     } else {
       // Idle for a millisecond: the transmit stash goes back to the pool,
