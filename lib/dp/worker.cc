@@ -85,11 +85,16 @@ int Worker::run() {
   const uint16_t nports = uint16_t(dp_.ports().size());
   rte_mbuf* pkts[kBurst];
   uint64_t last_busy_ms = 0;
+  uint64_t last_freed = stack_->stats().flows_freed;
   while (!dp_.stopping()) {
     uint64_t t0 = rte_rdtsc();
     const uint64_t now_ms = to_ms(t0);
     stack_->set_time(now_ms);  // one clock read per iteration
     bool work = false;
+    // Admission control's credit: one SYN per flow finished since the last poll.
+    const uint64_t freed = stack_->stats().flows_freed;
+    backlog_.completed(freed - last_freed);  // a cleared counter wraps: full credit
+    last_freed = freed;
     for (uint16_t p = 0; p < nports; p++) {
       uint16_t n = rte_eth_rx_burst(p, queue_, pkts, kBurst);
       note_poll(n);

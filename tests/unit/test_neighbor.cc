@@ -87,30 +87,51 @@ TEST_CASE("wire: martian source addresses are dropped with a reason", "[wire][ma
 // ---- admission control's trigger (dp/admission.h) ----
 #include "dp/admission.h"
 
-TEST_CASE("backlog: eight full polls in a row start it, a poll under half full ends it", "[dp][admission]") {
-  tcpterm::dp::Backlog b(32);
-  for (int i = 0; i < 7; i++) CHECK_FALSE(b.note_poll(32));
+TEST_CASE("backlog: kOverloadPolls full polls in a row start it, as many light ones end it", "[dp][admission]") {
+  using tcpterm::dp::Backlog;
+  const int k = int(Backlog::kOverloadPolls);
+  Backlog b(32);
+  for (int i = 0; i < k - 1; i++) CHECK_FALSE(b.note_poll(32));
   CHECK_FALSE(b.on());
-  CHECK(b.note_poll(32));  // the eighth: it starts (reported once)
+  CHECK(b.note_poll(32));  // the k-th: it starts (reported once)
   CHECK(b.on());
   CHECK_FALSE(b.note_poll(32));
   CHECK_FALSE(b.note_poll(20));  // more than half full: still backlogged
   CHECK(b.on());
-  b.note_poll(15);  // under half: over
+  // One light poll does not end it (a dip inside an overload); k in a row do.
+  b.note_poll(15);
+  CHECK(b.on());
+  b.note_poll(32);  // the light streak starts over
+  for (int i = 0; i < k - 1; i++) b.note_poll(3);
+  CHECK(b.on());
+  b.note_poll(0);
   CHECK_FALSE(b.on());
-  // A streak broken by a half-full poll starts again from zero.
-  for (int i = 0; i < 7; i++) b.note_poll(32);
+  // A full streak broken by a light poll starts again from zero: a stall's
+  // backlog (a ring drained in fewer polls than k) never turns it on.
+  for (int i = 0; i < k - 1; i++) b.note_poll(32);
   b.note_poll(10);
-  for (int i = 0; i < 7; i++) b.note_poll(32);
+  for (int i = 0; i < k - 1; i++) b.note_poll(32);
   CHECK_FALSE(b.on());
-  // SYNs are refused only while backlogged, past the first few of it.
+  // SYNs are refused only while backlogged, and then only past the credit
+  // that finished flows earned.
   CHECK_FALSE(b.refuse_syn());  // not backlogged
   b.note_poll(32);
   REQUIRE(b.on());
-  // A bulk transfer's backlog: the next client's SYN goes through.
-  for (unsigned i = 0; i < tcpterm::dp::Backlog::kAdmitPerBacklog; i++) CHECK_FALSE(b.refuse_syn());
-  CHECK(b.refuse_syn());  // a flood: refused
-  b.note_poll(0);
-  for (int i = 0; i < 8; i++) b.note_poll(32);  // the next backlog admits a few again
+  // A bulk transfer's backlog: the saved credit lets the next clients in.
+  for (unsigned i = 0; i < tcpterm::dp::Backlog::kMaxCredit; i++) CHECK_FALSE(b.refuse_syn());
+  CHECK(b.refuse_syn());  // a flood, which finishes nothing: refused
+  CHECK(b.refuse_syn());
+  // Overload: new connections are admitted as fast as old ones finish.
+  b.completed(3);
   CHECK_FALSE(b.refuse_syn());
+  CHECK_FALSE(b.refuse_syn());
+  CHECK_FALSE(b.refuse_syn());
+  CHECK(b.refuse_syn());
+  // Credit saves up to a bound while not backlogged.
+  for (int i = 0; i < k; i++) b.note_poll(0);
+  CHECK_FALSE(b.on());
+  b.completed(1000000);
+  CHECK(b.credit() == tcpterm::dp::Backlog::kMaxCredit);
+  b.completed(~0ull);  // a cleared counter's wrap
+  CHECK(b.credit() == tcpterm::dp::Backlog::kMaxCredit);
 }
