@@ -27,10 +27,10 @@ for mode in server forgetful; do
       { echo "FAIL: forgetful: terminator TIME-WAIT $tw"; fail=1; }
   fi
 done
-out=$(timeout 200 scripts/bench-overload.sh --rates 20000 --runs 1 --seconds 2 --out "$tmp/ov" 2>&1)
+out=$(timeout 300 scripts/bench-overload.sh --rates 20000 --runs 1 --seconds 2 --admission both --out "$tmp/ov" 2>&1)
 rc=$?
-if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/ov/overload.csv")" -eq 2 ] && grep -qE "^ +20000 " <<<"$out"; then
-  echo "ok: bench-overload.sh: one point, the CSV row written"
+if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/ov/overload.csv")" -eq 3 ] && [ "$(grep -cE "^ +20000 +(on|off) " <<<"$out")" -eq 2 ] && [ -s "$tmp/ov/overload.png" ]; then
+  echo "ok: bench-overload.sh --admission both: one point, a CSV row and a table row per mode, the PNG"
 else
   echo "FAIL: bench-overload.sh rc=$rc"; tail -20 <<<"$out"; fail=1
 fi
