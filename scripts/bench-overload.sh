@@ -11,12 +11,12 @@
 # completed.  --squeeze runs a busy loop on the terminator's CPU (1) during
 # every run, so that this 2-CPU machine's generator can offer well beyond the
 # terminator's capacity (here the terminator gets about half a core).
-# --admission off disables the terminator's SYN admission control (to show
+# --admission on|off sets the terminator's SYN admission control (to show
 # what it changes); both runs each point with it on and off, interleaved.  Writes DIR/overload.csv and DIR/overload.png.
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-rates="250000 500000 750000 1000000 1500000 2000000" runs=3 seconds=5 squeeze=0 adm=on out=build/bench-overload
+rates="250000 500000 750000 1000000 1500000 2000000" runs=3 seconds=5 squeeze=0 adm=both out=build/bench-overload
 while [ $# -gt 0 ]; do
   case $1 in
     --rates) rates=$2; shift 2 ;;

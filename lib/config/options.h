@@ -98,7 +98,7 @@ struct Options {
   std::string cmdline_file;
   uint32_t stats_period_s = 0;
   uint32_t idle_sleep_us = 0;  // sleep when a poll finds nothing (shared machines)
-  bool syn_admission = true;   // drop new SYNs while the receive queue is backlogged (lib/dp)
+  bool syn_admission = false;  // pace new SYNs by completions while the receive queue is backlogged (lib/dp, docs/benchmarks.md 3f)
   uint32_t run_seconds = 0;    // non-interactive: stop after S seconds (0: until a signal)
   std::string log_level = "info";
   std::string log_file;

@@ -216,16 +216,15 @@ class Worker final : public stack::TxSink {
   void release_held(const wire::Ip6& hop, const wire::Mac& mac);
   void expire_held(uint64_t now, bool all = false);
 
-  // Admission control (dp/admission.h): while the receive queue is
-  // backlogged, new SYNs past the first few are dropped before any lookup (counted:
-  // syn_dropped_overload), so the connections already accepted get the
-  // cycles to complete; the peers retransmit their SYNs instead of the
-  // lcore answering each with a SYN-ACK or a cookie it cannot follow up.
-  // The client role backs off too: while its own queue is backlogged the
+  // Admission control (dp/admission.h, --syn-admission on; off by
+  // default, see docs/benchmarks.md 3f): while the receive queue is
+  // backlogged, new SYNs beyond the credit finished flows earned are
+  // dropped before any lookup (counted: syn_dropped_overload); the peers
+  // retransmit their SYNs.  The client role backs off whatever the option: while its own queue is backlogged the
   // generator opens nothing (gen_backoffs), so a stall never becomes a
   // storm of new SYNs on top of the replies it has not read.
   Backlog backlog_{kBurst};
-  bool admission_ = true;
+  bool admission_ = false;
   void note_poll(uint16_t n) { c_.overload_entered += backlog_.note_poll(n); }
   bool refuse_syn(const wire::TcpRepr& t) {
     if (!admission_ || !t.syn() || t.has_ack() || !backlog_.refuse_syn()) return false;
