@@ -11,8 +11,10 @@
 # completed.  --squeeze runs a busy loop on the terminator's CPU (1) during
 # every run, so that this 2-CPU machine's generator can offer well beyond the
 # terminator's capacity (here the terminator gets about half a core).
-# --admission on|off sets the terminator's SYN admission control (to show
-# what it changes); both runs each point with it on and off, interleaved.  Writes DIR/overload.csv and DIR/overload.png.
+# --admission on|off runs the terminator with SYN admission control on or
+# off; both (the default) runs each point with it on and then off,
+# interleaved, so that the machine's drift hits both alike.  Writes
+# DIR/overload.csv and DIR/overload.png.
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
