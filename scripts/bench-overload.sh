@@ -78,16 +78,17 @@ done
 if command -v gnuplot >/dev/null; then
   gnuplot <<GP
 set datafile separator ","
-set terminal pngcairo size 1000,600 noenhanced
+set terminal pngcairo size 1000,650 noenhanced
 set output "$out/overload.png"
 set title "tcpterm under offered load (memif, forgetful generator$([ $squeeze = 1 ] && echo ", terminator on half a core"), admission $adm)"
 set xlabel "offered connections per second"
 set ylabel "connections per second"
 set y2label "completed / opened"
+set yrange [0:*]
 set y2range [0:1.05]
 set y2tics
 set ytics nomirror
-set key left top
+set key below
 plot for [m in "$modes"] "< grep ,".m.", $out/overload.csv" using 1:3 with linespoints title "opened, admission ".m, \
      for [m in "$modes"] "< grep ,".m.", $out/overload.csv" using 1:4 with linespoints lw 2 title "completed, admission ".m, \
      for [m in "$modes"] "< grep ,".m.", $out/overload.csv" using 1:5 axes x1y2 with linespoints dt 2 title "completed share (right), admission ".m
