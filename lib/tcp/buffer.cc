@@ -1,9 +1,5 @@
 #include "tcp/buffer.h"
 
-#include <sys/mman.h>
-
-#include <new>
-
 #include <algorithm>
 #include <cassert>
 #include <cstring>
@@ -11,26 +7,17 @@
 namespace tcpterm::tcp {
 
 ChunkPool::ChunkPool(uint32_t chunks, uint32_t queues)
-    : mem_(size_t(chunks) * kChunk), next_(chunks), refs_(chunks), q_cap_(queues) {
+    : mem_(size_t(chunks) * kChunk), next_(chunks), refs_(chunks), qs_(queues) {
   for (uint32_t i = 0; i < chunks; i++) next_[i] = i + 1 < chunks ? i + 1 : kNil;
   free_head_ = chunks ? 0 : kNil;
-  // Lazily mapped like the chunks: only the headers ever taken are touched.
-  if (queues) {
-    void* p = ::mmap(nullptr, size_t(queues) * sizeof(FlowQueues), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
-    qs_ = static_cast<FlowQueues*>(p);
-  }
 }
 
-ChunkPool::~ChunkPool() {
-  if (qs_) ::munmap(qs_, size_t(q_cap_) * sizeof(FlowQueues));
-}
+ChunkPool::~ChunkPool() = default;
 
 uint32_t ChunkPool::queues_alloc() {
   uint32_t q = q_free_;
   if (q != kNil) q_free_ = qs_[q].ooo;  // the free list links through `ooo`
-  else if (q_bump_ < q_cap_) q = q_bump_++;
+  else if (q_bump_ < qs_.size()) q = q_bump_++;
   else return kNil;
   qs_[q] = FlowQueues{};
   if (++q_in_use_ > q_high_) q_high_ = q_in_use_;

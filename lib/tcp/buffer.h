@@ -48,9 +48,7 @@ class ChunkPool {
 
   // `queues`: how many flows may hold queue headers at once (one per flow).
   explicit ChunkPool(uint32_t chunks, uint32_t queues = 1024);
-  ~ChunkPool();
-  ChunkPool(const ChunkPool&) = delete;
-  ChunkPool& operator=(const ChunkPool&) = delete;
+  ~ChunkPool();  // out of line: FlowQueues is complete there
   uint32_t alloc();  // kNil when exhausted (counted in alloc_failures)
   // Drops one reference; the chunk returns to the pool with the last.
   void free(uint32_t c);
@@ -85,7 +83,7 @@ class ChunkPool {
   FlowQueues& queues(uint32_t q);
   const FlowQueues& queues(uint32_t q) const;
   uint32_t queues_in_use() const { return q_in_use_; }
-  uint32_t queues_capacity() const { return q_cap_; }
+  uint32_t queues_capacity() const { return uint32_t(qs_.size()); }
   uint32_t queues_high_water() const { return q_high_; }
 
  private:
@@ -96,8 +94,8 @@ class ChunkPool {
   uint32_t in_use_ = 0, high_water_ = 0;
   uint64_t failures_ = 0, pressure_entered_ = 0;
   bool pressure_ = false;
-  FlowQueues* qs_ = nullptr;  // a LazyArray<FlowQueues> (defined below)
-  uint32_t q_cap_ = 0, q_free_ = kNil, q_bump_ = 0, q_in_use_ = 0, q_high_ = 0;
+  LazyArray<FlowQueues> qs_;  // lazily mapped like the chunks: only headers ever taken are touched
+  uint32_t q_free_ = kNil, q_bump_ = 0, q_in_use_ = 0, q_high_ = 0;
 };
 
 struct ByteQueue {
