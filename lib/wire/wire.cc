@@ -359,9 +359,10 @@ size_t emit_tcp_fields(uint8_t* b, const TcpRepr& t) {
 }
 }  // namespace
 
-uint32_t tcp_fields_sum(const TcpRepr& t) {
-  // The words emit_tcp_fields() writes, summed from the fields (checksum 0).
-  size_t hl = tcp_header_len(t);
+namespace {
+// The words emit_tcp_fields() writes, summed from the fields (checksum 0);
+// hl is tcp_header_len(t), which the emitter has already computed.
+uint32_t fields_sum(const TcpRepr& t, size_t hl) {
   uint64_t s = uint32_t(t.src_port) + t.dst_port + (t.seq >> 16) + (t.seq & 0xffff) + (t.ack >> 16) +
                (t.ack & 0xffff) + (uint32_t((hl / 4) << 4) << 8 | t.flags) + t.window + t.urgent;
   if (t.opt.mss) s += (uint32_t(kOptMss) << 8 | 4) + t.opt.mss;
@@ -375,6 +376,9 @@ uint32_t tcp_fields_sum(const TcpRepr& t) {
   }
   return uint32_t(s);  // < 2^21
 }
+}  // namespace
+
+uint32_t tcp_fields_sum(const TcpRepr& t) { return fields_sum(t, tcp_header_len(t)); }
 
 size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len) {
   size_t hl = tcp_header_len(t);
@@ -386,7 +390,7 @@ size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t 
   size_t hl = emit_tcp_fields(b, t);
   if (ip) {
     uint16_t len = uint16_t(hl + payload_len);
-    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, len) + tcp_fields_sum(t) + payload_sum;
+    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, len) + fields_sum(t, hl) + payload_sum;
     store16(b + 16, fold(fold32(acc)));
   }
   return hl;
@@ -401,7 +405,7 @@ size_t emit_tcp_header6(uint8_t* b, const TcpRepr& t, const Ipv6Repr& ip, size_t
                         uint32_t payload_sum) {
   size_t hl = emit_tcp_fields(b, t);
   uint32_t len = uint32_t(hl + payload_len);
-  uint32_t acc = fold32(pseudo_sum6(ip.src, ip.dst, kProtoTcp, len)) + tcp_fields_sum(t) + payload_sum;
+  uint32_t acc = fold32(pseudo_sum6(ip.src, ip.dst, kProtoTcp, len)) + fields_sum(t, hl) + payload_sum;
   store16(b + 16, fold(fold32(acc)));
   return hl;
 }
