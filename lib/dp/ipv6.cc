@@ -301,10 +301,8 @@ void Worker::tcp_out6(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRep
   uint8_t* l4;
   rte_mbuf* m = alloc_ipv6(port, mac, ip, l4);
   if (!m) return;
-  uint32_t psum = 0;
-  if (pi.tx_tcp_cksum) p.copy_to(l4 + hl);
-  else psum = p.copy_to_sum(l4 + hl);
   if (pi.tx_tcp_cksum) {
+    p.copy_to(l4 + hl);
     wire::emit_tcp_header(l4, h, nullptr, p.len);
     m->l2_len = wire::kEthHdrLen;
     m->l3_len = wire::kIpv6HdrLen;
@@ -312,7 +310,7 @@ void Worker::tcp_out6(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRep
     uint16_t ph = rte_ipv6_phdr_cksum(reinterpret_cast<const rte_ipv6_hdr*>(l4 - wire::kIpv6HdrLen), m->ol_flags);
     std::memcpy(l4 + 16, &ph, 2);
   } else {
-    wire::emit_tcp_header6(l4, h, ip, p.len, psum);
+    wire::emit_tcp_header6(l4, h, ip, p.len, p.copy_to_sum(l4 + hl));
   }
   if (pending) hold(port, hop, m);
   else send_frame(port, m);

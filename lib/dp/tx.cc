@@ -188,11 +188,9 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
   if (!m) return;
   uint8_t* l4 = l3 + wire::kIpv4MinHdr;
   bool offload = pi.tx_ip_cksum && pi.tx_tcp_cksum;
-  uint32_t psum = 0;
-  if (offload) p.copy_to(l4 + hl);
-  else psum = p.copy_to_sum(l4 + hl);
   wire::emit_ipv4(l3, ip, !offload);
   if (offload) {
+    p.copy_to(l4 + hl);
     wire::emit_tcp_header(l4, h, nullptr, p.len);
     m->l2_len = wire::kEthHdrLen;
     m->l3_len = wire::kIpv4MinHdr;
@@ -200,7 +198,7 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
     uint16_t ph = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(l3), m->ol_flags);
     std::memcpy(l4 + 16, &ph, 2);
   } else {
-    wire::emit_tcp_header(l4, h, &ip, p.len, psum);
+    wire::emit_tcp_header(l4, h, &ip, p.len, p.copy_to_sum(l4 + hl));
   }
   // Unresolved (the ARP request is out): the frame waits for the answer
   // (the first SYN to a backend does not wait for its retransmission).
