@@ -220,9 +220,10 @@ class Worker final : public stack::TxSink {
   // default, see docs/benchmarks.md 3f): while the receive queue is
   // backlogged, new SYNs beyond the credit finished flows earned are
   // dropped before any lookup (counted: syn_dropped_overload); the peers
-  // retransmit their SYNs.  The client role backs off whatever the option: while its own queue is backlogged the
-  // generator opens nothing (gen_backoffs), so a stall never becomes a
-  // storm of new SYNs on top of the replies it has not read.
+  // retransmit their SYNs.  The client role backs off whatever the option:
+  // while its own queue is backlogged the generator opens nothing
+  // (gen_backoffs), so a stall never becomes a storm of new SYNs on top of
+  // the replies it has not read.
   Backlog backlog_{kBurst};
   bool admission_ = false;
   void note_poll(uint16_t n) { c_.overload_entered += backlog_.note_poll(n); }
@@ -248,7 +249,7 @@ class Worker final : public stack::TxSink {
   void drop_stash();  // back to the pool (on stop)
   rte_mbuf* stash_[kStash];
   unsigned stash_n_ = 0, stash_i_ = 0;
-  size_t data_offset_ = 0;  // buf_addr + headroom - the mbuf, the same for every mbuf of the pool
+  size_t data_offset_;  // from an mbuf to its data (rte_pktmbuf_init's layout), the same for the whole pool
   std::unique_ptr<stack::Stack> stack_;
   std::vector<std::unique_ptr<stack::App>> apps_;
   std::vector<rte_eth_dev_tx_buffer*> txbuf_;

@@ -41,13 +41,8 @@ void Worker::warm_mbuf(const rte_mbuf* m) const {
 rte_mbuf* Worker::take_mbuf() {
   if (stash_i_ == stash_n_) {
     stash_i_ = stash_n_ = 0;
-    if (rte_mempool_get_bulk(pool_, reinterpret_cast<void**>(stash_), kStash) != 0) {
-      rte_mbuf* m = rte_pktmbuf_alloc(pool_);  // fewer than kStash left: one at a time
-      return m;
-    }
-    if (data_offset_ == 0)
-      data_offset_ = size_t(static_cast<char*>(stash_[0]->buf_addr) - reinterpret_cast<char*>(stash_[0])) +
-                     RTE_PKTMBUF_HEADROOM;
+    if (rte_mempool_get_bulk(pool_, reinterpret_cast<void**>(stash_), kStash) != 0)
+      return rte_pktmbuf_alloc(pool_);  // fewer than kStash left: one at a time
     stash_n_ = kStash;
     for (unsigned k = 0; k < kStashAhead; k++) warm_mbuf(stash_[k]);
   }

@@ -13,6 +13,7 @@
 
 #include <cstring>
 
+#include "dp/clock.h"
 #include "dp/dataplane.h"
 #include "lb/proxy.h"
 #include "dp/offload.h"
@@ -33,20 +34,18 @@ wire::Mac to_mac(const rte_ether_addr& a) {
 }  // namespace
 
 Worker::Worker(Dataplane& dp, unsigned lcore, uint16_t queue, rte_mempool* pool)
-    : dp_(dp), lcore_(lcore), queue_(queue), socket_(int(rte_lcore_to_socket_id(lcore))), pool_(pool) {
+    : dp_(dp),
+      lcore_(lcore),
+      queue_(queue),
+      socket_(int(rte_lcore_to_socket_id(lcore))),
+      pool_(pool),
+      data_offset_(sizeof(rte_mbuf) + rte_pktmbuf_priv_size(pool) + RTE_PKTMBUF_HEADROOM) {
   apps_.reserve(256);
 }
 
-namespace {
-// Milliseconds from TSC cycles, given inv = floor(2^64 / cycles per ms).
-uint64_t tsc_to_ms(uint64_t tsc, uint64_t inv) {
-  return uint64_t(((unsigned __int128)tsc * inv) >> 64);
-}
-}  // namespace
-
 void Worker::build(const stack::StackConfig& cfg) {
   admission_ = dp_.options().syn_admission;
-  uint64_t now_ms = tsc_to_ms(rte_get_tsc_cycles(), ~0ull / dp_.tsc_per_ms());  // as run() counts
+  uint64_t now_ms = MsClock(dp_.tsc_per_ms()).ms(rte_get_tsc_cycles());  // as run() counts
   built_on_ = int(rte_lcore_id());
   stack_ = std::make_unique<stack::Stack>(cfg, *this, now_ms);
 }
@@ -75,12 +74,7 @@ void Worker::flush_tx() {
 
 int Worker::run() {
   const uint64_t per_ms = dp_.tsc_per_ms();
-  // Milliseconds from TSC cycles by a multiply: floor(2^64 / per_ms) makes
-  // the quotient at most one below the exact one, at an exact boundary (a
-  // clock that is never ahead, so no timer fires early), with no 64-bit
-  // division (~40 cycles) in every poll.
-  const uint64_t inv = ~0ull / per_ms;
-  auto to_ms = [inv](uint64_t tsc) { return tsc_to_ms(tsc, inv); };
+  const MsClock clock(per_ms);  // dp/clock.h: no division per poll
   const uint32_t sleep_us = dp_.idle_sleep_us();
   const uint16_t nports = uint16_t(dp_.ports().size());
   rte_mbuf* pkts[kBurst];
@@ -88,13 +82,15 @@ int Worker::run() {
   uint64_t last_freed = stack_->stats().flows_freed;
   while (!dp_.stopping()) {
     uint64_t t0 = rte_rdtsc();
-    const uint64_t now_ms = to_ms(t0);
+    const uint64_t now_ms = clock.ms(t0);
     stack_->set_time(now_ms);  // one clock read per iteration
     bool work = false;
-    // Admission control's credit: one SYN per flow finished since the last poll.
-    const uint64_t freed = stack_->stats().flows_freed;
-    backlog_.completed(freed - last_freed);  // a cleared counter wraps: full credit
-    last_freed = freed;
+    if (admission_) {
+      // Admission control's credit: one SYN per flow finished since the last poll.
+      const uint64_t freed = stack_->stats().flows_freed;
+      backlog_.completed(freed - last_freed);  // a cleared counter wraps: full credit
+      last_freed = freed;
+    }
     for (uint16_t p = 0; p < nports; p++) {
       uint16_t n = rte_eth_rx_burst(p, queue_, pkts, kBurst);
       note_poll(n);

@@ -135,3 +135,28 @@ TEST_CASE("backlog: kOverloadPolls full polls in a row start it, as many light o
   b.completed(~0ull);  // a cleared counter's wrap
   CHECK(b.credit() == tcpterm::dp::Backlog::kMaxCredit);
 }
+
+// ---- the lcore clock (dp/clock.h) ----
+#include <random>
+
+#include "dp/clock.h"
+
+TEST_CASE("clock: milliseconds by a multiply are never ahead, at most one behind just after a boundary", "[dp][clock]") {
+  std::mt19937_64 rng(3);
+  for (uint64_t per_ms : {1ull, 1000ull, 2600000ull, 2599999ull, 3000000000ull, 123457ull}) {
+    tcpterm::dp::MsClock c(per_ms);
+    for (int i = 0; i < 20000; i++) {
+      uint64_t tsc = i < 10 ? per_ms * uint64_t(i) : rng() >> (rng() % 40);
+      uint64_t exact = tsc / per_ms, got = c.ms(tsc);
+      INFO("per_ms " << per_ms << " tsc " << tsc);
+      REQUIRE(got <= exact);
+      REQUIRE(got + 1 >= exact);
+      // Behind only just after a boundary: by less than tsc / 2^64 of a millisecond.
+      if (got != exact) REQUIRE(double(tsc % per_ms) / double(per_ms) <= double(tsc) / 0x1p64 + 1e-9);
+    }
+    // Monotonic across a boundary.
+    uint64_t b = per_ms * 1000003ull;
+    CHECK(c.ms(b - 1) <= c.ms(b));
+    CHECK(c.ms(b) <= c.ms(b + 1));
+  }
+}
