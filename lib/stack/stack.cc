@@ -590,8 +590,9 @@ void Stack::transmit(uint32_t fi, const tcp::Out& out) {
     if (s.data_len) {
       uint32_t off = uint32_t(tcp::Seq(h.seq) - f.tcb.snd_una);
       // Data queued and then aborted in the same event: the queue is gone.
-      if (f.tcb.q == tcp::kNil || uint64_t(off) + s.data_len > chunks_.queues(f.tcb.q).snd.len) continue;
-      p = Payload{&chunks_, &chunks_.queues(f.tcb.q).snd, off, s.data_len};
+      const tcp::ByteQueue& sndq = tcp::queues(f.tcb, chunks_).snd;
+      if (uint64_t(off) + s.data_len > sndq.len) continue;
+      p = Payload{&chunks_, &sndq, off, s.data_len};
     }
     sink_.tcp_out(f.key, f.nh, h, p);
   }
@@ -608,15 +609,18 @@ void Stack::rearm(uint32_t fi) {
   if (!wheel_.armed(fi) || wheel_.deadline(fi) != at) wheel_.arm(fi, at);
 }
 
+void Stack::release_leftover(Flow& f) {
+  // A graceful end kept the bytes the application had not read for its
+  // last event (tcp: release_for_close); they go now, with the queue
+  // headers.  Everything else was released when the TCB ended.
+  if (f.tcb.q == tcp::kNil) return;
+  tcp::Env e = env();
+  tcp::release(f.tcb, e);
+}
+
 void Stack::to_time_wait(uint32_t fi) {
   Flow& f = pool_[fi];
-  // A graceful end kept the bytes the application had not read for its
-  // last event (tcp: release_for_close); they go now.  Everything else was
-  // released when the TCB ended.
-  if (f.tcb.q != tcp::kNil) {
-    tcp::Env e = env();
-    tcp::release(f.tcb, e);
-  }
+  release_leftover(f);
   if (cfg_.tcp.forgetful) {
     // A forgetful client keeps nothing after its last ACK.
     sst_.forgot_time_wait++;
@@ -671,13 +675,7 @@ void Stack::retry_starved() {
 
 void Stack::free_flow(uint32_t fi) {
   Flow& f = pool_[fi];
-  // A graceful end kept the bytes the application had not read for its
-  // last event (tcp: release_for_close); they go now.  Everything else was
-  // released when the TCB ended.
-  if (f.tcb.q != tcp::kNil) {
-    tcp::Env e = env();
-    tcp::release(f.tcb, e);
-  }
+  release_leftover(f);
   table_.erase(hash(f.key), fi);
   drop_key(f.key);
   wheel_.cancel(fi);

@@ -357,6 +357,7 @@ class Stack {
   bool draining_ = false;
   void transmit(uint32_t fi, const tcp::Out& out);
   void to_time_wait(uint32_t fi);
+  void release_leftover(Flow& f);
   void free_flow(uint32_t fi);
   void rearm(uint32_t fi);
   void send_reply(const flow::FlowKey4& key, wire::TcpRepr h);
