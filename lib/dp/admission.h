@@ -3,11 +3,11 @@
 // kOverloadPolls full bursts in a row start it (2 048 frames: more than a
 // memif ring holds, so the catch-up after a stall, which drains the ring in
 // fewer polls, does not), as many polls less than half full in a row end it
-// (one dip inside an overload does not).  While it lasts the client role opens nothing,
-// and the worker admits new SYNs only as fast as its connections finish
-// (--syn-admission): each flow that leaves the table (closed, or into
-// TIME-WAIT) earns one SYN, up to kMaxCredit saved.  The rest are dropped
-// before any lookup.  So an overloaded worker keeps taking new connections
+// (one dip inside an overload does not).  While it lasts the client role
+// opens nothing, and with --syn-admission on (off by default) the worker
+// admits new SYNs only as fast as its connections finish: each flow that
+// leaves the table (closed, or into TIME-WAIT) earns one SYN, up to
+// kMaxCredit saved.  The rest are dropped before any lookup.  So an overloaded worker keeps taking new connections
 // at the rate it completes them (its capacity, not less), a queue that is
 // full because one bulk transfer arrived during a stall does not cost the
 // next client a SYN retransmission (the saved credit admits it), and a SYN
@@ -20,7 +20,7 @@ namespace tcpterm::dp {
 
 class Backlog {
  public:
-  static constexpr unsigned kOverloadPolls = 64;  // (8 before: stalls tripped it)
+  static constexpr unsigned kOverloadPolls = 64;
   explicit Backlog(unsigned burst) : burst_(burst) {}
   // One receive poll returned n frames; true when this poll starts a backlog.
   bool note_poll(unsigned n) {
