@@ -82,9 +82,20 @@ OutSeg& make_seg(Tcb& t, Env& e, Out& out, Seq seq, uint8_t flags) {
   return s;
 }
 
+// A segment without text, SYN or FIN carries SND.MAX, not SND.NXT: after a
+// retransmission timeout SND.NXT goes back to SND.UNA (go-back-N), and an
+// ACK sequenced there lies left of the peer's RCV.NXT, where the peer's
+// acceptability test drops it, ACK field and all (RFC 9293 3.10.7.4).  If
+// both ends are retransmitting at once, neither then hears the other's ACK
+// and both retransmit until a timeout ends the connection.  (BSD's
+// tcp_output: "for ACK only packets ... use snd_max".)  SND.MAX may lie
+// past the peer's window -- a zero-window probe's octet it did not take --
+// and then the window's right edge is used, as Linux's tcp_acceptable_seq
+// does: with a zero window the peer accepts only RCV.NXT = SND.UNA.
 void emit_ack(Tcb& t, Env& e, Out& out) {
   if (out.full()) return;
-  make_seg(t, e, out, t.snd_nxt, F::ACK);
+  Seq edge = t.snd_una + t.snd_wnd;
+  make_seg(t, e, out, t.snd_max <= edge ? t.snd_max : edge, F::ACK);
 }
 
 // RFC 5961 7: challenge ACKs are limited per flow (never a host-global

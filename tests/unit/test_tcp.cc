@@ -375,6 +375,40 @@ TEST_CASE("ESTABLISHED: RTO retransmits from SND.UNA with exponential backoff",
   CHECK(h.t.retries == 0);
 }
 
+TEST_CASE("ESTABLISHED: an ACK sent while retransmitting carries SND.MAX, so the peer takes it",
+          "[tcp][established][timer][rto]") {
+  // Both ends retransmitting at once: we sent 3 000 bytes (the peer got them,
+  // its ACK was lost) and our RTO went back to SND.UNA; the peer, whose own
+  // data we got, retransmits it too.  Our reply to its old segment must be
+  // sequenced at SND.MAX (= the peer's RCV.NXT): at SND.NXT (back at 1 560)
+  // the peer would drop it as a duplicate, ACK field and all, and both ends
+  // would retransmit until a timeout (seen in the IPv6 echo-under-loss test).
+  H h;
+  established(h);
+  std::string data(3000, 'x');
+  REQUIRE(h.app_send(data) == data.size());
+  uint32_t t0 = h.now;
+  Out& first = h.flush();
+  REQUIRE(first.n >= 2);
+  REQUIRE(h.t.snd_max.v == 3100);
+  // The peer's data arrives (its ACK of ours was lost); our ACK of it (delayed)
+  // is lost too.
+  h.seg(S(300, 100, F::ACK | F::PSH, "peer"));
+  REQUIRE(h.t.rcv_nxt.v == 304);
+  // Our RTO: go back to SND.UNA, one segment.
+  Out& rtx = h.at(t0 + h.t.rto_ms);
+  REQUIRE(rtx.n == 1);
+  CHECK(rtx.seg[0].h.seq == 100);
+  CHECK(h.t.snd_nxt.v < h.t.snd_max.v);
+  // The peer retransmits its (old) data: the duplicate is answered with an
+  // ACK sequenced at SND.MAX, not at the rewound SND.NXT.
+  expect_one(h.seg(S(300, 100, F::ACK | F::PSH, "peer")), 3100, 304, F::ACK);
+  // The peer's ACK of everything ends the retransmission.
+  h.seg(S(304, 3100, F::ACK));
+  CHECK(h.t.snd_una.v == 3100);
+  CHECK(!(h.t.timers & kTmRtx));
+}
+
 TEST_CASE("ESTABLISHED: data retries are bounded, then RST and free",
           "[tcp][established][timer][rto]") {
   H h;
@@ -438,6 +472,25 @@ TEST_CASE("ESTABLISHED: a zero window is probed with backoff; opening it resumes
   Out& o = h.seg(S(300, 100, F::ACK, {}, 1000));
   expect_one(o, 100, 300, F::ACK | F::PSH, 3);
   CHECK(!(h.t.timers & kTmPersist));
+}
+
+TEST_CASE("ESTABLISHED: an ACK sent while a probe's octet is outstanding is sequenced at the window edge",
+          "[tcp][established][persist][zero-window]") {
+  // SND.MAX covers the probe's octet, which a zero-window peer did not take;
+  // an ACK sequenced there would fail its acceptability test (with a zero
+  // window only RCV.NXT is acceptable), so it carries SND.UNA + SND.WND.
+  H h;
+  established(h);
+  h.seg(S(300, 100, F::ACK, {}, 0));
+  h.app_send("abc");
+  h.flush();
+  Out& p = h.at(h.deadline());
+  expect_one(p, 100, 300, F::ACK, 1);  // the probe
+  REQUIRE(h.t.snd_max == Seq(101));
+  // The peer, window still zero, sends data and then repeats it (its ACK of
+  // ours lost): the duplicate gets an immediate ACK at <SEQ=100>.
+  h.seg(S(300, 100, F::ACK | F::PSH, "hi", 0));
+  expect_one(h.seg(S(300, 100, F::ACK | F::PSH, "hi", 0)), 100, 302, F::ACK);
 }
 
 TEST_CASE("ESTABLISHED: a live reader that ACKs every probe keeps its zero window as long as it likes",
