@@ -33,6 +33,7 @@ enum TcbFlag : uint16_t {
   kOrphan = 1 << 6,      // the application has closed: no more reads
   kInRecovery = 1 << 7,  // NewReno fast recovery (RFC 6582)
   kRttTiming = 1 << 8,   // timing one segment for an RTT sample (no timestamps)
+  kHandshakeAck = 1 << 9,  // our active open's closing ACK is owed (output() decides: with data or alone)
   kNet6 = 1 << 9,        // over IPv6 (the MSS: tcp.h our_mss)
 };
 

@@ -739,9 +739,12 @@ void syn_sent_arrives(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     set_state(t, TcpState::Established, e.st);
     e.st.established++;
     arm_life(t, e);
-    // The ACK goes out at once (as Linux does), ahead of anything the
-    // application sends or closes in answer to on_open.
-    emit_ack(t, e, out);
+    // The ACK is owed, not sent here: output() after the event sends it on
+    // the request the application answers on_open with, or alone if it
+    // sends no data -- one segment fewer per connection for a client that
+    // speaks first, as Linux does when data is already waiting at the
+    // handshake (tcp_rcv_synsent_state_process).
+    t.flags |= kAckNow | kHandshakeAck;
     out.events |= ev::Established;
   } else {
     // A bare SYN: simultaneous open, SYN-SENT -> SYN-RECEIVED, send <SYN,ACK>.
@@ -1096,6 +1099,14 @@ void output(Tcb& t, Env& e, Out& out) {
                  t.state == TcpState::FinWait1 || t.state == TcpState::Closing ||
                  t.state == TcpState::LastAck;
   const uint32_t mss = eff_mss(t);
+  if (t.has(kHandshakeAck)) {
+    // The handshake's ACK (syn_sent_arrives): it rides on data the
+    // application queued in on_open; with none (nothing, or only a FIN)
+    // it goes out alone first, so a FIN sent at once still crosses the
+    // peer's (a simultaneous close) instead of arriving with the ACK.
+    t.flags &= uint16_t(~kHandshakeAck);
+    if (t.has(kAckNow) && queues(t, e.chunks).snd.len == 0) emit_ack(t, e, out);
+  }
   while (sending) {
     if (out.full()) {
       out.more = true;

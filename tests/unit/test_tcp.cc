@@ -58,6 +58,46 @@ TEST_CASE("SYN-SENT: <SYN,ACK> completes the active open", "[tcp][syn-sent]") {
   CHECK(h.st.active_opens == 1);
 }
 
+TEST_CASE("SYN-SENT: the handshake's ACK rides on data sent in answer to on_open; alone before a FIN",
+          "[tcp][syn-sent]") {
+  // The application's on_open runs inside the event of the <SYN,ACK>, before
+  // output(): a request sent there carries the ACK (one segment, as Linux
+  // sends when data is waiting), ...
+  {
+    H h;
+    syn_sent(h);
+    Out& o = h.step([&](Env& e) {
+      on_segment(h.t, S(299, 100, F::SYN | F::ACK), e, h.out);
+      REQUIRE((h.out.events & ev::Established));
+      send(h.t, std::span(reinterpret_cast<const uint8_t*>("GET"), 3), e);
+    });
+    expect_one(o, 100, 300, F::ACK | F::PSH, 3);
+  }
+  // ... a close alone does not: the ACK goes first, then the FIN, so a FIN
+  // sent at once can still cross the peer's (a simultaneous close) ...
+  {
+    H h;
+    syn_sent(h);
+    Out& o = h.step([&](Env& e) {
+      on_segment(h.t, S(299, 100, F::SYN | F::ACK), e, h.out);
+      close(h.t, e, h.out);
+    });
+    REQUIRE(int(o.n) == 2);
+    expect_seg(o.seg[0], 100, 300, F::ACK);
+    expect_seg(o.seg[1], 100, 300, F::FIN | F::ACK);
+  }
+  // ... and data the window cannot take yet leaves the ACK alone too.
+  {
+    H h;
+    syn_sent(h);
+    Out& o = h.step([&](Env& e) {
+      on_segment(h.t, S(299, 100, F::SYN | F::ACK, {}, 0), e, h.out);
+      send(h.t, std::span(reinterpret_cast<const uint8_t*>("GET"), 3), e);
+    });
+    expect_one(o, 100, 300, F::ACK);
+  }
+}
+
 TEST_CASE("SYN-SENT: an unacceptable ACK gets <SEQ=SEG.ACK><CTL=RST>", "[tcp][syn-sent]") {
   H h;
   syn_sent(h);
