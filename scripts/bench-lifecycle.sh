@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# scripts/bench-lifecycle.sh [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind]
+#
+# The terminator's stack alone on one core (bench/lifecycle.cc): a generator
+# stack and a terminator stack in one thread, joined by real frames built and
+# verified as the dataplane does, no DPDK, no second core.  Prints the median
+# of N runs of the terminator's cycles per lifecycle.  --callgrind instead
+# counts the instructions of the terminator's turn exactly (valgrind), per
+# lifecycle, with the functions that execute them: a figure the machine's
+# noise cannot move, for comparing two versions of the code.
+set -u
+. "$(dirname "$0")/lib.sh"
+cd "$TCPTERM_TOP"
+runs=5 n=1000000 mode=server msl=250 cg=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --runs) runs=$2; shift 2 ;;
+    --lifecycles) n=$2; shift 2 ;;
+    --mode) mode=$2; shift 2 ;;
+    --msl-ms) msl=$2; shift 2 ;;
+    --callgrind) cg=1; shift ;;
+    *) echo "usage: $0 [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind]" >&2; exit 2 ;;
+  esac
+done
+ensure_packages "${TCPTERM_BUILD_PKGS[@]}" >/dev/null || exit 1
+build build || exit 1
+echo "command: $0 --runs $runs --lifecycles $n --mode $mode --msl-ms $msl$([ $cg = 1 ] && echo ' --callgrind')   (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+if [ "$cg" = 1 ]; then
+  ensure_packages valgrind >/dev/null || exit 1
+  out=$(mktemp -d)
+  [ "$n" -gt 200000 ] && n=200000  # callgrind runs ~50x slower; instruction counts do not need more
+  valgrind --tool=callgrind --toggle-collect='*terminator_turn*' --callgrind-out-file="$out/cg" \
+    ./build/bench/lifecycle "$n" "$mode" "$msl" >"$out/log" 2>&1 || { cat "$out/log"; rm -rf "$out"; exit 1; }
+  total=$(grep -o 'terminator_lifecycles_total=[0-9]*' "$out/log" | cut -d= -f2)
+  ir=$(grep -o 'Collected : [0-9]*' "$out/log" | awk '{print $3}')
+  echo "terminator_instructions_per_lifecycle: $((ir / total)) ($mode closes first, $total lifecycles)"
+  echo "by function (instructions per lifecycle, self):"
+  callgrind_annotate --threshold=95 "$out/cg" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | grep -v TOTALS | head -30 |
+    awk -v m="$total" '{c=$1; gsub(",", "", c); sub(/^ *[0-9,]+ \([ 0-9.]+%\) +/, ""); sub(/^\?\?\?:/, ""); gsub(/\(anonymous namespace\)/, "{anon}"); sub(/\(.*/, ""); printf "  %6.0f  %s\n", c / m, $0}'
+  rm -rf "$out"
+  exit 0
+fi
+vals=()
+for i in $(seq "$runs"); do
+  v=$(./build/bench/lifecycle "$n" "$mode" "$msl" | grep -o 'terminator_cycles_per_lifecycle=[0-9]*' | cut -d= -f2)
+  [ -n "$v" ] || { echo "run $i failed" >&2; exit 1; }
+  vals+=("$v")
+done
+sorted=$(printf '%s\n' "${vals[@]}" | sort -n | tr '\n' ' ')
+median=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+echo "terminator_cycles_per_lifecycle: $median (median of $runs; runs: $sorted)"
