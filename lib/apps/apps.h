@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "stack/stream.h"
+#include "stack/stack.h"  // Stream and its inline accessors
 
 namespace tcpterm::apps {
 

@@ -28,7 +28,7 @@
 #include <cstdint>
 
 #include "lb/balancer.h"
-#include "stack/stream.h"
+#include "stack/stack.h"  // Stream and its inline accessors
 
 namespace tcpterm::lb {
 

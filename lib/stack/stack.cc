@@ -861,7 +861,6 @@ namespace {
 constexpr uint32_t kDead = 0xffffffffu;
 }
 
-Stack& Stream::stack() const { return scope_->stack(); }
 FlowRef Stream::ref() const { return valid() ? stack().ref_of(flow_) : FlowRef{}; }
 Stream Stream::other(FlowRef r) const {
   return Stream(*scope_, stack().live(r) ? r.slot : kDead);
@@ -869,33 +868,8 @@ Stream Stream::other(FlowRef r) const {
 FlowRef Stream::connect(const FlowKey4& key, App* app, uint32_t syn_timeout_ms) {
   return stack().open_deferred(key, app, syn_timeout_ms);
 }
-const FlowKey4& Stream::key() const { return valid() ? stack().flow_at(flow_).key : stack().dead_flow().key; }
-AppState& Stream::app() { return valid() ? stack().flow_at(flow_).app_state : stack().dead_flow().app_state; }
-bool Stream::alive() const {
-  if (!valid()) return false;
-  const Stack::Flow& f = stack().flow_at(flow_);
-  TcpState s = f.tcb.state;
-  return s != TcpState::Closed && s != TcpState::TimeWait && !(f.pending & Stack::kPendAbort);
-}
 bool Stream::timed_out() const {
   return flow_ == scope_->owner() && (scope_->out().events & tcp::ev::TimedOut);
-}
-bool Stream::can_send() const {
-  if (!alive()) return false;
-  const tcp::Tcb& t = stack().flow_at(flow_).tcb;
-  return tcp::can_send(t.state) && !t.has(tcp::kFinQueued);
-}
-bool Stream::peer_closed() const {
-  if (!valid()) return true;
-  TcpState s = stack().flow_at(flow_).tcb.state;
-  return s == TcpState::CloseWait || s == TcpState::LastAck || s == TcpState::Closing ||
-         s == TcpState::TimeWait;
-}
-// Readable while alive, and in the event that ends a flow gracefully (its
-// last bytes); never after.
-size_t Stream::readable() const {
-  if (!valid() || (stack().flow_at(flow_).pending & Stack::kPendAbort)) return 0;
-  return tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv.len;
 }
 size_t Stream::peek(uint8_t* dst, size_t n, size_t offset) const {
   size_t have = readable();

@@ -431,4 +431,37 @@ class Stack {
   Flow dead_;
 };
 
+// ------------------------------------------- Stream's accessors, inline ---
+// (called several times per event by every application)
+inline Stack& Stream::stack() const { return scope_->stack(); }
+inline const flow::FlowKey4& Stream::key() const {
+  return valid() ? stack().flow_at(flow_).key : stack().dead_flow().key;
+}
+inline AppState& Stream::app() {
+  return valid() ? stack().flow_at(flow_).app_state : stack().dead_flow().app_state;
+}
+inline bool Stream::alive() const {
+  if (!valid()) return false;
+  const Stack::Flow& f = stack().flow_at(flow_);
+  tcp::TcpState s = f.tcb.state;
+  return s != tcp::TcpState::Closed && s != tcp::TcpState::TimeWait && !(f.pending & Stack::kPendAbort);
+}
+inline bool Stream::can_send() const {
+  if (!alive()) return false;
+  const tcp::Tcb& t = stack().flow_at(flow_).tcb;
+  return tcp::can_send(t.state) && !t.has(tcp::kFinQueued);
+}
+inline bool Stream::peer_closed() const {
+  if (!valid()) return true;
+  tcp::TcpState s = stack().flow_at(flow_).tcb.state;
+  return s == tcp::TcpState::CloseWait || s == tcp::TcpState::LastAck || s == tcp::TcpState::Closing ||
+         s == tcp::TcpState::TimeWait;
+}
+// Readable while alive, and in the event that ends a flow gracefully (its
+// last bytes); never after.
+inline size_t Stream::readable() const {
+  if (!valid() || (stack().flow_at(flow_).pending & Stack::kPendAbort)) return 0;
+  return tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv.len;
+}
+
 }  // namespace tcpterm::stack
