@@ -236,6 +236,15 @@ enum : uint8_t { kOptEol = 0, kOptNop = 1, kOptMss = 2, kOptWscale = 3, kOptSack
 }
 
 Drop parse_tcp_options(std::span<const uint8_t> o, TcpOptions& out) {
+  // RFC 7323 Appendix A's layout, which every segment after the handshake
+  // of a timestamped connection carries: NOP, NOP, TS (Linux's fast path,
+  // tcp_parse_aligned_timestamp).  Same result as the loop below.
+  if (o.size() == 12 && load32(o.data()) == 0x0101080au) {
+    out.has_ts = true;
+    out.ts_val = load32(o.data() + 4);
+    out.ts_ecr = load32(o.data() + 8);
+    return Drop::None;
+  }
   size_t i = 0;
   while (i < o.size()) {
     uint8_t kind = o[i];

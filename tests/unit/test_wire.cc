@@ -400,6 +400,34 @@ TEST_CASE("TCP options: SACK blocks kept (at most 4), wrong sizes refused", "[wi
   CHECK(parse_tcp_options(ws_bad, o) == Drop::TcpOption);
 }
 
+TEST_CASE("TCP options: the aligned timestamp (NOP, NOP, TS) parses as any other layout of it", "[wire][tcp]") {
+  // parse_tcp_options takes RFC 7323 Appendix A's 12 bytes without its
+  // loop: the result must be the loop's, which the other layouts still use.
+  std::mt19937 rng(3);
+  for (int i = 0; i < 1000; i++) {
+    uint32_t val = uint32_t(rng()), ecr = uint32_t(rng());
+    uint8_t aligned[12] = {1, 1, 8, 10};
+    store32(aligned + 4, val);
+    store32(aligned + 8, ecr);
+    uint8_t trailing[12] = {8, 10};  // TS first, NOPs after: the loop
+    store32(trailing + 2, val);
+    store32(trailing + 6, ecr);
+    trailing[10] = trailing[11] = 1;
+    TcpOptions a, b;
+    REQUIRE(parse_tcp_options(aligned, a) == Drop::None);
+    REQUIRE(parse_tcp_options(trailing, b) == Drop::None);
+    CHECK(a.has_ts);
+    CHECK(a.ts_val == val);
+    CHECK(a.ts_ecr == ecr);
+    CHECK((a.has_ts == b.has_ts && a.ts_val == b.ts_val && a.ts_ecr == b.ts_ecr && a.mss == b.mss &&
+           a.wscale == b.wscale && a.sack_permitted == b.sack_permitted && a.sack_count == b.sack_count));
+  }
+  // The same 12 bytes with a wrong TS length is refused by the loop, as before.
+  uint8_t bad[12] = {1, 1, 8, 11};
+  TcpOptions o;
+  CHECK(parse_tcp_options(bad, o) == Drop::TcpOption);
+}
+
 TEST_CASE("parsers never read past random input", "[wire][random]") {
   std::mt19937 rng(12345);
   for (int iter = 0; iter < 20000; iter++) {
