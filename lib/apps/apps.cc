@@ -130,6 +130,12 @@ Http::Http(uint64_t body_len, Close close) : body_len_(body_len), close_(close) 
   head_keep_ = head("200 OK", body_len, false);
   head_close_ = head("200 OK", body_len, true);
   head_bad_ = head("400 Bad Request", 0, true);
+  if (body_len <= kWholeMax) {
+    // The body is the pattern from its start, as pump() sends it in pieces.
+    std::string body(reinterpret_cast<const char*>(body_block().data()), size_t(body_len));
+    whole_keep_ = head_keep_ + body;
+    whole_close_ = head_close_ + body;
+  }
 }
 
 bool Http::start_response(stack::Stream& s, int status, bool keep_alive, bool head_only) {
@@ -197,7 +203,15 @@ void Http::pump(stack::Stream& s) {
       continue;
     }
     bool keep = close_ == Close::Always ? false : close_ == Close::Never ? true : r.keep_alive;
-    if (!start_response(s, 200, keep, r.head_method)) return;  // no room yet
+    const std::string& whole = keep ? whole_keep_ : whole_close_;
+    if (!r.head_method && !whole.empty() && s.send_space() >= whole.size()) {
+      // The common case in one send: head and a small body together.
+      s.send(std::span(reinterpret_cast<const uint8_t*>(whole.data()), whole.size()));
+      st.a = 0;
+      if (!keep) st.flags |= kCloseAfter;
+    } else if (!start_response(s, 200, keep, r.head_method)) {
+      return;  // no room yet
+    }
     requests_++;
     s.consume(end + 4);
     st.b = uint32_t(std::min<uint64_t>(r.content_length, 0xffffffffu));

@@ -92,6 +92,10 @@ class Http final : public stack::App {
   uint64_t requests_ = 0, bad_ = 0;
   // Response heads, formatted once: 200 keep-alive, 200 close, 400.
   std::string head_keep_, head_close_, head_bad_;
+  // A small body's whole 200 responses (head and body), formatted once too:
+  // sent with one send() when the window has room (empty for large bodies).
+  static constexpr uint64_t kWholeMax = 4096;
+  std::string whole_keep_, whole_close_;
 };
 
 // Builds an application from `--listen ...,APP[,key=value]`; nullptr and

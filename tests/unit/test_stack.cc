@@ -105,6 +105,40 @@ TEST_CASE("stack: http keep-alive then Connection: close; the server holds TIME-
   CHECK(n.server->table().size() == 0);
 }
 
+TEST_CASE("stack: http answers with the same bytes whether a response goes in one send or in pieces",
+          "[stack][http]") {
+  // A small body's response is formatted whole once and sent with one
+  // send(); a large one (or a send buffer too small for the whole) goes
+  // head first, then the body in pieces.  Either way the client gets
+  // exactly the head and the pattern.
+  auto fetch = [](uint64_t body, uint32_t snd_buf) {
+    StackConfig cfg = Net::small();
+    if (snd_buf) cfg.tcp.snd_buf = snd_buf;
+    Net n(cfg);
+    apps::Http http(body);
+    n.server->add_listener(kServerIp, 80, &http);
+    Client c;
+    c.request = "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    REQUIRE(n.open(c, 40020));
+    n.run(n.now + 5000);
+    CHECK(http.requests() == 2);
+    CHECK(c.peer_closed);
+    return c.got;
+  };
+  const std::string pattern = "tcpterm says hello\n";
+  for (uint64_t body : {0ull, 1ull, 14ull, 100ull, 4096ull, 4097ull, 10000ull}) {
+    std::string b;
+    for (uint64_t i = 0; i < body; i++) b += pattern[i % pattern.size()];
+    std::string head = "HTTP/1.1 200 OK\r\nServer: tcpterm\r\nContent-Type: text/plain\r\nContent-Length: " +
+                       std::to_string(body) + "\r\n";
+    std::string expect = head + "\r\n" + b + head + "Connection: close\r\n\r\n" + b;
+    for (uint32_t snd_buf : {0u, 256u}) {  // 256: room for a head, not for a head and 4 KiB
+      INFO("body " << body << " snd_buf " << snd_buf);
+      CHECK(fetch(body, snd_buf) == expect);
+    }
+  }
+}
+
 TEST_CASE("stack: an idle established flow holds no queue headers; a busy one holds one until drained",
           "[stack][http][memory]") {
   Net n;
