@@ -68,58 +68,74 @@ const std::array<uint8_t, 4096>& body_block() {
 
 }  // namespace
 
-bool Http::parse_head(std::string_view head, Request& r) {
-  // Request line: method SP request-target SP HTTP/1.x (RFC 9112 3).
-  size_t eol = head.find("\r\n");
-  if (eol == std::string_view::npos) return false;
-  std::string_view line = head.substr(0, eol);
-  size_t sp1 = line.find(' ');
-  if (sp1 == 0 || sp1 == std::string_view::npos) return false;
-  std::string_view method = line.substr(0, sp1);
-  for (char c : method)
-    if (!is_tchar(c)) return false;
-  size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == std::string_view::npos || sp2 == sp1 + 1) return false;
-  std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
-  for (char c : target)
-    if (c <= ' ' || c == 127) return false;
-  std::string_view version = line.substr(sp2 + 1);
+// One pass over the head, each byte looked at once: the request line,
+// then each field line up to the empty line that ends the head.  Returns
+// the head's length (through that empty line), 0 if the empty line has not
+// arrived, -1 if the head is malformed (judged only once it is complete,
+// as a head is judged whole).
+long Http::parse_request(std::string_view buf, Request& r) {
+  const char* const b = buf.data();
+  const char* const e = b + buf.size();
+  const char* p = b;
+  // A malformed head is judged once it is complete (its empty line is in).
+  auto bad = [&]() -> long { return buf.find("\r\n\r\n") != std::string_view::npos ? -1 : 0; };
+  // Request line: method SP request-target SP HTTP/1.x CRLF (RFC 9112 3).
+  const char* m = p;
+  while (p < e && is_tchar(*p)) p++;
+  if (p == e) return 0;
+  if (p == m || *p != ' ') return bad();
+  r.head_method = p - m == 4 && std::memcmp(m, "HEAD", 4) == 0;
+  const char* t = ++p;
+  while (p < e && !(*p <= ' ' || *p == 127)) p++;
+  if (p == e) return 0;
+  if (p == t || *p != ' ') return bad();
+  p++;
+  if (e - p < 10) return bad();
   bool v11;
-  if (version == "HTTP/1.1") v11 = true;
-  else if (version == "HTTP/1.0") v11 = false;
-  else return false;
-  r.head_method = method == "HEAD";
-  bool conn_close = false, conn_keep = false, chunked = false, have_len = false;
-  std::string_view rest = head.substr(eol + 2);
-  while (!rest.empty()) {
-    size_t e = rest.find("\r\n");
-    std::string_view h = rest.substr(0, e);
-    rest = e == std::string_view::npos ? std::string_view{} : rest.substr(e + 2);
-    if (h.empty()) break;
-    size_t colon = h.find(':');
-    if (colon == std::string_view::npos || colon == 0) return false;
-    std::string_view name = h.substr(0, colon);
-    for (char c : name)
-      if (!is_tchar(c)) return false;  // includes whitespace before the colon
-    std::string_view value = trim(h.substr(colon + 1));
-    if (iequals(name, "connection")) {
+  if (std::memcmp(p, "HTTP/1.1\r\n", 10) == 0) v11 = true;
+  else if (std::memcmp(p, "HTTP/1.0\r\n", 10) == 0) v11 = false;
+  else return bad();
+  p += 10;
+  bool conn_close = false, chunked = false, have_len = false;
+  for (;;) {
+    if (e - p < 2) return 0;
+    if (p[0] == '\r' && p[1] == '\n') {  // the empty line: the head is complete
+      p += 2;
+      break;
+    }
+    // field-name ":" OWS field-value OWS CRLF (RFC 9112 5)
+    const char* n = p;
+    while (p < e && is_tchar(*p)) p++;
+    if (p == e) return 0;
+    if (p == n || *p != ':') return bad();  // includes whitespace before the colon
+    size_t nlen = size_t(p - n);
+    const char* v = ++p;
+    while (p + 1 < e && !(p[0] == '\r' && p[1] == '\n')) p++;
+    if (p + 1 >= e) return 0;
+    std::string_view value = trim(std::string_view(v, size_t(p - v)));
+    p += 2;
+    std::string_view name(n, nlen);
+    if (nlen == 10 && iequals(name, "connection")) {
       conn_close |= has_token(value, "close");
-      conn_keep |= has_token(value, "keep-alive");
-    } else if (iequals(name, "content-length")) {
-      uint64_t n = 0;
-      auto [p, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
-      if (ec != std::errc() || p != value.data() + value.size() || n > kMaxBody) return false;
-      if (have_len && n != r.content_length) return false;
+    } else if (nlen == 14 && iequals(name, "content-length")) {
+      uint64_t len = 0;
+      auto [q, ec] = std::from_chars(value.data(), value.data() + value.size(), len);
+      if (ec != std::errc() || q != value.data() + value.size() || len > kMaxBody) return bad();
+      if (have_len && len != r.content_length) return bad();
       have_len = true;
-      r.content_length = n;
-    } else if (iequals(name, "transfer-encoding")) {
+      r.content_length = len;
+    } else if (nlen == 17 && iequals(name, "transfer-encoding")) {
       chunked = true;
     }
   }
-  if (chunked) return false;  // not supported: 400 (documented)
-  (void)conn_keep;  // HTTP/1.0 keep-alive is not offered: the appliance closes first
+  if (chunked) return -1;  // not supported: 400 (documented)
+  // HTTP/1.0 keep-alive is not offered: the appliance closes first.
   r.keep_alive = v11 && !conn_close;
-  return true;
+  return long(p - b);
+}
+
+bool Http::parse_head(std::string_view head, Request& r) {
+  return parse_request(head, r) == long(head.size());
 }
 
 Http::Http(uint64_t body_len, Close close) : body_len_(body_len), close_(close) {
@@ -185,8 +201,9 @@ void Http::pump(stack::Stream& s) {
     char buf[kMaxHeader];
     size_t n = s.peek(reinterpret_cast<uint8_t*>(buf), std::min(avail, kMaxHeader));
     std::string_view v(buf, n);
-    size_t end = v.find("\r\n\r\n");
-    if (end == std::string_view::npos) {
+    Request r;
+    long head = parse_request(v, r);
+    if (head == 0) {
       if (n < kMaxHeader && !(st.flags & kPeerFin)) return;  // wait for the rest
       if (n < kMaxHeader) {  // the peer closed mid-request
         s.consume(avail);
@@ -194,9 +211,7 @@ void Http::pump(stack::Stream& s) {
         return;
       }
     }
-    Request r;
-    bool ok = end != std::string_view::npos && parse_head(v.substr(0, end + 4), r);
-    if (!ok) {
+    if (head <= 0) {
       bad_++;
       s.consume(s.readable());
       if (!start_response(s, 400, false, false)) s.abort();
@@ -213,7 +228,7 @@ void Http::pump(stack::Stream& s) {
       return;  // no room yet
     }
     requests_++;
-    s.consume(end + 4);
+    s.consume(size_t(head));
     st.b = uint32_t(std::min<uint64_t>(r.content_length, 0xffffffffu));
   }
 }

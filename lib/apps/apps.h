@@ -82,6 +82,9 @@ class Http final : public stack::App {
     uint64_t content_length = 0;
   };
   static bool parse_head(std::string_view head, Request& r);
+  // The head at the start of `buf`: its length through the empty line that
+  // ends it, 0 while that line has not arrived, -1 if malformed.
+  static long parse_request(std::string_view buf, Request& r);
 
  private:
   static constexpr uint8_t kPeerFin = 1, kCloseAfter = 2;
