@@ -40,12 +40,15 @@ if [ "$cg" = 1 ]; then
   rm -rf "$out"
   exit 0
 fi
-vals=()
+vals=() gvals=()
 for i in $(seq "$runs"); do
-  v=$(./build/bench/lifecycle "$n" "$mode" "$msl" | grep -o 'terminator_cycles_per_lifecycle=[0-9]*' | cut -d= -f2)
-  [ -n "$v" ] || { echo "run $i failed" >&2; exit 1; }
+  out=$(./build/bench/lifecycle "$n" "$mode" "$msl")
+  v=$(echo "$out" | grep -o 'terminator_cycles_per_lifecycle=[0-9]*' | cut -d= -f2)
+  g=$(echo "$out" | grep -o 'generator_cycles_per_lifecycle=[0-9]*' | cut -d= -f2)
+  [ -n "$v" ] && [ -n "$g" ] || { echo "run $i failed: $out" >&2; exit 1; }
   vals+=("$v")
+  gvals+=("$g")
 done
-sorted=$(printf '%s\n' "${vals[@]}" | sort -n | tr '\n' ' ')
-median=$(printf '%s\n' "${vals[@]}" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-echo "terminator_cycles_per_lifecycle: $median (median of $runs; runs: $sorted)"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo "terminator_cycles_per_lifecycle: $(median "${vals[@]}") (median of $runs; runs: $(printf '%s\n' "${vals[@]}" | sort -n | tr '\n' ' '))"
+echo "generator_cycles_per_lifecycle: $(median "${gvals[@]}") (the client side of the same lifecycles)"
