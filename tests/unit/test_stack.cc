@@ -332,7 +332,7 @@ TEST_CASE("http: the single-pass request parser decides as the find-based one di
       "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
       "GET / HTTP/1.1\r\nContent-Length:  7 \t\r\nHost:\r\n\r\n",
   };
-  const std::string alphabet = " \r\n:,\t/.GETHPOST1.0cClosek-AaZz\x7f\x80\xff";
+  const std::string alphabet = " \r\n:,\t/.GETHPOST1.0cClosek-AaZz\x7f\x80\xff^~_`@[{\x0d\x2d\x4d\x6d";
   std::mt19937 rng(21);
   long ok = 0, bad = 0, wait = 0;
   for (int i = 0; i < 200000; i++) {
