@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Smoke runs of scripts/bench-lifecycle.sh (not a speed test, no thresholds
+# on cycles): the stack-only harness completes every lifecycle with no
+# failure in both close modes and prints both sides' cycles; with valgrind
+# present, --callgrind prints an instruction count and its functions.
+set -u
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+fail=0
+for mode in server client; do
+  out=$(timeout 300 ./build/bench/lifecycle 30000 "$mode" 50 2>&1)
+  rc=$?
+  if [ $rc -eq 0 ] && grep -q "completed=30000 failed=0" <<<"$out" &&
+     grep -qE "terminator_cycles_per_lifecycle=[1-9]" <<<"$out" && grep -qE "generator_cycles_per_lifecycle=[1-9]" <<<"$out"; then
+    echo "ok: bench/lifecycle $mode: 30000 lifecycles, none failed"
+  else
+    echo "FAIL: bench/lifecycle $mode rc=$rc"; echo "$out" | tail -10; fail=1
+  fi
+done
+out=$(timeout 300 scripts/bench-lifecycle.sh --runs 1 --lifecycles 20000 2>&1)
+if grep -qE "^terminator_cycles_per_lifecycle: [1-9]" <<<"$out" && grep -qE "^generator_cycles_per_lifecycle: [1-9]" <<<"$out"; then
+  echo "ok: scripts/bench-lifecycle.sh prints both medians"
+else
+  echo "FAIL: scripts/bench-lifecycle.sh"; echo "$out" | tail -10; fail=1
+fi
+if command -v valgrind >/dev/null; then
+  out=$(timeout 600 scripts/bench-lifecycle.sh --callgrind --lifecycles 5000 2>&1)
+  if grep -qE "^terminator_instructions_per_lifecycle: [1-9][0-9]{3,}" <<<"$out" && grep -q "on_segment" <<<"$out"; then
+    echo "ok: --callgrind counts the terminator's instructions ($(grep -o 'lifecycle: [0-9]*' <<<"$out" | head -1))"
+  else
+    echo "FAIL: --callgrind"; echo "$out" | tail -10; fail=1
+  fi
+else
+  echo "skip: --callgrind (valgrind not installed; the script installs it when run by hand)"
+fi
+exit $fail
