@@ -387,14 +387,23 @@ print(sorted(new))
     sh(f"ip netns exec {a.ns} ip addr add 198.18.0.14/24 dev {a.tap}")
     p = subprocess.Popen(["ip", "netns", "exec", a.ns, "socat", "TCP-LISTEN:7,bind=198.18.0.14,fork,reuseaddr", "EXEC:cat"])
     try:
-        time.sleep(0.5)
+        # socat listening, not a fixed sleep: on a loaded machine it may take
+        # longer to start, and a SYN before then gets the kernel's RST (the
+        # one backend refused: the client is reset).
+        a.wait_for(lambda: "198.18.0.14:7 " in a.run(["ss", "-ltnH"], check=False).stdout.decode(),
+                   what="socat listening on 198.18.0.14:7")
         held = a.stats().get("arp_held_sent", 0)
-        r = a.python(CLIENT + r"""
+        try:
+            r = a.python(CLIENT + r"""
 t = time.time()
 s = conn(94)
 s.sendall(b"first")
 print(recv_all(s, 5).decode(), round(time.time() - t, 2))
 """)
+        except RuntimeError:
+            print(a.cli("show backends"))  # what the backend side saw, for the record
+            print({k: v for k, v in a.stats().items() if "arp" in k or "held" in k})
+            raise
         f = r.stdout.decode().split()
         check(f[0] == "first" and float(f[1]) < 0.9 and a.stats().get("arp_held_sent", 0) > held,
               f"the first SYN to an unresolved backend waited for ARP and went out ({f[1]} s)")
