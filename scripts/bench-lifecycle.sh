@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench-lifecycle.sh [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind]
+# scripts/bench-lifecycle.sh [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind] [--pair]
 #
 # The terminator's stack alone on one core (bench/lifecycle.cc): a generator
 # stack and a terminator stack in one thread, joined by real frames built and
@@ -7,11 +7,14 @@
 # of N runs of the terminator's cycles per lifecycle.  --callgrind instead
 # counts the instructions of the terminator's turn exactly (valgrind), per
 # lifecycle, with the functions that execute them: a figure the machine's
-# noise cannot move, for comparing two versions of the code.
+# noise cannot move, for comparing two versions of the code.  --pair: each
+# run also runs two instances at once, on CPUs 0 and 1 (two share-nothing
+# engines side by side, each with its own TIME-WAIT records), and prints
+# how the per-lifecycle cost on two busy cores compares with one alone.
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-runs=5 n=1000000 mode=server msl=250 cg=0
+runs=5 n=1000000 mode=server msl=250 cg=0 pair=0
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -19,12 +22,13 @@ while [ $# -gt 0 ]; do
     --mode) mode=$2; shift 2 ;;
     --msl-ms) msl=$2; shift 2 ;;
     --callgrind) cg=1; shift ;;
-    *) echo "usage: $0 [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind]" >&2; exit 2 ;;
+    --pair) pair=1; shift ;;
+    *) echo "usage: $0 [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind] [--pair]" >&2; exit 2 ;;
   esac
 done
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" >/dev/null || exit 1
 build build || exit 1
-echo "command: $0 --runs $runs --lifecycles $n --mode $mode --msl-ms $msl$([ $cg = 1 ] && echo ' --callgrind')   (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "command: $0 --runs $runs --lifecycles $n --mode $mode --msl-ms $msl$([ $cg = 1 ] && echo ' --callgrind')$([ $pair = 1 ] && echo ' --pair')   (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 if [ "$cg" = 1 ]; then
   ensure_packages valgrind >/dev/null || exit 1
   out=$(mktemp -d)
@@ -40,6 +44,26 @@ if [ "$cg" = 1 ]; then
   rm -rf "$out"
   exit 0
 fi
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+cyc() { grep -o 'terminator_cycles_per_lifecycle=[0-9]*' "$1" | cut -d= -f2; }
+if [ "$pair" = 1 ]; then
+  [ "$(nproc)" -ge 2 ] || { echo "--pair needs two CPUs" >&2; exit 1; }
+  tmp=$(mktemp -d)
+  solo=() p0=() p1=()
+  for i in $(seq "$runs"); do
+    taskset -c 1 ./build/bench/lifecycle "$n" "$mode" "$msl" >"$tmp/s" || { cat "$tmp/s"; exit 1; }
+    taskset -c 0 ./build/bench/lifecycle "$n" "$mode" "$msl" >"$tmp/a" &
+    taskset -c 1 ./build/bench/lifecycle "$n" "$mode" "$msl" >"$tmp/b"
+    wait
+    solo+=("$(cyc "$tmp/s")") p0+=("$(cyc "$tmp/a")") p1+=("$(cyc "$tmp/b")")
+    echo "run $i: alone on cpu 1: ${solo[-1]}   both at once: cpu 0 ${p0[-1]}, cpu 1 ${p1[-1]}"
+  done
+  rm -rf "$tmp"
+  s=$(median "${solo[@]}") a=$(median "${p0[@]}") b=$(median "${p1[@]}")
+  echo "terminator_cycles_per_lifecycle alone: $s; two at once: $a (cpu 0), $b (cpu 1) (medians of $runs)"
+  echo "two_core_scaling: $(awk -v s="$s" -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", s / a + s / b}')x one core's lifecycles per second"
+  exit 0
+fi
 vals=() gvals=()
 for i in $(seq "$runs"); do
   out=$(./build/bench/lifecycle "$n" "$mode" "$msl")
@@ -49,6 +73,5 @@ for i in $(seq "$runs"); do
   vals+=("$v")
   gvals+=("$g")
 done
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo "terminator_cycles_per_lifecycle: $(median "${vals[@]}") (median of $runs; runs: $(printf '%s\n' "${vals[@]}" | sort -n | tr '\n' ' '))"
 echo "generator_cycles_per_lifecycle: $(median "${gvals[@]}") (the client side of the same lifecycles)"

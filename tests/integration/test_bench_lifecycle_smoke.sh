@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Smoke runs of scripts/bench-lifecycle.sh (not a speed test, no thresholds
 # on cycles): the stack-only harness completes every lifecycle with no
-# failure in both close modes and prints both sides' cycles; with valgrind
-# present, --callgrind prints an instruction count and its functions.
+# failure in both close modes and prints both sides' cycles; --pair runs
+# two engines at once; with valgrind present, --callgrind prints an
+# instruction count and its functions.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
@@ -22,6 +23,14 @@ if grep -qE "^terminator_cycles_per_lifecycle: [1-9]" <<<"$out" && grep -qE "^ge
   echo "ok: scripts/bench-lifecycle.sh prints both medians"
 else
   echo "FAIL: scripts/bench-lifecycle.sh"; echo "$out" | tail -10; fail=1
+fi
+if [ "$(nproc)" -ge 2 ]; then
+  out=$(timeout 300 scripts/bench-lifecycle.sh --pair --runs 1 --lifecycles 20000 2>&1)
+  if grep -qE "^two_core_scaling: [0-9.]+x" <<<"$out"; then
+    echo "ok: --pair runs two engines at once ($(grep -o 'two_core_scaling: .*' <<<"$out"))"
+  else
+    echo "FAIL: --pair"; echo "$out" | tail -10; fail=1
+  fi
 fi
 if command -v valgrind >/dev/null; then
   out=$(timeout 600 scripts/bench-lifecycle.sh --callgrind --lifecycles 5000 2>&1)
