@@ -6,6 +6,7 @@
 // wheel.  The flow key and application state live beside the TCB in the flow
 // record (lib/stack), not in it.
 #pragma once
+#include <bit>
 #include <cstdint>
 
 #include "tcp/buffer.h"
@@ -33,9 +34,14 @@ enum TcbFlag : uint16_t {
   kOrphan = 1 << 6,      // the application has closed: no more reads
   kInRecovery = 1 << 7,  // NewReno fast recovery (RFC 6582)
   kRttTiming = 1 << 8,   // timing one segment for an RTT sample (no timestamps)
-  kHandshakeAck = 1 << 9,  // our active open's closing ACK is owed (output() decides: with data or alone)
   kNet6 = 1 << 9,        // over IPv6 (the MSS: tcp.h our_mss)
+  kHandshakeAck = 1 << 10,  // our active open's closing ACK is owed (output() decides: with data or alone)
 };
+// Every flag its own bit (two once shared one: clearing the handshake's ACK
+// cleared kNet6 and a retransmitted IPv6 SYN-ACK offered the IPv4 MSS).
+static_assert(std::popcount(unsigned(kTsOk | kWsOk | kFinQueued | kFinSent | kAckNow | kPassive | kOrphan |
+                                     kInRecovery | kRttTiming | kNet6 | kHandshakeAck)) == 11,
+              "TcbFlag values must be distinct bits");
 
 struct Tcb {
   TcpState state = TcpState::Closed;

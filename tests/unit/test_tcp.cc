@@ -207,6 +207,28 @@ TEST_CASE("SYN-RECEIVED: SYN-ACK retransmitted, then the half-open flow is dropp
   CHECK(h.st.timeout_syn_received == 1);
 }
 
+TEST_CASE("SYN-RECEIVED: over IPv6 the retransmitted SYN-ACK offers the IPv6 MSS, as the first did",
+          "[tcp][syn-received][ipv6]") {
+  // kNet6 is read again at every SYN-ACK: nothing in between (output() runs
+  // after each event) may clear it.  (kHandshakeAck once shared its bit.)
+  H h;
+  TcpRepr syn = S(299, 0, F::SYN);
+  syn.opt.mss = 1460;
+  h.out.reset();
+  Env e = h.env();
+  e.v6 = true;
+  open_passive(h.t, syn, 99, e, h.out);
+  REQUIRE(int(h.out.n) == 1);
+  const uint16_t v6_mss = uint16_t(h.cfg.mss - kIpv6HeaderExtra);
+  CHECK(h.out.seg[0].h.opt.mss == v6_mss);
+  uint32_t t0 = h.now;
+  h.flush();  // the stack's output() after the event
+  Out& o = h.at(t0 + 1000);
+  REQUIRE(int(o.n) == 1);
+  CHECK(int(o.seg[0].h.flags) == int(F::SYN | F::ACK));
+  CHECK(o.seg[0].h.opt.mss == v6_mss);
+}
+
 TEST_CASE("SYN-RECEIVED: ACK with FIN establishes and moves on to CLOSE-WAIT",
           "[tcp][syn-received][close-wait]") {
   H h;
