@@ -72,11 +72,11 @@ struct FrameSink : stack::TxSink {
 
 // The receive side of dp/worker.cc, reduced to what a TCP frame takes:
 // Ethernet, IPv4 (checksum verified), TCP (checksum verified), then the burst.
-void receive(stack::Stack& s, const FrameSink& from, size_t first, size_t count) {
+void receive(stack::Stack& s, const FrameSink& from, size_t count) {
   wire::Ipv4Repr ips[kBurst];
   wire::TcpRepr segs[kBurst];
   unsigned k = 0;
-  for (size_t i = first; i < first + count; i++) {
+  for (size_t i = 0; i < count; i++) {
     std::span<const uint8_t> f(from.arena.data() + i * kFrameRoom, from.len[i]);
     wire::EthRepr eth;
     if (wire::parse_eth(f, eth) != wire::Drop::None) std::abort();
@@ -96,7 +96,7 @@ void receive(stack::Stack& s, const FrameSink& from, size_t first, size_t count)
 // timed, and the one callgrind collects).
 __attribute__((noinline)) void terminator_turn(stack::Stack& term, const FrameSink& in, size_t n, uint64_t now) {
   term.set_time(now);
-  receive(term, in, 0, n);
+  receive(term, in, n);
   term.advance(now);
 }
 
@@ -108,7 +108,7 @@ __attribute__((noinline)) void generator_turn_open(apps::Generator& app, stack::
   gen.advance(now);
 }
 __attribute__((noinline)) void generator_turn_receive(stack::Stack& gen, const FrameSink& in, size_t n) {
-  receive(gen, in, 0, n);
+  receive(gen, in, n);
 }
 
 }  // namespace
