@@ -29,13 +29,16 @@ done
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" >/dev/null || exit 1
 build build || exit 1
 echo "command: $0 --runs $runs --lifecycles $n --mode $mode --msl-ms $msl$([ $cg = 1 ] && echo ' --callgrind')$([ $pair = 1 ] && echo ' --pair')   (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+field() { grep -o "$1=[0-9]*" | cut -d= -f2; }  # a NAME=N figure of bench/lifecycle's output (stdin)
+cyc() { field terminator_cycles_per_lifecycle <"$1"; }
 if [ "$cg" = 1 ]; then
   ensure_packages valgrind >/dev/null || exit 1
   out=$(mktemp -d)
   [ "$n" -gt 200000 ] && n=200000  # callgrind runs ~50x slower; instruction counts do not need more
   valgrind --tool=callgrind --toggle-collect='*terminator_turn*' --callgrind-out-file="$out/cg" \
     ./build/bench/lifecycle "$n" "$mode" "$msl" >"$out/log" 2>&1 || { cat "$out/log"; rm -rf "$out"; exit 1; }
-  total=$(grep -o 'terminator_lifecycles_total=[0-9]*' "$out/log" | cut -d= -f2)
+  total=$(field terminator_lifecycles_total <"$out/log")
   ir=$(grep -o 'Collected : [0-9]*' "$out/log" | awk '{print $3}')
   echo "terminator_instructions_per_lifecycle: $((ir / total)) ($mode closes first, $total lifecycles)"
   echo "by function (instructions per lifecycle, self):"
@@ -44,11 +47,10 @@ if [ "$cg" = 1 ]; then
   rm -rf "$out"
   exit 0
 fi
-median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-cyc() { grep -o 'terminator_cycles_per_lifecycle=[0-9]*' "$1" | cut -d= -f2; }
 if [ "$pair" = 1 ]; then
   [ "$(nproc)" -ge 2 ] || { echo "--pair needs two CPUs" >&2; exit 1; }
   tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
   solo=() p0=() p1=()
   for i in $(seq "$runs"); do
     taskset -c 1 ./build/bench/lifecycle "$n" "$mode" "$msl" >"$tmp/s" || { cat "$tmp/s"; exit 1; }
@@ -58,7 +60,6 @@ if [ "$pair" = 1 ]; then
     solo+=("$(cyc "$tmp/s")") p0+=("$(cyc "$tmp/a")") p1+=("$(cyc "$tmp/b")")
     echo "run $i: alone on cpu 1: ${solo[-1]}   both at once: cpu 0 ${p0[-1]}, cpu 1 ${p1[-1]}"
   done
-  rm -rf "$tmp"
   s=$(median "${solo[@]}") a=$(median "${p0[@]}") b=$(median "${p1[@]}")
   echo "terminator_cycles_per_lifecycle alone: $s; two at once: $a (cpu 0), $b (cpu 1) (medians of $runs)"
   echo "two_core_scaling: $(awk -v s="$s" -v a="$a" -v b="$b" 'BEGIN {printf "%.2f", s / a + s / b}')x one core's lifecycles per second"
@@ -67,8 +68,8 @@ fi
 vals=() gvals=()
 for i in $(seq "$runs"); do
   out=$(./build/bench/lifecycle "$n" "$mode" "$msl")
-  v=$(echo "$out" | grep -o 'terminator_cycles_per_lifecycle=[0-9]*' | cut -d= -f2)
-  g=$(echo "$out" | grep -o 'generator_cycles_per_lifecycle=[0-9]*' | cut -d= -f2)
+  v=$(field terminator_cycles_per_lifecycle <<<"$out")
+  g=$(field generator_cycles_per_lifecycle <<<"$out")
   [ -n "$v" ] && [ -n "$g" ] || { echo "run $i failed: $out" >&2; exit 1; }
   vals+=("$v")
   gvals+=("$g")
