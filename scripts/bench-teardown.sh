@@ -55,15 +55,35 @@ if [ "$memif" = 1 ]; then
   echo "terminator: its own process, worker on cpu 1 (memif server); generator: its own process, worker on cpu 0 (memif client)"
   ./build/app/tcpterm --lcores 0@0,1@1 $mem --no-pci --file-prefix "benchT$$" --log-level warn \
     --vdev "net_memif0,role=server,socket=$sock" -- --addr 198.18.0.2/16 --listen "198.18.0.2:80/$app" \
-    --run-seconds $((seconds + 8)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 \
+    --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 \
     --bench-csv "$out/terminator.csv" "${term_extra[@]}" "${stats[@]}" >"$out/terminator.log" 2>&1 &
   tpid=$!
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
   ./build/app/tcpterm --lcores 0@0,1@0 $mem --no-pci --file-prefix "benchG$$" --log-level warn \
     --vdev "net_memif0,role=client,socket=$sock" -- --addr 198.18.128.1-198.18.255.254/16 \
     --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds" \
-    --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 1048576 \
-    --bench-csv "$out/teardown.csv" >"$out/generator.log" 2>&1
+    --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 1048576 \
+    --bench-csv "$out/teardown.csv" >"$out/generator.log" 2>&1 &
+  gpid=$!
+  # The generator opens for $seconds; a second later (its own clock: its
+  # progress line for that second) both stop polling (SIGUSR1) before either
+  # closes its port (SIGINT): DPDK 22.11's memif unmaps the shared rings from
+  # its interrupt thread when the peer leaves, and a worker preempted inside
+  # a burst then faults (seen once beside a CPU hog: the terminator crashed
+  # as the generator exited).  The --run-seconds above are only a backstop.
+  for _ in $(seq $(( (seconds + 30) * 10 ))); do
+    grep -qE "^t= *$((seconds + 1))s" "$out/generator.log" 2>/dev/null && break
+    kill -0 "$gpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -USR1 "$gpid" "$tpid" 2>/dev/null
+  for _ in $(seq 100); do
+    grep -q '^quiesced' "$out/generator.log" && grep -q '^quiesced' "$out/terminator.log" && break
+    kill -0 "$gpid" 2>/dev/null && kill -0 "$tpid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -INT "$gpid" 2>/dev/null
+  wait "$gpid"
   grc=$?
   kill -INT "$tpid" 2>/dev/null
   wait "$tpid"

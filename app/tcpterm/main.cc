@@ -29,10 +29,12 @@
 #include "telemetry.h"
 
 volatile int g_signal = 0;
+volatile std::sig_atomic_t g_quiesce = 0;
 
 namespace {
 
 void on_signal(int sig) { g_signal = sig; }
+void on_quiesce(int) { g_quiesce = 1; }
 
 void setup_logging(const tcpterm::config::Options& o) {
   std::vector<spdlog::sink_ptr> sinks;
@@ -54,6 +56,7 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
   auto last = start;
   auto last_report = start;
   auto last_bench = start;
+  auto stopped = start;  // when SIGUSR1 stopped the workers
   std::unique_ptr<tcpterm::app::BenchReporter> bench;
   if (!o.bench_csv.empty()) {
     bench = std::make_unique<tcpterm::app::BenchReporter>(dp, o.bench_csv);
@@ -63,6 +66,16 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
   tcpterm::app::Totals prev = tcpterm::app::snapshot(dp);
   while (!g_signal) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (g_quiesce && dp.running()) {
+      // SIGUSR1: the workers stop polling; the ports stay open until SIGINT.
+      // Two processes joined by net_memif stop this way first, so that
+      // neither polls while the other closes: DPDK 22.11's memif unmaps the
+      // shared rings from its interrupt thread when the peer leaves, with
+      // nothing to hold off a worker inside a burst.
+      dp.stop();
+      stopped = clock::now();  // the run's length ends here, not at SIGINT
+      tcpterm::app::out("quiesced: workers stopped, ports open until SIGINT\n");
+    }
     auto now = clock::now();
     if (now - last_report >= std::chrono::seconds(1)) {
       tcpterm::app::report_events(dp);
@@ -70,6 +83,7 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
     }
     double up = std::chrono::duration<double>(now - start).count();
     if (o.run_seconds && up >= o.run_seconds) break;
+    if (!dp.running()) continue;  // quiesced: nothing moves, nothing to sample
     if (bench && bench->ok() && now - last_bench >= std::chrono::seconds(1)) {
       bench->sample(up, std::chrono::duration<double>(now - last_bench).count());
       last_bench = now;
@@ -85,7 +99,8 @@ void run_loop(tcpterm::dp::Dataplane& dp) {
     }
   }
   if (bench && bench->ok())
-    tcpterm::app::out(bench->summary(std::chrono::duration<double>(clock::now() - start).count()));
+    tcpterm::app::out(bench->summary(
+        std::chrono::duration<double>((dp.running() ? clock::now() : stopped) - start).count()));
 }
 
 }  // namespace
@@ -123,6 +138,7 @@ int main(int argc, char** argv) {
   }
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGUSR1, on_quiesce);
   // Lets dpdk-dumpcap / dpdk-pdump capture tcpterm's ports.
   if (rte_pdump_init() != 0) spdlog::warn("pdump unavailable: {}", rte_strerror(rte_errno));
 

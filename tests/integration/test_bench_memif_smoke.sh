@@ -18,6 +18,11 @@ for mode in server forgetful; do
   if [ $rc -eq 0 ] && [ "${completed:-0}" -ge 10000 ] && [ "$backs" -eq 2 ] &&
      grep -q "terminator_cycles_per_lifecycle" <<<"$out"; then
     echo "ok: --memif --mode $mode: $completed completed; both processes returned every mbuf"
+    if grep -q '^quiesced' "$tmp/$mode/generator.log" && grep -q '^quiesced' "$tmp/$mode/terminator.log"; then
+      echo "ok: --mode $mode: both processes stopped polling (SIGUSR1) before either closed its port"
+    else
+      echo "FAIL: --mode $mode: a process did not report 'quiesced' before its shutdown"; fail=1
+    fi
   else
     echo "FAIL: --memif --mode $mode rc=$rc completed=$completed mbufs-back-lines=$backs"; tail -30 <<<"$out"; fail=1
   fi
