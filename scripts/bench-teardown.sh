@@ -51,6 +51,10 @@ if [ "$memif" = 1 ]; then
   # Two processes joined by net_memif: each its own EAL, port, pool, stack.
   sock=/run/tcpterm-bench-$$.sock
   rm -f "$sock"
+  # Whatever happens, nothing is left behind: a process still running (the
+  # script interrupted, or one side stuck) is killed, and a process that did
+  # not exit cleanly leaves its EAL runtime directory, removed here.
+  trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$sock" /var/run/dpdk/benchT$$ /var/run/dpdk/benchG$$' EXIT
   echo "command: $0 --memif --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc ${term_extra[*]}"
   echo "terminator: its own process, worker on cpu 1 (memif server); generator: its own process, worker on cpu 0 (memif client)"
   ./build/app/tcpterm --lcores 0@0,1@1 $mem --no-pci --file-prefix "benchT$$" --log-level warn \
@@ -109,6 +113,7 @@ net=(--addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen "19
      --connect "[2001:2::2]:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds")
 echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc$([ "$ipv6" = 1 ] && echo " --ipv6")"
 echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the idle CLI lcore)"
+trap 'rm -rf /var/run/dpdk/bench$$' EXIT  # left behind only if tcpterm did not exit cleanly
 ./build/app/tcpterm --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
   --ring-pair "${net[@]}" \
   --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 \
