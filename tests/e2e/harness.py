@@ -32,7 +32,7 @@ def sh(cmd, check=True, **kw):
 
 class Appliance:
     def __init__(self, listen, msl_ms=None, extra=(), name=None, capture=False, hugepages=False,
-                 ipv6=False):
+                 ipv6=False, workers=1):
         self.ns = name or f"tt{os.getpid() % 100000}"
         self.tap = f"{self.ns}t"[:15]
         self.listen = listen
@@ -45,13 +45,17 @@ class Appliance:
         self.tshark = None
         self.exit_output = b""
         self.ipv6 = ipv6
+        # One worker lcore per queue of the TAP, alternating between the two
+        # CPUs of the test machine (lcore 0, the CLI's, shares CPU 0).
+        self.lcores = ["-l", "0,1"] if workers == 1 else \
+            ["--lcores", ",".join(["0@0"] + [f"{i}@{i % 2}" for i in range(1, workers + 1)])]
 
     # ---------------------------------------------------------- lifecycle --
     def __enter__(self):
         sh(f"ip netns del {self.ns}", check=False)
         sh(f"ip netns add {self.ns}")
         sh(f"ip netns exec {self.ns} ip link set lo up")
-        args = ["ip", "netns", "exec", self.ns, BIN, "-l", "0,1"] + self.mem + [
+        args = ["ip", "netns", "exec", self.ns, BIN] + self.lcores + self.mem + [
                 "--no-pci", "--file-prefix", self.ns, "--log-level", "warn",
                 "--vdev", f"net_tap0,iface={self.tap}", "--", "-i", "--idle-sleep-us", "20"]
         for l in self.listen:
