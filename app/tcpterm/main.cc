@@ -155,8 +155,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (const auto& p : dp.ports())
-      spdlog::info("port {} ({}, {}): {} queue(s), rss {}, tx checksum offload {}", p.id, p.name,
-                   p.driver, p.queues, p.rss ? "on" : "off", p.tx_tcp_cksum ? "on" : "off");
+      spdlog::info("port {} ({}, {}): {} queue(s), rss {}{}, tx checksum offload {}", p.id, p.name,
+                   p.driver, p.queues, p.rss ? "on" : "off", p.sw_steer ? ", software flow steering" : "",
+                   p.tx_tcp_cksum ? "on" : "off");
     spdlog::info("{} worker lcore(s), {} listener(s), MSL {} ms", dp.workers().size(),
                  opts.listens.size(), opts.stack.tcp.msl_ms);
     dp.start();

@@ -69,6 +69,12 @@ std::string render_tcp_stats(const Totals& t) {
   // Admission control (dp/dataplane.h): SYNs refused while the rx queue is backlogged.
   line(o, "syn_dropped_overload", t.wc.syn_dropped_overload);
   line(o, "overload_entered", t.wc.overload_entered);
+  // Software steering on a multi-queue port (dp/rss.h): frames received
+  // by one lcore for another's flow, handed over through its ring.
+  line(o, "steered_out", t.wc.steered_out);
+  line(o, "steered_in", t.wc.steered_in);
+  line(o, "steer_fanout", t.wc.steer_fanout);
+  line(o, "steer_dropped", t.wc.steer_dropped);
   // IPv6: neighbour discovery and ICMPv6 (ipv6.cc).
   line(o, "rx_ipv6", t.wc.rx_ipv6);
   line(o, "nd_solicitations_in", t.wc.nd_solicitations_in);
@@ -211,6 +217,12 @@ std::string render_port_info(const dp::Dataplane& dp) {
     o << "  Link status: " << (link.link_status ? "up" : "down") << "\n";
     o << "  Link speed: " << link.link_speed << " Mbps\n";
     o << "  RSS: " << (p.rss ? "on" : "off") << "\n";
+    // Which lcore owns a flow (dp/rss.h): the queue the NIC picks by its RSS
+    // hash, or software steering by a keyed hash of the tuple.
+    o << "  Flow steering: "
+      << (p.queues <= 1 ? "one queue" : p.sw_steer ? "software (keyed tuple hash; frames handed between lcores)"
+          : p.has_peer_mac ? "fixed (the ring pair joins queues to lcores)" : "RSS (the NIC's Toeplitz hash)")
+      << "\n";
     o << "  Checksum offload: rx ip " << (p.rx_ip_cksum ? "on" : "off") << ", rx tcp "
       << (p.rx_tcp_cksum ? "on" : "off") << ", tx ip/tcp " << (p.tx_tcp_cksum ? "on" : "off") << "\n";
     o << "  Addresses:";

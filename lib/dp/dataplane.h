@@ -36,11 +36,13 @@
 
 struct rte_mempool;
 struct rte_mbuf;
+struct rte_ring;
 struct rte_eth_dev_tx_buffer;
 
 namespace tcpterm::dp {
 
 inline constexpr unsigned kBurst = 32;
+inline constexpr unsigned kInbox = 4096;  // software steering's ring per lcore
 
 #define TCPTERM_WORKER_COUNTERS(X)                                                       \
   X(rx_packets) X(rx_bytes) X(tx_packets) X(tx_bytes) X(tx_nombuf) X(tx_dropped)         \
@@ -49,7 +51,7 @@ inline constexpr unsigned kBurst = 32;
   X(nexthop_table_full) X(arp_held) X(arp_held_sent) X(arp_held_dropped) X(iterations) X(busy_iterations) X(busy_cycles) \
   X(total_cycles) X(rx_ipv6) X(nd_solicitations_in) X(nd_advertisements_out) X(nd_solicitations_out) X(nd_advertisements_in) X(nd_bad_hop_limit) X(nd_not_on_link) \
   X(icmp6_echo_replies) X(icmp6_packet_too_big) X(icmp6_ignored) X(nd_dad_probes_for_ours) \
-  X(syn_dropped_overload) X(overload_entered)
+  X(syn_dropped_overload) X(overload_entered) X(steered_out) X(steered_in) X(steer_fanout) X(steer_dropped)
 
 struct alignas(64) WorkerCounters {
 #define X(n) uint64_t n = 0;
@@ -71,6 +73,9 @@ struct PortInfo {
   uint16_t queues = 0;
   bool rx_ip_cksum = false, rx_tcp_cksum = false, tx_ip_cksum = false, tx_tcp_cksum = false;
   bool rss = false;
+  // Software steering (dp/rss.h): set on a multi-queue port whose queue
+  // choice cannot be predicted; each frame goes to the lcore its tuple names.
+  std::shared_ptr<RssSteer> sw_steer;
   bool has_peer_mac = false;  // a point-to-point link (the ring pair): no ARP needed
   rte_ether_addr peer_mac{};
   std::vector<config::AddrSpec> addrs;
@@ -149,6 +154,12 @@ class Worker final : public stack::TxSink {
 
   boost::lockfree::spsc_queue<Request*, boost::lockfree::capacity<64>> requests, replies;
 
+  // Software steering (dp/rss.h): frames other lcores received for this
+  // lcore's flows, and their copies of ARP replies and Neighbor
+  // Advertisements (every lcore keeps its own neighbour cache).
+  void set_inbox(rte_ring* r) { inbox_ = r; }
+  rte_ring* inbox() const { return inbox_; }
+
   // stack::TxSink (tx.cc)
   void tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr& h,
                const stack::Payload& p) override;
@@ -159,6 +170,12 @@ class Worker final : public stack::TxSink {
 
  private:
   void rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n);
+  // Software steering: hands the burst's frames owned by other lcores to
+  // them; returns how many stay (compacted at the front of pkts).
+  uint16_t steer(const PortInfo& pi, rte_mbuf** pkts, uint16_t n);
+  void hand_to(uint16_t worker, rte_mbuf* m);
+  void rx_inbox(rte_mbuf** pkts);
+  rte_ring* inbox_ = nullptr;
   void handle_arp(uint16_t port, const uint8_t* data, size_t len);
   void handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, std::span<const uint8_t> l4);
   // An IPv6 frame (after Ethernet): ND, ICMPv6, or a TCP segment for the

@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <rte_random.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -293,6 +294,29 @@ bool Dataplane::init(std::string& err) {
     a.peer_mac = b.mac;
     b.peer_mac = a.mac;
   }
+  // Which lcore owns a flow on a multi-queue port.  The ring pair's queues
+  // are joined to workers by construction.  A NIC whose RSS key and table
+  // can be read steers by Toeplitz (steer_for).  Elsewhere the queue a frame
+  // arrives on says nothing about its flow: a TAP's queue is the kernel's
+  // choice (its own hash of the socket, not of the tuple, and not the queue
+  // the flow's last frame left from), a memif's the peer's.  There software
+  // steering hands each frame to the lcore its tuple names (Worker::steer).
+  for (PortInfo& p : ports_) {
+    if (p.queues <= 1 || p.has_peer_mac) continue;
+    if (p.driver != "net_tap" && steer_for(p.id)) continue;
+    p.sw_steer = std::make_shared<RssSteer>(uint16_t(workers_.size()), rte_rand());
+  }
+  if (std::any_of(ports_.begin(), ports_.end(), [](const PortInfo& p) { return p.sw_steer != nullptr; }))
+    for (auto& w : workers_) {
+      // Many producers (the other lcores), one consumer (this one).
+      std::string name = "tt_inbox_" + std::to_string(w->queue());
+      rte_ring* r = rte_ring_create(name.c_str(), kInbox, w->socket(), RING_F_SC_DEQ);
+      if (!r) {
+        err = "cannot create the steering ring of lcore " + std::to_string(w->lcore()) + ": " + rte_strerror(rte_errno);
+        return false;
+      }
+      w->set_inbox(r);
+    }
   // The client role runs on the last worker (with --ring-pair: the one whose
   // queue the pair joins to the terminator on worker 0).
   for (const auto& c : opts_.connects) {
@@ -429,6 +453,7 @@ std::string Dataplane::shutdown(bool& leak) {
 
 
 std::shared_ptr<RssSteer> Dataplane::steer_for(int port) const {
+  if (port >= 0 && ports_[size_t(port)].sw_steer) return ports_[size_t(port)].sw_steer;
   if (port < 0 || !ports_[size_t(port)].rss || ports_[size_t(port)].queues <= 1) return nullptr;
   uint16_t gp = uint16_t(port);
   rte_eth_dev_info info;

@@ -10,6 +10,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_prefetch.h>
+#include <rte_ring.h>
 
 #include <cstring>
 
@@ -63,6 +64,11 @@ bool Worker::init_tx() {
 }
 
 Worker::~Worker() {
+  if (inbox_) {  // the workers have stopped: nothing is added any more
+    rte_mbuf* m;
+    while (rte_ring_sc_dequeue(inbox_, reinterpret_cast<void**>(&m)) == 0) rte_pktmbuf_free(m);
+    rte_ring_free(inbox_);
+  }
   drop_stash();
   stack_.reset();  // flows release their next hops first
   for (auto* b : txbuf_) rte_free(b);
@@ -91,12 +97,21 @@ int Worker::run() {
       backlog_.completed(freed - last_freed);  // a cleared counter wraps: full credit
       last_freed = freed;
     }
+    // Frames handed over by other lcores first: they arrived earlier than
+    // what this lcore's own queue holds now (a flow's frames can switch
+    // queues: a TAP moves a flow to the queue its replies leave from).
+    if (inbox_ && !rte_ring_empty(inbox_)) {
+      work = true;
+      rx_inbox(pkts);
+    }
     for (uint16_t p = 0; p < nports; p++) {
       uint16_t n = rte_eth_rx_burst(p, queue_, pkts, kBurst);
       note_poll(n);
       if (n) {
         work = true;
-        rx_burst(p, pkts, n);
+        const PortInfo& pi = dp_.ports()[p];
+        if (pi.sw_steer) n = steer(pi, pkts, n);
+        if (n) rx_burst(p, pkts, n);
       }
     }
     stack_->advance(now_ms);
@@ -268,6 +283,100 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   for (unsigned i = 0; i < k; i++) nh_release(nhs[i]);
   for (unsigned i = 0; i < k6; i++) nh_release(nhs6[i]);
   rte_pktmbuf_free_bulk(queued, nq);
+}
+
+// Software steering (dp/rss.h).  Which lcore owns each frame: a TCP
+// segment's owner is named by its tuple (an IPv4 fragment, or an IPv6 one
+// with extension headers, stays: it is dropped here as it would be on its
+// owner); an ICMP error about a segment we sent goes to the owner of the
+// flow it quotes (PMTU); an ARP reply or a Neighbor Advertisement goes to
+// every lcore, each of which keeps its own neighbour cache and may be the
+// one waiting for the answer; anything else (ARP requests, pings, ND
+// solicitations) is answered where it arrived.
+uint16_t Worker::steer(const PortInfo& pi, rte_mbuf** pkts, uint16_t n) {
+  constexpr uint16_t kHere = 0xffff, kAll = 0xfffe;
+  const RssSteer& s = *pi.sw_steer;
+  const uint16_t nw = uint16_t(dp_.workers().size());
+  uint16_t keep = 0;
+  for (uint16_t i = 0; i < n; i++) {
+    rte_mbuf* m = pkts[i];
+    const uint8_t* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    const size_t len = m->data_len;
+    uint16_t to = kHere;
+    if (m->nb_segs == 1 && len >= wire::kEthHdrLen + 28) {
+      const uint16_t et = wire::load16(d + 12);
+      const uint8_t* l3 = d + wire::kEthHdrLen;
+      const size_t l3len = len - wire::kEthHdrLen;
+      if (et == wire::kEtherTypeArp) {
+        if (wire::load16(l3 + 6) == 2) to = kAll;  // a reply
+      } else if (et == wire::kEtherTypeIpv4) {
+        const size_t ihl = size_t(l3[0] & 0x0f) * 4;
+        const bool whole = (wire::load16(l3 + 6) & 0x3fff) == 0;
+        if (whole && ihl >= 20 && l3len >= ihl + 4) {
+          const uint8_t* l4 = l3 + ihl;
+          if (l3[9] == wire::kProtoTcp) {
+            to = s.queue(wire::load32(l3 + 12), wire::load32(l3 + 16), wire::load16(l4), wire::load16(l4 + 2));
+          } else if (l3[9] == wire::kProtoIcmp && (l4[0] == 3 || l4[0] == 11) && l3len >= ihl + 8 + 20 + 4) {
+            // The quoted datagram is ours: its destination is the peer.
+            const uint8_t* q = l4 + 8;
+            const size_t qihl = size_t(q[0] & 0x0f) * 4;
+            if (q[9] == wire::kProtoTcp && qihl >= 20 && l3len >= ihl + 8 + qihl + 4)
+              to = s.queue(wire::load32(q + 16), wire::load32(q + 12), wire::load16(q + qihl + 2),
+                           wire::load16(q + qihl));
+          }
+        }
+      } else if (et == wire::kEtherTypeIpv6 && l3len >= 40 + 4) {
+        const uint8_t* l4 = l3 + 40;
+        if (l3[6] == wire::kProtoTcp) {
+          to = s.queue6_bytes(l3 + 8, l3 + 24, wire::load16(l4), wire::load16(l4 + 2));
+        } else if (l3[6] == 58 && l4[0] == 136) {  // ICMPv6 Neighbor Advertisement
+          to = kAll;
+        } else if (l3[6] == 58 && l4[0] == 2 && l3len >= 40 + 8 + 40 + 4 && l4[8 + 6] == wire::kProtoTcp) {
+          const uint8_t* q = l4 + 8;  // Packet Too Big quotes our segment
+          to = s.queue6_bytes(q + 24, q + 8, wire::load16(q + 40 + 2), wire::load16(q + 40));
+        }
+      }
+    }
+    if (to == kAll) {
+      rte_mbuf_refcnt_update(m, int16_t(nw - 1));  // each lcore frees its reference
+      for (uint16_t w = 0; w < nw; w++)
+        if (w != queue_) hand_to(w, m);
+      c_.steer_fanout++;
+      to = kHere;
+    }
+    if (to == kHere || to == queue_ || to >= nw) {
+      pkts[keep++] = m;
+    } else {
+      m->port = pi.id;
+      hand_to(to, m);
+      c_.steered_out++;
+    }
+  }
+  return keep;
+}
+
+void Worker::hand_to(uint16_t worker, rte_mbuf* m) {
+  if (rte_ring_mp_enqueue(dp_.workers()[worker]->inbox(), m) != 0) {
+    c_.steer_dropped++;  // the owner is that far behind: as a full RX queue would
+    rte_pktmbuf_free(m);
+  }
+}
+
+void Worker::rx_inbox(rte_mbuf** pkts) {
+  unsigned n = rte_ring_sc_dequeue_burst(inbox_, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+  c_.steered_in += n;
+  // Runs of frames from one port, each as one burst.
+  for (unsigned i = 0; i < n;) {
+    unsigned j = i + 1;
+    while (j < n && pkts[j]->port == pkts[i]->port) j++;
+    const uint16_t port = pkts[i]->port;
+    if (port < dp_.ports().size()) {
+      rx_burst(port, pkts + i, uint16_t(j - i));
+    } else {
+      rte_pktmbuf_free_bulk(pkts + i, j - i);
+    }
+    i = j;
+  }
 }
 
 void Worker::handle_arp(uint16_t port, const uint8_t* data, size_t len) {

@@ -1,13 +1,25 @@
 #!/usr/bin/python3
 """Two worker lcores on one port: a two-queue TAP, each worker polling its
 own queue with its own flow table, wheel and TIME-WAIT records.  The kernel
-spreads the namespace's connections over the TAP's queues by flow hash, and
-sends a flow's later segments to the queue its replies came from; every
-connection must complete on the lcore that took its SYN, with no segment
-finding a flow table that does not hold its flow (that would show as an RST,
-an ACK to a listener or a failed cookie)."""
+picks the queue of each frame it sends to the TAP by its own hash (for a
+flow's first reply, not even the queue our side wrote on), so tcpterm steers
+in software (dp/rss.h): the lcore that receives a frame hands it to the lcore
+its tuple names.  Every connection must complete, and no segment may meet a
+flow table without its flow (that would show as an RST, an ACK to a
+listener or a failed cookie):
+  A. 2 x 600 HTTP/1.0 clients (the server role), both lcores in use;
+  B. the proxy to a Linux backend: the backend's replies to the proxy's
+     active opens reach the lcore that opened them (without steering, half
+     of them met the other lcore's table and were answered with RST);
+  C. IPv6 clients: the tuple of IPv6 segments names their owner too, and
+     every lcore learns the kernel's Neighbor Advertisements."""
+import os
 import re
-from harness import Appliance, check
+import subprocess
+import time
+from harness import Appliance, check, sh
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 N = 600
 
@@ -48,6 +60,7 @@ print(ok)
 with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) as a:
     info = a.cli("show port info all")
     check("Queues: 2" in info, "the TAP has one queue per worker (show port info: Queues: 2)")
+    check("Flow steering: software" in info, "a TAP's queues are steered in software (show port info)")
     lc = per_lcore(a)
     check(len(lc) == 2 and sorted(v["queue"] for v in lc.values()) == [0, 1],
           f"two worker lcores, queues 0 and 1 ({sorted(lc)})")
@@ -79,4 +92,62 @@ with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) a
     check(ok == N, f"a second wave of {N} completes too ({ok})")
     st = a.stats()
     check(st["resets_out"] == 0 and st["rst_to_unknown"] == 0, "no resets after the second wave")
+    check(st["steered_out"] > 0 and st["steered_in"] >= st["steered_out"] and st["steer_dropped"] == 0,
+          f"frames were handed between the lcores, none dropped (out {st['steered_out']}, in {st['steered_in']})")
+    a.quit()
+
+# ---- B. the proxy's active opens on two queues -----------------------------
+PROXY_CLIENT = """
+import socket
+from concurrent.futures import ThreadPoolExecutor
+def one(i):
+    s = socket.create_connection(("198.18.0.2", 80), timeout=10)
+    s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
+    data = b""
+    while True:
+        c = s.recv(65536)
+        if not c: break
+        data += c
+    s.close()
+    return data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"backend 198.18.0.11\\n")
+with ThreadPoolExecutor(16) as ex:
+    print(sum(ex.map(one, range(N_CONN))))
+"""
+with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
+               extra=["--pool", "web=198.18.0.11:8080,check=none"]) as a:
+    log = f"/tmp/{a.ns}-backends.log"
+    open(log, "w").close()
+    sh(f"ip netns exec {a.ns} ip addr add 198.18.0.11/24 dev {a.tap}")
+    b = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3",
+                          os.path.join(HERE, "lb_backend.py"), "198.18.0.11", log])
+    try:
+        a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
+        r = a.python(PROXY_CLIENT.replace("N_CONN", str(N // 2)))
+        ok = int(r.stdout.decode().strip() or 0)
+        check(ok == N // 2, f"{N // 2} clients through the proxy, each answered by the backend ({ok})")
+        st = a.stats()
+        for k in ("resets_out", "rst_to_unknown", "no_listener", "ack_to_listener", "syncookies_failed",
+                  "timeout_syn_sent", "connect_failed"):
+            check(st.get(k, 0) == 0, f"every backend reply reached the lcore that opened its flow ({k} {st.get(k)})")
+        check(st["active_opens"] == N // 2, f"one backend connection per client ({st['active_opens']})")
+        tw = {k: v["time_wait"] for k, v in per_lcore(a).items()}
+        check(all(v > 0 for v in tw.values()), f"both lcores proxied connections (TIME-WAIT per lcore {tw})")
+    finally:
+        b.kill()
+        if os.path.exists(log):
+            os.unlink(log)
+    a.quit()
+
+# ---- C. IPv6 ---------------------------------------------------------------
+with Appliance(listen=["[2001:2::2]:80/http,body=16"], msl_ms=60000, workers=2, ipv6=True) as a:
+    r = a.python(CLIENT.replace("N_CONN", str(N // 2)).replace('("198.18.0.2", 80)', '("2001:2::2", 80)'))
+    ok = int(r.stdout.decode().strip() or 0)
+    check(ok == N // 2, f"{N // 2} IPv6 HTTP/1.0 connections over two queues ({ok})")
+    a.wait_for(lambda: sum(v.get("time_wait", 0) for v in per_lcore(a).values()) == N // 2,
+               what=f"{N // 2} IPv6 TIME-WAIT records")
+    tw = {k: v["time_wait"] for k, v in per_lcore(a).items()}
+    check(all(v > 0 for v in tw.values()), f"both lcores terminated IPv6 connections ({tw})")
+    st = a.stats()
+    check(st["resets_out"] == 0 and st["rst_to_unknown"] == 0 and st["steered_out"] > 0,
+          f"IPv6: no resets, frames steered ({st['steered_out']})")
     a.quit()

@@ -68,3 +68,53 @@ TEST_CASE("rx checksum flags: NONE means verified data (virtio), UNKNOWN is chec
   CHECK(tcpterm::dp::rx_ip_cksum(RTE_MBUF_F_RX_IP_CKSUM_UNKNOWN) == Cksum::Verify);
   CHECK(tcpterm::dp::rx_ip_cksum(RTE_MBUF_F_RX_IP_CKSUM_BAD) == Cksum::Bad);
 }
+
+TEST_CASE("RSS: software steering names one owner per tuple, spread evenly", "[rss]") {
+  for (uint16_t n : {2, 3, 4, 16}) {
+    RssSteer s(n, 0x0123456789abcdefull), same(n, 0x0123456789abcdefull), other(n, 0xfedcba9876543210ull);
+    CHECK(s.software());
+    std::vector<unsigned> per(n);
+    unsigned moved = 0;
+    const unsigned kTuples = 64000;
+    for (unsigned i = 0; i < kTuples; i++) {
+      // One client address, its ports in turn: the hardest case to spread.
+      uint32_t src = ipv4("198.18.0.1") + (i >> 14), dst = ipv4("198.18.0.2");
+      uint16_t sport = uint16_t(1024 + (i & 0x3fff)), dport = 80;
+      uint16_t o = s.queue(src, dst, sport, dport);
+      REQUIRE(o < n);
+      CHECK(o == same.queue(src, dst, sport, dport));  // the same key, the same owner
+      moved += o != other.queue(src, dst, sport, dport);
+      per[o]++;
+    }
+    for (unsigned c : per) {  // within 5 % of an even share
+      CHECK(c > kTuples / n * 95 / 100);
+      CHECK(c < kTuples / n * 105 / 100);
+    }
+    // Another key is another assignment: about (n-1)/n of the tuples move.
+    CHECK(moved > kTuples * (n - 1) / n * 9 / 10);
+  }
+}
+
+TEST_CASE("RSS: software steering of IPv6 tuples", "[rss][ipv6]") {
+  RssSteer s(2, 42);
+  tcpterm::wire::Ip6 src{}, dst{};
+  REQUIRE(tcpterm::wire::parse_ip6("2001:2::1", src));
+  REQUIRE(tcpterm::wire::parse_ip6("2001:2::2", dst));
+  unsigned zero = 0;
+  for (unsigned p = 1024; p < 1024 + 20000; p++) {
+    uint16_t o = s.queue6(src, dst, uint16_t(p), 80);
+    REQUIRE(o < 2);
+    CHECK(o == s.queue6_bytes(src.data(), dst.data(), uint16_t(p), 80));
+    zero += o == 0;
+  }
+  CHECK(zero > 9500);
+  CHECK(zero < 10500);
+  // Every part of the tuple counts: the last address byte and either port.
+  unsigned differ = 0;
+  for (unsigned i = 0; i < 256; i++) {
+    tcpterm::wire::Ip6 a = src;
+    a[15] = uint8_t(i);
+    differ += s.queue6(a, dst, 5000, 80) != s.queue6(src, dst, 5000, 80);
+  }
+  CHECK(differ > 64);
+}
