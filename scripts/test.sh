@@ -90,7 +90,7 @@ for suite in $SUITES; do
       if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false; then
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_catch unit-asan build-asan/tests/unit/unit_tests
         for t in tests/integration/test_pcap_injection.py tests/integration/test_options.sh tests/e2e/test_control_channel.py \
-                 tests/e2e/test_proxy.py tests/e2e/test_ipv6.py; do
+                 tests/e2e/test_proxy.py tests/e2e/test_ipv6.py tests/e2e/test_multiqueue.py; do
           log="$LOGDIR/asan_$(basename "$t").log"
           UBSAN_OPTIONS=halt_on_error=1 ASAN_OPTIONS=detect_leaks=0 TCPTERM_BIN="$TCPTERM_TOP/build-asan/app/tcpterm" \
             timeout 600 "$t" >"$log" 2>&1
