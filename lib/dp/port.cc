@@ -10,7 +10,6 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
-#include <rte_random.h>
 #include <rte_ring.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "dp/dataplane.h"
 #include "dp/rss.h"
 #include "lb/proxy.h"
+#include "tcp/random.h"
 
 namespace tcpterm::dp {
 
@@ -304,7 +304,7 @@ bool Dataplane::init(std::string& err) {
   for (PortInfo& p : ports_) {
     if (p.queues <= 1 || p.has_peer_mac) continue;
     if (p.driver != "net_tap" && steer_for(p.id)) continue;
-    p.sw_steer = std::make_shared<RssSteer>(uint16_t(workers_.size()), rte_rand());
+    p.sw_steer = std::make_shared<RssSteer>(uint16_t(workers_.size()), tcp::random_u64());  // a secret, as every hash key
   }
   if (std::any_of(ports_.begin(), ports_.end(), [](const PortInfo& p) { return p.sw_steer != nullptr; }))
     for (auto& w : workers_) {
