@@ -286,9 +286,9 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
 }
 
 // Software steering (dp/rss.h).  Which lcore owns each frame: a TCP
-// segment's owner is named by its tuple (an IPv4 fragment, or an IPv6 one
-// with extension headers, stays: it is dropped here as it would be on its
-// owner); an ICMP error about a segment we sent goes to the owner of the
+// segment's owner is named by its tuple, after any IPv6 extension headers
+// (an IPv4 fragment, or a frame the owner would refuse, stays: it is
+// dropped here as it would be there); an ICMP error about a segment we sent goes to the owner of the
 // flow it quotes (PMTU); an ARP reply or a Neighbor Advertisement goes to
 // every lcore, each of which keeps its own neighbour cache and may be the
 // one waiting for the answer; anything else (ARP requests, pings, ND
@@ -326,18 +326,33 @@ uint16_t Worker::steer(const PortInfo& pi, rte_mbuf** pkts, uint16_t n) {
           }
         }
       } else if (et == wire::kEtherTypeIpv6 && l3len >= 40 + 4) {
-        const uint8_t* l4 = l3 + 40;
-        if (l3[6] == wire::kProtoTcp) {
+        uint8_t proto = l3[6];
+        size_t off = 40;
+        if (proto != wire::kProtoTcp && proto != wire::kProtoIcmp6) {
+          // Extension headers: walked as the owner will walk them (a SYN
+          // behind destination options belongs with the rest of its flow).
+          wire::Ipv6Repr ip6;
+          if (wire::parse_ipv6({l3, l3len}, ip6) == wire::Drop::None) {
+            proto = ip6.proto;
+            off = ip6.hdr_len;
+          }
+        }
+        const uint8_t* l4 = l3 + off;
+        if (l3len < off + 4) {
+          // too short for ports or an ICMPv6 type: dropped where it is
+        } else if (proto == wire::kProtoTcp) {
           to = s.queue6_bytes(l3 + 8, l3 + 24, wire::load16(l4), wire::load16(l4 + 2));
-        } else if (l3[6] == 58 && l4[0] == 136) {  // ICMPv6 Neighbor Advertisement
+        } else if (proto == wire::kProtoIcmp6 && l4[0] == wire::icmp6::kNeighborAdvert) {
           to = kAll;
-        } else if (l3[6] == 58 && l4[0] == 2 && l3len >= 40 + 8 + 40 + 4 && l4[8 + 6] == wire::kProtoTcp) {
-          const uint8_t* q = l4 + 8;  // Packet Too Big quotes our segment
+        } else if (proto == wire::kProtoIcmp6 && l4[0] == wire::icmp6::kPacketTooBig &&
+                   l3len >= off + 8 + 40 + 4 && l4[8 + 6] == wire::kProtoTcp) {
+          const uint8_t* q = l4 + 8;  // it quotes our segment, which has no extension headers
           to = s.queue6_bytes(q + 24, q + 8, wire::load16(q + 40 + 2), wire::load16(q + 40));
         }
       }
     }
     if (to == kAll) {
+      m->port = pi.id;
       rte_mbuf_refcnt_update(m, int16_t(nw - 1));  // each lcore frees its reference
       for (uint16_t w = 0; w < nw; w++)
         if (w != queue_) hand_to(w, m);
