@@ -578,12 +578,12 @@ void Stack::finish_event(uint32_t fi, tcp::Out& out) {
   if (!draining_ && touched_head_ < touched_.size()) drain_touched();
 }
 
-void Stack::transmit(uint32_t fi, const tcp::Out& out) {
+void Stack::transmit(uint32_t fi, tcp::Out& out) {
   Flow& f = pool_[fi];
   if (out.n && f.nh == kNoNextHop) f.nh = sink_.nh_resolve(f.key);
   for (unsigned i = 0; i < out.n; i++) {
-    const tcp::OutSeg& s = out.seg[i];
-    wire::TcpRepr h = s.h;
+    tcp::OutSeg& s = out.seg[i];
+    wire::TcpRepr& h = s.h;  // the ports are the edge's to fill, in place
     h.src_port = f.key.lport;
     h.dst_port = f.key.rport;
     Payload p;

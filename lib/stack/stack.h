@@ -355,7 +355,7 @@ class Stack {
   std::vector<std::pair<uint32_t, uint32_t>> touched_;  // {slot, generation}
   size_t touched_head_ = 0;
   bool draining_ = false;
-  void transmit(uint32_t fi, const tcp::Out& out);
+  void transmit(uint32_t fi, tcp::Out& out);
   void to_time_wait(uint32_t fi);
   void release_leftover(Flow& f);
   void free_flow(uint32_t fi);
