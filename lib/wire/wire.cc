@@ -345,15 +345,6 @@ Drop parse_tcp6(std::span<const uint8_t> p, TcpRepr& out, const Ipv6Repr& ip, bo
   return parse_tcp_fields(p, out, doff);
 }
 
-size_t tcp_header_len(const TcpRepr& t) {
-  size_t n = kTcpMinHdr;
-  if (t.opt.mss) n += 4;
-  if (t.opt.has_wscale()) n += 4;         // NOP + 3
-  if (t.opt.sack_permitted && !t.opt.has_ts) n += 4;  // NOP NOP + 2
-  if (t.opt.has_ts) n += 12;               // (SACK-perm + TS) or (NOP NOP + TS)
-  return n;
-}
-
 namespace {
 size_t emit_tcp_fields(uint8_t* b, const TcpRepr& t) {
   size_t hl = tcp_header_len(t);

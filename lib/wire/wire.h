@@ -352,8 +352,16 @@ Drop parse_tcp(std::span<const uint8_t> p, TcpRepr& out, const Ipv4Repr* ip = nu
 Drop parse_tcp6(std::span<const uint8_t> p, TcpRepr& out, const Ipv6Repr& ip, bool csum_verified = false);
 // Options parsing alone (used by parse_tcp; exposed for fuzzing and tests).
 Drop parse_tcp_options(std::span<const uint8_t> opts, TcpOptions& out);
-// Header length (20 + options, padded to 4) that emit_tcp_header will write.
-size_t tcp_header_len(const TcpRepr& t);
+// Header length (20 + options, padded to 4) that emit_tcp_header will write
+// (inline: every transmitted segment asks twice).
+inline size_t tcp_header_len(const TcpRepr& t) {
+  size_t n = kTcpMinHdr;
+  if (t.opt.mss) n += 4;
+  if (t.opt.has_wscale()) n += 4;                     // NOP + 3
+  if (t.opt.sack_permitted && !t.opt.has_ts) n += 4;  // NOP NOP + 2
+  if (t.opt.has_ts) n += 12;                          // (SACK-perm + TS) or (NOP NOP + TS)
+  return n;
+}
 // Writes the header (with options) and, when `ip` is given, the checksum over
 // pseudo-header + header + `payload_len` bytes of payload already stored right
 // after the header.  Returns the header length.
