@@ -39,11 +39,13 @@ def per_lcore(a):
     return out
 
 
+# N_CONN HTTP/1.0 clients of ADDR:80, 16 at a time; prints how many got a
+# whole response that OK_EXPR (over `data`) accepts.
 CLIENT = """
-import socket, sys
+import socket
 from concurrent.futures import ThreadPoolExecutor
 def one(i):
-    s = socket.create_connection(("198.18.0.2", 80), timeout=10)
+    s = socket.create_connection((ADDR, 80), timeout=10)
     s.sendall(b"GET /%d HTTP/1.0\\r\\n\\r\\n" % i)
     data = b""
     while True:
@@ -52,11 +54,18 @@ def one(i):
         data += c
     s.close()
     head, _, body = data.partition(b"\\r\\n\\r\\n")
-    return head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: 16" in head and len(body) == 16
+    return OK_EXPR
 with ThreadPoolExecutor(16) as ex:
-    ok = sum(ex.map(one, range(N_CONN)))
-print(ok)
+    print(sum(ex.map(one, range(N_CONN))))
 """
+HTTP_OK = 'head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: 16" in head and len(body) == 16'
+
+
+def clients(a, addr, n, ok_expr=HTTP_OK):
+    """Runs the clients in the namespace; how many succeeded."""
+    r = a.python(CLIENT.replace("ADDR", repr(addr)).replace("N_CONN", str(n)).replace("OK_EXPR", ok_expr))
+    return int(r.stdout.decode().strip() or 0)
+
 
 with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) as a:
     info = a.cli("show port info all")
@@ -66,8 +75,7 @@ with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) a
     check(len(lc) == 2 and sorted(v["queue"] for v in lc.values()) == [0, 1],
           f"two worker lcores, queues 0 and 1 ({sorted(lc)})")
 
-    r = a.python(CLIENT.replace("N_CONN", str(N)))
-    ok = int(r.stdout.decode().strip() or 0)
+    ok = clients(a, "198.18.0.2", N)
     check(ok == N, f"{N} HTTP/1.0 connections over two queues, every response whole ({ok})")
 
     # HTTP/1.0: the appliance closes first, so each connection ends in a
@@ -88,8 +96,7 @@ with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) a
     # A second wave from the same client reuses the kernel's ports, landing on
     # TIME-WAIT records that must be found on their own lcore (a SYN that
     # reached the other lcore would open a duplicate flow or be refused).
-    r = a.python(CLIENT.replace("N_CONN", str(N)))
-    ok = int(r.stdout.decode().strip() or 0)
+    ok = clients(a, "198.18.0.2", N)
     check(ok == N, f"a second wave of {N} completes too ({ok})")
     st = a.stats()
     check(st["resets_out"] == 0 and st["rst_to_unknown"] == 0, "no resets after the second wave")
@@ -98,22 +105,6 @@ with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) a
     a.quit()
 
 # ---- B. the proxy's active opens on two queues -----------------------------
-PROXY_CLIENT = """
-import socket
-from concurrent.futures import ThreadPoolExecutor
-def one(i):
-    s = socket.create_connection(("198.18.0.2", 80), timeout=10)
-    s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
-    data = b""
-    while True:
-        c = s.recv(65536)
-        if not c: break
-        data += c
-    s.close()
-    return data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"backend 198.18.0.11\\n")
-with ThreadPoolExecutor(16) as ex:
-    print(sum(ex.map(one, range(N_CONN))))
-"""
 with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
                extra=["--pool", "web=198.18.0.11:8080,check=none"]) as a:
     log = f"/tmp/{a.ns}-backends.log"
@@ -123,8 +114,8 @@ with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
                           os.path.join(HERE, "lb_backend.py"), "198.18.0.11", log])
     try:
         a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
-        r = a.python(PROXY_CLIENT.replace("N_CONN", str(N // 2)))
-        ok = int(r.stdout.decode().strip() or 0)
+        ok = clients(a, "198.18.0.2", N // 2,
+                     'data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"backend 198.18.0.11\\n")')
         check(ok == N // 2, f"{N // 2} clients through the proxy, each answered by the backend ({ok})")
         st = a.stats()
         for k in ("resets_out", "rst_to_unknown", "no_listener", "ack_to_listener", "syncookies_failed",
@@ -141,8 +132,7 @@ with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
 
 # ---- C. IPv6 ---------------------------------------------------------------
 with Appliance(listen=["[2001:2::2]:80/http,body=16"], msl_ms=60000, workers=2, ipv6=True) as a:
-    r = a.python(CLIENT.replace("N_CONN", str(N // 2)).replace('("198.18.0.2", 80)', '("2001:2::2", 80)'))
-    ok = int(r.stdout.decode().strip() or 0)
+    ok = clients(a, "2001:2::2", N // 2)
     check(ok == N // 2, f"{N // 2} IPv6 HTTP/1.0 connections over two queues ({ok})")
     a.wait_for(lambda: sum(v.get("time_wait", 0) for v in per_lcore(a).values()) == N // 2,
                what=f"{N // 2} IPv6 TIME-WAIT records")
