@@ -108,6 +108,10 @@ class Appliance:
             # tcpterm removes its runtime directory when it exits cleanly;
             # after a kill it is the harness's to remove.
             sh(f"rm -rf /var/run/dpdk/{self.ns}", check=False)
+            # The capture outlives the block for the test to read (and
+            # remove); after a failure inside it, nothing reads it.
+            if exc[0] is not None and self.pcap and os.path.exists(self.pcap):
+                os.unlink(self.pcap)
         return False
 
     def quit(self):

@@ -2,8 +2,10 @@
 """In-process injection through net_pcap: crafted frames in, tcpterm's
 replies out, checked one by one; malformed frames dropped and counted by
 reason.  No kernel peer, so nothing answers on tcpterm's behalf."""
+import atexit
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,7 @@ def check(cond, msg):
 
 
 tmp = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, tmp, True)  # a test leaves nothing behind
 inp, outp = os.path.join(tmp, "in.pcap"), os.path.join(tmp, "out.pcap")
 eth = Ether(src=PMAC, dst="ff:ff:ff:ff:ff:ff")
 frames = [
