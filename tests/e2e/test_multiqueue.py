@@ -10,7 +10,8 @@ listener or a failed cookie):
   A. 2 x 600 HTTP/1.0 clients (the server role), both lcores in use;
   B. the proxy to a Linux backend: the backend's replies to the proxy's
      active opens reach the lcore that opened them (without steering, half
-     of them met the other lcore's table and were answered with RST);
+     of them met the other lcore's table and were answered with RST), and
+     the health checks each lcore opens get their replies too;
   C. IPv6 clients: the tuple of IPv6 segments names their owner too, and
      every lcore learns the kernel's Neighbor Advertisements; a SYN behind
      extension headers goes to the same lcore as the rest of its flow."""
@@ -124,6 +125,42 @@ with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
         check(st["active_opens"] == N // 2, f"one backend connection per client ({st['active_opens']})")
         tw = {k: v["time_wait"] for k, v in per_lcore(a).items()}
         check(all(v > 0 for v in tw.values()), f"both lcores proxied connections (TIME-WAIT per lcore {tw})")
+    finally:
+        b.kill()
+        if os.path.exists(log):
+            os.unlink(log)
+    a.quit()
+
+# ---- B2. health checks from both lcores --------------------------------------
+# A backend is `up` only where every lcore sees it up: each lcore's checks
+# are its own active opens, so both must get their replies.
+with Appliance(listen=[], workers=2,
+               extra=["--pool", "chk=198.18.0.11:8080,check=http,path=/health,interval=200,rise=2,fall=2"]) as a:
+    log = f"/tmp/{a.ns}-backends.log"
+    open(log, "w").close()
+    sh(f"ip netns exec {a.ns} ip addr add 198.18.0.11/24 dev {a.tap}")
+    b = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3",
+                          os.path.join(HERE, "lb_backend.py"), "198.18.0.11", log])
+    try:
+        a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
+        # The first checks went out before the backend's address existed:
+        # wait until they are over, then count only what follows.
+        a.wait_for(lambda: a.stats()["entered_ESTABLISHED"] >= 4 and a.states()["SYN-SENT"] == 0,
+                   what="the first checks over, later ones connecting")
+        a.cli("clear tcp stats")
+        time.sleep(2.0)  # about ten more checks from each lcore
+        line = [ln for ln in a.cli("show backends chk").split("\n") if "198.18.0.11:8080" in ln][0].split()
+        st = a.stats()
+        est = st["entered_ESTABLISHED"]
+        # A SYN-ACK that met the other lcore's table would leave its check
+        # in SYN-SENT (retransmitted, then timed out) and mark the backend
+        # down on that lcore.  (Each check ends with our RST while the
+        # backend's FIN is on its way, so the FIN meets no flow by design.)
+        check(line[2] == "up" and est >= 10 and est >= st["active_opens"] - 2,
+              f"health checks from both lcores connect: up, {est} of {st['active_opens']} checks established")
+        check(st["syn_retransmits"] == 0 and st["timeout_syn_sent"] == 0,
+              f"every check's SYN-ACK reached the lcore that opened it (SYN retransmissions "
+              f"{st['syn_retransmits']}, SYN-SENT timeouts {st['timeout_syn_sent']})")
     finally:
         b.kill()
         if os.path.exists(log):
