@@ -14,7 +14,8 @@ listener or a failed cookie):
      the health checks each lcore opens get their replies too;
   C. IPv6 clients: the tuple of IPv6 segments names their owner too, and
      every lcore learns the kernel's Neighbor Advertisements; a SYN behind
-     extension headers goes to the same lcore as the rest of its flow."""
+     extension headers goes to the same lcore as the rest of its flow; the
+     proxy's active opens to an IPv6 backend come back to their lcore."""
 import os
 import re
 import subprocess
@@ -209,4 +210,29 @@ print(len(sa), len(got))
     nsa, ngot = r.stdout.decode().split()
     check(nsa == "16" and ngot == "16",
           f"16 SYNs behind extension headers: each answered, each flow's request answered ({nsa}, {ngot})")
+    a.quit()
+
+# IPv4 clients through the proxy to an IPv6 backend: the IPv6 source ports
+# are chosen by the same hash that steers the backend's replies.
+with Appliance(listen=["198.18.0.2:80/proxy,pool=v6"], workers=2, ipv6=True,
+               extra=["--pool", "v6=[2001:2::11]:8080,check=none"]) as a:
+    log = f"/tmp/{a.ns}-backends.log"
+    open(log, "w").close()
+    sh(f"ip netns exec {a.ns} ip -6 addr add 2001:2::11/64 dev {a.tap} nodad")
+    b = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3",
+                          os.path.join(HERE, "lb_backend.py"), "2001:2::11", log])
+    try:
+        a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
+        ok = clients(a, "198.18.0.2", N // 4,
+                     'data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"backend 2001:2::11\\n")')
+        st = a.stats()
+        check(ok == N // 4 and st["active_opens"] == N // 4,
+              f"{N // 4} IPv4 clients through the proxy to an IPv6 backend ({ok}, {st['active_opens']} backend connections)")
+        check(st["no_listener"] == 0 and st["rst_to_unknown"] == 0 and st["timeout_syn_sent"] == 0
+              and st["steered_out"] > 0,
+              f"the IPv6 backend's replies reached their lcores (steered {st['steered_out']})")
+    finally:
+        b.kill()
+        if os.path.exists(log):
+            os.unlink(log)
     a.quit()
