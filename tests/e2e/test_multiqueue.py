@@ -16,6 +16,7 @@ listener or a failed cookie):
      every lcore learns the kernel's Neighbor Advertisements; a SYN behind
      extension headers goes to the same lcore as the rest of its flow; the
      proxy's active opens to an IPv6 backend come back to their lcore."""
+import contextlib
 import os
 import re
 import subprocess
@@ -69,6 +70,25 @@ def clients(a, addr, n, ok_expr=HTTP_OK):
     return int(r.stdout.decode().strip() or 0)
 
 
+@contextlib.contextmanager
+def backend(a, addr):
+    """A Linux backend (lb_backend.py) on addr in the namespace, for the block."""
+    log = f"/tmp/{a.ns}-backends.log"
+    open(log, "w").close()
+    v6 = ":" in addr
+    sh(f"ip netns exec {a.ns} ip {'-6 ' if v6 else ''}addr add {addr}/{64 if v6 else 24} dev {a.tap}"
+       + (" nodad" if v6 else ""))
+    b = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3",
+                          os.path.join(HERE, "lb_backend.py"), addr, log])
+    try:
+        a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
+        yield
+    finally:
+        b.kill()
+        b.wait()
+        os.unlink(log)
+
+
 with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) as a:
     info = a.cli("show port info all")
     check("Queues: 2" in info, "the TAP has one queue per worker (show port info: Queues: 2)")
@@ -109,13 +129,7 @@ with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) a
 # ---- B. the proxy's active opens on two queues -----------------------------
 with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
                extra=["--pool", "web=198.18.0.11:8080,check=none"]) as a:
-    log = f"/tmp/{a.ns}-backends.log"
-    open(log, "w").close()
-    sh(f"ip netns exec {a.ns} ip addr add 198.18.0.11/24 dev {a.tap}")
-    b = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3",
-                          os.path.join(HERE, "lb_backend.py"), "198.18.0.11", log])
-    try:
-        a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
+    with backend(a, "198.18.0.11"):
         ok = clients(a, "198.18.0.2", N // 2,
                      'data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"backend 198.18.0.11\\n")')
         check(ok == N // 2, f"{N // 2} clients through the proxy, each answered by the backend ({ok})")
@@ -126,10 +140,6 @@ with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
         check(st["active_opens"] == N // 2, f"one backend connection per client ({st['active_opens']})")
         tw = {k: v["time_wait"] for k, v in per_lcore(a).items()}
         check(all(v > 0 for v in tw.values()), f"both lcores proxied connections (TIME-WAIT per lcore {tw})")
-    finally:
-        b.kill()
-        if os.path.exists(log):
-            os.unlink(log)
     a.quit()
 
 # ---- B2. health checks from both lcores --------------------------------------
@@ -137,13 +147,7 @@ with Appliance(listen=["198.18.0.2:80/proxy,pool=web"], workers=2,
 # are its own active opens, so both must get their replies.
 with Appliance(listen=[], workers=2,
                extra=["--pool", "chk=198.18.0.11:8080,check=http,path=/health,interval=200,rise=2,fall=2"]) as a:
-    log = f"/tmp/{a.ns}-backends.log"
-    open(log, "w").close()
-    sh(f"ip netns exec {a.ns} ip addr add 198.18.0.11/24 dev {a.tap}")
-    b = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3",
-                          os.path.join(HERE, "lb_backend.py"), "198.18.0.11", log])
-    try:
-        a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
+    with backend(a, "198.18.0.11"):
         # The first checks went out before the backend's address existed:
         # wait until they are over, then count only what follows.
         a.wait_for(lambda: a.stats()["entered_ESTABLISHED"] >= 4 and a.states()["SYN-SENT"] == 0,
@@ -162,10 +166,6 @@ with Appliance(listen=[], workers=2,
         check(st["syn_retransmits"] == 0 and st["timeout_syn_sent"] == 0,
               f"every check's SYN-ACK reached the lcore that opened it (SYN retransmissions "
               f"{st['syn_retransmits']}, SYN-SENT timeouts {st['timeout_syn_sent']})")
-    finally:
-        b.kill()
-        if os.path.exists(log):
-            os.unlink(log)
     a.quit()
 
 # ---- C. IPv6 ---------------------------------------------------------------
@@ -216,13 +216,7 @@ print(len(sa), len(got))
 # are chosen by the same hash that steers the backend's replies.
 with Appliance(listen=["198.18.0.2:80/proxy,pool=v6"], workers=2, ipv6=True,
                extra=["--pool", "v6=[2001:2::11]:8080,check=none"]) as a:
-    log = f"/tmp/{a.ns}-backends.log"
-    open(log, "w").close()
-    sh(f"ip netns exec {a.ns} ip -6 addr add 2001:2::11/64 dev {a.tap} nodad")
-    b = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3",
-                          os.path.join(HERE, "lb_backend.py"), "2001:2::11", log])
-    try:
-        a.wait_for(lambda: "ready" in open(log).read(), what="backend ready")
+    with backend(a, "2001:2::11"):
         ok = clients(a, "198.18.0.2", N // 4,
                      'data.startswith(b"HTTP/1.0 200 OK") and data.endswith(b"backend 2001:2::11\\n")')
         st = a.stats()
@@ -231,8 +225,4 @@ with Appliance(listen=["198.18.0.2:80/proxy,pool=v6"], workers=2, ipv6=True,
         check(st["no_listener"] == 0 and st["rst_to_unknown"] == 0 and st["timeout_syn_sent"] == 0
               and st["steered_out"] > 0,
               f"the IPv6 backend's replies reached their lcores (steered {st['steered_out']})")
-    finally:
-        b.kill()
-        if os.path.exists(log):
-            os.unlink(log)
     a.quit()
