@@ -130,6 +130,10 @@ std::string render_lcores(const Totals& t, const dp::Dataplane& dp) {
     o << "lcore " << ws[i]->lcore() << " (queue " << ws[i]->queue() << "):\n";
     line(o, "rx_packets", r.wc.rx_packets);
     line(o, "tx_packets", r.wc.tx_packets);
+    if (ws[i]->inbox()) {  // software steering (dp/rss.h): frames handed to and from other lcores
+      line(o, "steered_out", r.wc.steered_out);
+      line(o, "steered_in", r.wc.steered_in);
+    }
     line(o, "flows", r.flows);
     line(o, "time_wait", r.time_wait);
     o << "  busy_percent: " << b << "\n";

@@ -109,6 +109,9 @@ with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) a
     check(all(v > 0 for v in tw.values()), f"both lcores terminated connections (TIME-WAIT per lcore {tw})")
     check(all(v["rx_packets"] > 0 and v["tx_packets"] > 0 for v in lc.values()),
           "both lcores received and sent on their own queue")
+    out_, in_ = sum(v["steered_out"] for v in lc.values()), sum(v["steered_in"] for v in lc.values())
+    check(in_ >= out_ > 0,  # in: also each lcore's copy of an ARP reply another received
+          f"show lcores: what one lcore handed over, the other took in ({out_}, {in_})")
     st = a.stats()
     for k in ("resets_out", "rst_to_unknown", "ack_to_listener", "syncookies_failed"):
         check(st.get(k, 0) == 0, f"no segment reached an lcore without its flow ({k} {st.get(k)})")
