@@ -297,13 +297,13 @@ bool Dataplane::init(std::string& err) {
   // Which lcore owns a flow on a multi-queue port.  The ring pair's queues
   // are joined to workers by construction.  A NIC whose RSS key and table
   // can be read steers by Toeplitz (steer_for).  Elsewhere the queue a frame
-  // arrives on says nothing about its flow: a TAP's queue is the kernel's
-  // choice (its own hash of the socket, not of the tuple, and not the queue
-  // the flow's last frame left from), a memif's the peer's.  There software
-  // steering hands each frame to the lcore its tuple names (Worker::steer).
+  // arrives on says nothing about its flow: a TAP (which offers no RSS
+  // configuration to read) gets the kernel's choice, by its own hash, and
+  // for a flow's first reply before it has learned the queue our side wrote
+  // on; a memif the peer's.  There software steering hands each frame to
+  // the lcore its tuple names (Worker::steer).
   for (PortInfo& p : ports_) {
-    if (p.queues <= 1 || p.has_peer_mac) continue;
-    if (p.driver != "net_tap" && steer_for(p.id)) continue;
+    if (p.queues <= 1 || p.has_peer_mac || steer_for(p.id)) continue;
     p.sw_steer = std::make_shared<RssSteer>(uint16_t(workers_.size()), tcp::random_u64());  // a secret, as every hash key
   }
   if (std::any_of(ports_.begin(), ports_.end(), [](const PortInfo& p) { return p.sw_steer != nullptr; }))
