@@ -288,10 +288,11 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
 // Software steering (dp/rss.h).  Which lcore owns each frame: a TCP
 // segment's owner is named by its tuple, after any IPv6 extension headers
 // (an IPv4 fragment, or a frame the owner would refuse, stays: it is
-// dropped here as it would be there); an ICMP error about a segment we sent goes to the owner of the
-// flow it quotes (PMTU); an ARP reply or a Neighbor Advertisement goes to
-// every lcore, each of which keeps its own neighbour cache and may be the
-// one waiting for the answer; anything else (ARP requests, pings, ND
+// dropped here as it would be there); an ICMPv6 Packet Too Big goes to the
+// owner of the segment it quotes (PMTU; ICMPv4 errors are not acted on,
+// so they stay); an ARP reply or a Neighbor Advertisement goes to every
+// lcore, each of which keeps its own neighbour cache and may be the one
+// waiting for the answer; anything else (ARP requests, pings, ND
 // solicitations) is answered where it arrived.
 uint16_t Worker::steer(const PortInfo& pi, rte_mbuf** pkts, uint16_t n) {
   constexpr uint16_t kHere = 0xffff, kAll = 0xfffe;
@@ -312,18 +313,9 @@ uint16_t Worker::steer(const PortInfo& pi, rte_mbuf** pkts, uint16_t n) {
       } else if (et == wire::kEtherTypeIpv4) {
         const size_t ihl = size_t(l3[0] & 0x0f) * 4;
         const bool whole = (wire::load16(l3 + 6) & 0x3fff) == 0;
-        if (whole && ihl >= 20 && l3len >= ihl + 4) {
+        if (whole && ihl >= 20 && l3len >= ihl + 4 && l3[9] == wire::kProtoTcp) {
           const uint8_t* l4 = l3 + ihl;
-          if (l3[9] == wire::kProtoTcp) {
-            to = s.queue(wire::load32(l3 + 12), wire::load32(l3 + 16), wire::load16(l4), wire::load16(l4 + 2));
-          } else if (l3[9] == wire::kProtoIcmp && (l4[0] == 3 || l4[0] == 11) && l3len >= ihl + 8 + 20 + 4) {
-            // The quoted datagram is ours: its destination is the peer.
-            const uint8_t* q = l4 + 8;
-            const size_t qihl = size_t(q[0] & 0x0f) * 4;
-            if (q[9] == wire::kProtoTcp && qihl >= 20 && l3len >= ihl + 8 + qihl + 4)
-              to = s.queue(wire::load32(q + 16), wire::load32(q + 12), wire::load16(q + qihl + 2),
-                           wire::load16(q + qihl));
-          }
+          to = s.queue(wire::load32(l3 + 12), wire::load32(l3 + 16), wire::load16(l4), wire::load16(l4 + 2));
         }
       } else if (et == wire::kEtherTypeIpv6 && l3len >= 40 + 4) {
         uint8_t proto = l3[6];
