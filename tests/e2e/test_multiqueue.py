@@ -14,7 +14,8 @@ listener or a failed cookie):
      the health checks each lcore opens get their replies too;
   C. IPv6 clients: the tuple of IPv6 segments names their owner too, and
      every lcore learns the kernel's Neighbor Advertisements; a SYN behind
-     extension headers goes to the same lcore as the rest of its flow; the
+     extension headers goes to the same lcore as the rest of its flow, and
+     a Packet Too Big to the lcore of the flow it quotes; the
      proxy's active opens to an IPv6 backend come back to their lcore."""
 import contextlib
 import os
@@ -190,7 +191,8 @@ with Appliance(listen=["[2001:2::2]:80/http,body=16"], msl_ms=60000, workers=2, 
     amac = re.search(r"lladdr (\S+)", a.run(["ip", "-6", "neigh", "show", "2001:2::2"]).stdout.decode()).group(1)
     r = a.python(f"""
 import time
-from scapy.all import Ether, IPv6, TCP, IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, sendp, AsyncSniffer, conf
+from scapy.all import (Ether, IPv6, TCP, IPv6ExtHdrHopByHop, IPv6ExtHdrDestOpt, ICMPv6PacketTooBig, raw, sendp,
+                       AsyncSniffer, conf)
 conf.verb = 0
 IFACE, AMAC, ME, SPOOF, SMAC = "{a.tap}", "{amac}", "2001:2::2", "2001:2::98", "02:00:00:00:00:98"
 ports = list(range(43000, 43016))
@@ -199,20 +201,29 @@ def grab(action):
     sn.start(); time.sleep(0.4); action(); time.sleep(1.0); sn.stop()
     return list(sn.results or [])
 E = Ether(src=SMAC, dst=AMAC)
-syns = [E/IPv6(src=SPOOF, dst=ME)/IPv6ExtHdrHopByHop()/IPv6ExtHdrDestOpt()/TCP(sport=p, dport=80, flags="S", seq=1000)
+syns = [E/IPv6(src=SPOOF, dst=ME)/IPv6ExtHdrHopByHop()/IPv6ExtHdrDestOpt()/TCP(sport=p, dport=80, flags="S", seq=1000, options=[("MSS", 1440)])
         for p in ports]
 sa = {{q[TCP].dport: q[TCP].seq for q in grab(lambda: sendp(syns, iface=IFACE)) if q[TCP].flags == "SA"}}
 acks = [E/IPv6(src=SPOOF, dst=ME)/TCP(sport=p, dport=80, flags="PA", seq=1001, ack=sa[p] + 1)/b"GET / HTTP/1.0\\r\\n\\r\\n"
         for p in ports if p in sa]
-got = {{q[TCP].dport for q in grab(lambda: sendp(acks, iface=IFACE))
-       if bytes(q[TCP].payload).startswith(b"HTTP/1.1 200")}}
+resp = {{q[TCP].dport: q for q in grab(lambda: sendp(acks, iface=IFACE))
+        if bytes(q[TCP].payload).startswith(b"HTTP/1.1 200")}}
+# Each response is still unacknowledged: a Packet Too Big quoting it is
+# for the lcore that owns the flow, wherever the kernel queues it.
+sendp([E/IPv6(src="2001:2::1", dst=ME)/ICMPv6PacketTooBig(mtu=1280)/raw(q[IPv6])[:200] for q in resp.values()],
+      iface=IFACE)
+time.sleep(0.5)
 for p in ports:  # leave nothing half-open
     sendp(E/IPv6(src=SPOOF, dst=ME)/TCP(sport=p, dport=80, flags="R", seq=1001 + 19), iface=IFACE)
-print(len(sa), len(got))
+print(len(sa), len(resp))
 """)
     nsa, ngot = r.stdout.decode().split()
     check(nsa == "16" and ngot == "16",
           f"16 SYNs behind extension headers: each answered, each flow's request answered ({nsa}, {ngot})")
+    st = a.stats()
+    check(st["pmtu_lowered"] == 16 and st["pmtu_ignored"] == 0,
+          f"16 Packet Too Big, each quoting a flow's segment: each reached the flow's lcore "
+          f"(lowered {st['pmtu_lowered']}, ignored {st['pmtu_ignored']})")
     a.quit()
 
 # IPv4 clients through the proxy to an IPv6 backend: the IPv6 source ports
