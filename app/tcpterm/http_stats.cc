@@ -1,5 +1,7 @@
 #include "http_stats.h"
 
+#include "health.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -158,14 +160,19 @@ std::string error(int code, std::string_view reason) {
 // -------------------------------------------------------------- views ---
 StatsView take_view(dp::Dataplane& dp) {
   StatsView v;
+  v.running = dp.running();
   v.t = snapshot(dp);
-  if (!dp.options().pools.empty()) v.lb = lb_snapshot(dp);
+  v.pools_configured = !dp.options().pools.empty();
+  if (v.pools_configured) v.lb = lb_snapshot(dp);
   for (const auto& w : dp.workers()) v.lcores.push_back(w->lcore());
   uint16_t p;
   RTE_ETH_FOREACH_DEV(p) {
     rte_eth_stats s{};
     rte_eth_stats_get(p, &s);
-    v.ports.push_back({p, s.ipackets, s.ibytes, s.opackets, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf});
+    rte_eth_link link{};
+    rte_eth_link_get_nowait(p, &link);
+    v.ports.push_back({p, s.ipackets, s.ibytes, s.opackets, s.obytes, s.imissed, s.ierrors, s.oerrors, s.rx_nombuf,
+                       link.link_status == RTE_ETH_LINK_UP});
   }
   for (rte_mempool* mp : dp.pools())
     if (mp) v.mbufs_in_use += rte_mempool_in_use_count(mp);
@@ -177,6 +184,10 @@ std::string render_metrics(const StatsView& v) {
   Metrics m;
   m.family("tcpterm_up", "gauge", "1 when every worker answered this scrape");
   m.sample("tcpterm_up", "", uint64_t(v.t.ok ? 1 : 0));
+  m.family("tcpterm_healthy", "gauge", "1 when /healthz answers 200 (workers, links, pools, not drained)");
+  m.sample("tcpterm_healthy", "", uint64_t(evaluate_health(v, health_drained()).ok ? 1 : 0));
+  m.family("tcpterm_port_link_up", "gauge", "1 when the port's link is up");
+  for (const auto& port : v.ports) m.sample("tcpterm_port_link_up", lbl("port", std::to_string(port.id)), uint64_t(port.link_up));
   if (!v.t.ok) return m.str();
   const auto& ws = v.t.per_worker;
   m.family("tcpterm_tcp_connections", "gauge",
@@ -417,6 +428,11 @@ std::string StatsServer::answer(std::string_view head) {
                     render_stats_json(v, have_prev_ ? &prev_ : nullptr, with_history ? &history_ : nullptr),
                     head_only);
   }
+  if (target == "/healthz") {
+    Health h = evaluate_health(view(), health_drained());
+    return h.ok ? response(200, "OK", "text/plain; charset=utf-8", render_health(h), head_only)
+                : response(503, "Service Unavailable", "text/plain; charset=utf-8", render_health(h), head_only);
+  }
   if (target == "/" || target == "/index.html")
     return response(200, "OK", "text/html; charset=utf-8", stats_page(), head_only);
   return error(404, "Not Found");
@@ -447,7 +463,7 @@ bool StatsServer::start(uint32_t addr, uint16_t port, std::string& err) {
   rte_cpuset_t cpus = rte_lcore_cpuset(rte_get_main_lcore());
   pthread_setaffinity_np(thread_.native_handle(), sizeof cpus, &cpus);
   pthread_setname_np(thread_.native_handle(), "tcpterm-stats");
-  spdlog::info("stats: http://{}:{}/ (/metrics, /stats.json)", wire::ip_to_string(addr), port);
+  spdlog::info("stats: http://{}:{}/ (/metrics, /stats.json, /healthz)", wire::ip_to_string(addr), port);
   return true;
 }
 

@@ -1,6 +1,7 @@
 // The management HTTP endpoint (--http-stats IP:PORT): /metrics in the
-// Prometheus text exposition format, /stats.json, and / (a self-contained
-// live stats page that polls /stats.json).
+// Prometheus text exposition format, /stats.json, / (a self-contained
+// live stats page that polls /stats.json) and /healthz (health.h: 200 or
+// 503, for a router's or an orchestrator's probe).
 //
 // Control plane only: one thread beside the CLI, pinned to the main lcore's
 // CPUs, an ordinary kernel socket on a management address, never the DPDK
@@ -34,10 +35,13 @@ struct StatsView {
     uint16_t id = 0;
     uint64_t ipackets = 0, ibytes = 0, opackets = 0, obytes = 0, imissed = 0, ierrors = 0, oerrors = 0,
              rx_nombuf = 0;
+    bool link_up = false;
   };
   std::vector<Port> ports;
   std::vector<unsigned> lcores;  // lcore id of each worker, in t.per_worker order
   uint64_t mbufs_in_use = 0;
+  bool running = false;           // the worker lcores run (not stopped with `stop`)
+  bool pools_configured = false;  // --pool given (then lb should have answered)
   double taken_at = 0;  // seconds (steady clock)
 };
 StatsView take_view(dp::Dataplane& dp);

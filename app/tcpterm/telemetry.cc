@@ -7,6 +7,8 @@
 #include <charconv>
 #include <mutex>
 
+#include "health.h"
+#include "http_stats.h"
 #include "render.h"
 
 namespace tcpterm::app {
@@ -124,6 +126,22 @@ int tel_backends(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
+// {"healthy": 0|1, "<check>": "ok"|"FAIL: why", ...}: health.h's verdict.
+int tel_health(const char*, const char*, rte_tel_data* d) {
+  std::lock_guard<std::mutex> l(g_mu);
+  if (!g_dp) return -1;
+  Health h = evaluate_health(take_view(*g_dp), health_drained());
+  rte_tel_data_start_dict(d);
+  rte_tel_data_add_dict_int(d, "healthy", h.ok ? 1 : 0);
+  for (const HealthCheck& c : h.checks) {
+    std::string name = c.name;  // telemetry names: letters, digits and '_'
+    for (char& ch : name)
+      if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+    rte_tel_data_add_dict_string(d, name.c_str(), ((c.ok ? "ok: " : "FAIL: ") + c.detail).c_str());
+  }
+  return 0;
+}
+
 // Previous totals of the counters report_events() watches.
 struct Watched {
   uint64_t flow_table_full = 0, tw_recycled = 0, tw_cap_skipped = 0, tx_nombuf = 0, tx_dropped = 0,
@@ -143,6 +161,8 @@ void telemetry_register(dp::Dataplane* dp) {
   rte_telemetry_register_cmd("/tcpterm/config", tel_config, "The effective configuration");
   rte_telemetry_register_cmd("/tcpterm/backends", tel_backends,
                              "Load-balancer backends: pool, state, weight, active flows, connects, bytes each way");
+  rte_telemetry_register_cmd("/tcpterm/health", tel_health,
+                             "Healthy or not (as /healthz), and each check: dataplane, ports, pools, operator");
 }
 
 void telemetry_unregister() {

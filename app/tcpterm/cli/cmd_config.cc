@@ -1,9 +1,12 @@
-// show config, set msl|fin-wait-2-timeout|idle-timeout, listen, unlisten.
+// show config, set msl|fin-wait-2-timeout|idle-timeout, listen, unlisten,
+// show health, set health drain on|off.
 #include <charconv>
 #include <sstream>
 
 #include "apps/apps.h"
 #include "cli/cli.h"
+#include "health.h"
+#include "http_stats.h"
 #include "render.h"
 
 namespace tcpterm::app {
@@ -134,10 +137,44 @@ cmdline_parse_inst_t cmd_unlisten = {
     unlisten_parsed, nullptr, "unlisten IPV4|IPV6 PORT: remove a listener",
     {TCPTERM_TOK(tok_unlisten), TCPTERM_TOK(tok_uip), TCPTERM_TOK(tok_uport), nullptr}};
 
+// show health: the verdict /healthz serves, and its checks (health.h).
+struct ShowHealth {
+  cmdline_fixed_string_t show, health;
+};
+void show_health_parsed(void*, cmdline*, void*) {
+  out(render_health(evaluate_health(take_view(*g_cli.dp), health_drained())));
+}
+cmdline_parse_token_string_t tok_hshow = TOKEN_STRING_INITIALIZER(ShowHealth, show, "show");
+cmdline_parse_token_string_t tok_health = TOKEN_STRING_INITIALIZER(ShowHealth, health, "health");
+cmdline_parse_inst_t cmd_show_health = {
+    show_health_parsed, nullptr, "show health: healthy or not, as /healthz says, and the checks behind it",
+    {TCPTERM_TOK(tok_hshow), TCPTERM_TOK(tok_health), nullptr}};
+
+// set health drain on|off: report unhealthy (a router withdraws the
+// appliance) while serving on; off: back to the checks' verdict.
+struct SetDrain {
+  cmdline_fixed_string_t set, health, drain, mode;
+};
+void set_drain_parsed(void* res, cmdline*, void*) {
+  bool on = std::string(static_cast<SetDrain*>(res)->mode) == "on";
+  set_health_drain(on);
+  out(on ? "health drain on: /healthz answers 503; flows and new connections are still served\n"
+         : "health drain off: /healthz follows the checks again\n");
+}
+cmdline_parse_token_string_t tok_dset = TOKEN_STRING_INITIALIZER(SetDrain, set, "set");
+cmdline_parse_token_string_t tok_dhealth = TOKEN_STRING_INITIALIZER(SetDrain, health, "health");
+cmdline_parse_token_string_t tok_ddrain = TOKEN_STRING_INITIALIZER(SetDrain, drain, "drain");
+cmdline_parse_token_string_t tok_dmode = TOKEN_STRING_INITIALIZER(SetDrain, mode, "on#off");
+cmdline_parse_inst_t cmd_set_drain = {
+    set_drain_parsed, nullptr,
+    "set health drain on|off: report unhealthy so routers withdraw this appliance (it keeps serving)",
+    {TCPTERM_TOK(tok_dset), TCPTERM_TOK(tok_dhealth), TCPTERM_TOK(tok_ddrain), TCPTERM_TOK(tok_dmode), nullptr}};
+
 }  // namespace
 
 void register_config(std::vector<cmdline_parse_inst_t*>& v) {
-  v.insert(v.end(), {&cmd_show_config, &cmd_set, &cmd_set_cookies, &cmd_listen, &cmd_unlisten});
+  v.insert(v.end(), {&cmd_show_config, &cmd_set, &cmd_set_cookies, &cmd_listen, &cmd_unlisten,
+                            &cmd_show_health, &cmd_set_drain});
 }
 
 }  // namespace tcpterm::app
