@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+"""Health for routers (ECMP scale-out): /healthz, `show health`,
+`set health drain`, and scripts/health-route.sh announcing and withdrawing
+a service address through a real BIRD 2 that exports it over BGP to a
+second BIRD (the "router"), all inside the test's namespace.
+  A. a pool with no backend up: 503, the pool named; `show health` and
+     tcpterm_healthy agree
+  B. the backend comes up: 200; HEAD answers too; DPDK telemetry's
+     /tcpterm/health agrees
+  C. drained by the operator: 503 while clients are still served; undrained: 200
+  D. the port's link down: 503 naming the port; up again: 200
+  E. a worker that does not answer its control query: 503 (dataplane);
+     workers stopped with `stop`: 503; started: 200
+  F. health-route.sh + BIRD: the router learns 198.18.1.10/32 over BGP
+     while healthy, loses it when drained, learns it again when undrained
+"""
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import TOP, Appliance, check, sh  # noqa: E402
+
+URL = "http://127.0.0.1:9100"
+BACKEND = "198.18.0.11"
+VIP = "198.18.1.10/32"
+
+
+def healthz(a, method="GET"):
+    args = ["curl", "-s", "-m", "15", "-w", "\n%{http_code}"] + (["-I"] if method == "HEAD" else []) + [URL + "/healthz"]
+    r = a.run(args, check=False)
+    body, _, code = r.stdout.decode().rpartition("\n")
+    return int(code or 0), body
+
+
+def wait_code(a, want, what, timeout=20):
+    # The endpoint answers from a snapshot up to 0.5 s old.
+    a.wait_for(lambda: healthz(a)[0] == want, timeout=timeout, every=0.3, what=what)
+    return healthz(a)
+
+
+def main():
+    extra = ["--http-stats", "127.0.0.1:9100",
+             "--pool", f"web={BACKEND}:8080,check=tcp,interval=300,rise=1,fall=1"]
+    with Appliance(listen=["198.18.0.2:80/http", "198.18.0.2:81/proxy,pool=web"], extra=extra) as a:
+        procs = []  # every process started here, stopped whatever happens
+        tmp = tempfile.mkdtemp(prefix="tt-bird-")
+        try:
+            scenarios(a, procs, tmp)
+        finally:
+            for p in procs:
+                p.terminate()
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+            sh(f"rm -rf {tmp}", check=False)
+
+
+def scenarios(a, procs, tmp):
+    # ---- A. no backend up ---------------------------------------------------
+    code, body = wait_code(a, 503, "503 while the pool's only backend is absent")
+    check(code == 503 and body.startswith("unhealthy") and "pool web: FAIL (0 of 1 backends up)" in body,
+          f"no backend up: 503, the pool named ({body.splitlines()[:4]})")
+    show = a.cli("show health")
+    check("unhealthy" in show and "pool web: FAIL" in show and "dataplane: ok" in show,
+          "show health says the same")
+    m = a.run(["curl", "-s", "-m", "10", URL + "/metrics"]).stdout.decode()
+    check("tcpterm_healthy 0" in m and 'tcpterm_port_link_up{port="0"} 1' in m,
+          "tcpterm_healthy 0, tcpterm_port_link_up 1")
+
+    # ---- B. the backend comes up --------------------------------------------
+    sh(f"ip netns exec {a.ns} ip addr add {BACKEND}/24 dev {a.tap}")
+    procs.append(subprocess.Popen(["ip", "netns", "exec", a.ns, "socat",
+                                   f"TCP-LISTEN:8080,bind={BACKEND},fork,reuseaddr", "EXEC:/bin/cat"]))
+    code, body = wait_code(a, 200, "200 once the backend is up")
+    check(body.startswith("healthy") and "pool web: ok (1 of 1 backends up)" in body and "port 0: ok" in body,
+          "backend up: 200, every check ok")
+    code, head = healthz(a, "HEAD")
+    check(code == 200, "HEAD /healthz answers 200")
+    t = a.telemetry("/tcpterm/health")
+    check(t.get("healthy") == 1 and t.get("pool_web", "").startswith("ok: 1 of 1") and
+          t.get("port_0") == "ok: link up", f"DPDK telemetry /tcpterm/health agrees ({t})")
+
+    # ---- C. drained by the operator -------------------------------------------
+    out = a.cli("set health drain on")
+    check("drain on" in out, "set health drain on")
+    code, body = healthz(a)  # the flag is read live, not from the cached snapshot
+    check(code == 503 and "operator: FAIL" in body, "drained: 503 at once, the operator named")
+    r = a.run(["curl", "-s", "-m", "10", "-o", "/dev/null", "-w", "%{http_code}", "http://198.18.0.2/"], check=False)
+    check(r.stdout == b"200", "while drained, clients are still served (a new connection got 200)")
+    a.cli("set health drain off")
+    check(healthz(a)[0] == 200, "undrained: 200")
+
+    # ---- D. the link ----------------------------------------------------------
+    sh(f"ip netns exec {a.ns} ip link set {a.tap} down")
+    code, body = wait_code(a, 503, "503 with the link down")
+    check("port 0: FAIL (link down)" in body, "link down: 503, the port named")
+    sh(f"ip netns exec {a.ns} ip link set {a.tap} up")
+    wait_code(a, 200, "200 with the link up again")
+    check(True, "link up again: 200")
+
+    # ---- E. the dataplane -------------------------------------------------------
+    a.cli("debug stall 5000")
+    time.sleep(0.6)  # past the cached snapshot's 0.5 s
+    code, body = healthz(a)
+    check(code == 503 and "dataplane: FAIL (a worker lcore did not answer" in body,
+          "a worker that does not answer in time: 503 (dataplane)")
+    wait_code(a, 200, "200 once the worker answers again")
+    check(True, "the worker answers again: 200")
+    a.cli("stop")
+    code, body = wait_code(a, 503, "503 with the workers stopped")
+    check("dataplane: FAIL (worker lcores stopped" in body, "workers stopped: 503")
+    a.cli("start")
+    wait_code(a, 200, "200 once started")
+    check(True, "started: 200")
+
+    # ---- F. health-route.sh with BIRD 2 over BGP --------------------------------
+    # Two BIRDs in the namespace: the appliance's speaker (AS 65001) on
+    # 198.18.0.1 and a router (AS 65002) on 198.18.0.5, one eBGP session
+    # (multihop: in one namespace each one's neighbour is a local address,
+    # which BIRD does not take as directly connected).
+    sh(f"ip netns exec {a.ns} ip addr add 198.18.0.5/24 dev {a.tap}")
+    speaker = f"""
+router id 198.18.0.1;
+protocol device {{ }}
+protocol static vip {{ ipv4; route {VIP} blackhole; }}
+protocol bgp uplink {{
+  local 198.18.0.1 as 65001; neighbor 198.18.0.5 as 65002; strict bind yes; multihop;
+  ipv4 {{ import none; export where proto = "vip"; }};
+}}
+"""
+    router = """
+router id 198.18.0.5;
+protocol device { }
+protocol bgp appliance {
+  local 198.18.0.5 as 65002; neighbor 198.18.0.1 as 65001; strict bind yes; multihop;
+  ipv4 { import all; export none; };
+}
+"""
+    socks = {}
+    for name, conf in (("speaker", speaker), ("router", router)):
+        path = f"{tmp}/{name}.conf"
+        with open(path, "w") as f:
+            f.write(conf)
+        r = sh(["bird", "-p", "-c", path], check=False)
+        check(r.returncode == 0, f"bird -p accepts the {name}'s configuration {r.stderr.strip()}")
+        socks[name] = f"{tmp}/{name}.ctl"
+        procs.append(subprocess.Popen(["ip", "netns", "exec", a.ns, "bird", "-f", "-c", path, "-s", socks[name],
+                                       "-P", f"{tmp}/{name}.pid"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL))
+
+    def birdc(name, cmd):
+        return a.run(["birdc", "-s", socks[name]] + cmd.split(), check=False).stdout.decode()
+
+    def router_has_vip():
+        return VIP.split("/")[0] in birdc("router", f"show route {VIP}")
+
+    a.wait_for(lambda: "Established" in birdc("router", "show protocols appliance"), timeout=60,
+               what="the BGP session between the two BIRDs")
+    check(True, "the BGP session is established")
+    birdc("speaker", "disable vip")  # the watcher decides
+    a.wait_for(lambda: not router_has_vip(), timeout=20, what="no route before the watcher")
+    log = open(f"{tmp}/watch.log", "w")
+    watcher = subprocess.Popen(["ip", "netns", "exec", a.ns, os.path.join(TOP, "scripts", "health-route.sh"),
+                                "--url", URL + "/healthz", "--interval", "0.5", "--rise", "2", "--fall", "2",
+                                "--up", f"birdc -s {socks['speaker']} enable vip",
+                                "--down", f"birdc -s {socks['speaker']} disable vip"],
+                               stdout=log, stderr=subprocess.STDOUT)
+    procs.append(watcher)
+    a.wait_for(router_has_vip, timeout=30, what="the router learning the service address")
+    check(True, f"healthy: the router learns {VIP} over BGP")
+    a.cli("set health drain on")
+    a.wait_for(lambda: not router_has_vip(), timeout=30, what="the route withdrawn")
+    check(True, "drained: the route is withdrawn from the router")
+    a.cli("set health drain off")
+    a.wait_for(router_has_vip, timeout=30, what="the route announced again")
+    check(True, "undrained: the router learns it again")
+    log.close()
+    text = open(f"{tmp}/watch.log").read()
+    check(text.count("healthy: running the up command") == 2 and "unhealthy (HTTP 503: operator: FAIL" in text,
+          f"the watcher logged each change once, with the reason ({text.strip().splitlines()})")
+    r = subprocess.run([os.path.join(TOP, "scripts", "health-route.sh"), "--url", URL, "--up", "true",
+                        "--down", "true", "--rise", "x"], capture_output=True, text=True)
+    check(r.returncode == 2 and "--rise" in r.stderr, f"a bad flag: exit 2 naming it ({r.stderr.strip()})")
+    a.quit()
+
+
+main()
+print("all ok")
