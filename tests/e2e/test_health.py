@@ -121,14 +121,15 @@ def scenarios(a, procs, tmp):
     # Two BIRDs in the namespace: the appliance's speaker (AS 65001) on
     # 198.18.0.1 and a router (AS 65002) on 198.18.0.5, one eBGP session
     # (multihop: in one namespace each one's neighbour is a local address,
-    # which BIRD does not take as directly connected).
+    # which BIRD does not take as directly connected; a connect that
+    # finds the other not yet listening is retried in 5 s, not 120).
     sh(f"ip netns exec {a.ns} ip addr add 198.18.0.5/24 dev {a.tap}")
     speaker = f"""
 router id 198.18.0.1;
 protocol device {{ }}
 protocol static vip {{ ipv4; route {VIP} blackhole; }}
 protocol bgp uplink {{
-  local 198.18.0.1 as 65001; neighbor 198.18.0.5 as 65002; strict bind yes; multihop;
+  local 198.18.0.1 as 65001; neighbor 198.18.0.5 as 65002; strict bind yes; multihop; connect retry time 5;
   ipv4 {{ import none; export where proto = "vip"; }};
 }}
 """
@@ -136,7 +137,7 @@ protocol bgp uplink {{
 router id 198.18.0.5;
 protocol device { }
 protocol bgp appliance {
-  local 198.18.0.5 as 65002; neighbor 198.18.0.1 as 65001; strict bind yes; multihop;
+  local 198.18.0.5 as 65002; neighbor 198.18.0.1 as 65001; strict bind yes; multihop; connect retry time 5;
   ipv4 { import all; export none; };
 }
 """
