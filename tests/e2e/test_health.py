@@ -6,7 +6,8 @@ second BIRD (the "router"), all inside the test's namespace.
   A. a pool with no backend up: 503, the pool named; `show health` and
      tcpterm_healthy agree
   B. the backend comes up: 200; HEAD answers too; DPDK telemetry's
-     /tcpterm/health agrees
+     /tcpterm/health agrees; every metric the fleet's alerting rules
+     (docs/tcpterm-alerts.yml) name is exported
   C. drained by the operator: 503 while clients are still served; undrained: 200
   D. the port's link down: 503 naming the port; up again: 200
   E. a worker that does not answer its control query: 503 (dataplane);
@@ -15,6 +16,7 @@ second BIRD (the "router"), all inside the test's namespace.
      while healthy, loses it when drained, learns it again when undrained
 """
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -80,6 +82,12 @@ def scenarios(a, procs, tmp):
           "backend up: 200, every check ok")
     code, head = healthz(a, "HEAD")
     check(code == 200, "HEAD /healthz answers 200")
+    # The fleet's alerting rules name only metrics the appliance exports.
+    m = a.run(["curl", "-s", "-m", "10", URL + "/metrics"]).stdout.decode()
+    exported = {line.split("{")[0].split(" ")[0] for line in m.splitlines() if line and not line.startswith("#")}
+    named = set(re.findall(r"\btcpterm_[a-z0-9_]+", open(os.path.join(TOP, "docs", "tcpterm-alerts.yml")).read()))
+    check(len(named) >= 15 and named <= exported,
+          f"every metric docs/tcpterm-alerts.yml names is exported ({len(named)}; missing: {sorted(named - exported)})")
     t = a.telemetry("/tcpterm/health")
     check(t.get("healthy") == 1 and t.get("pool_web", "").startswith("ok: 1 of 1") and
           t.get("port_0") == "ok: link up", f"DPDK telemetry /tcpterm/health agrees ({t})")
