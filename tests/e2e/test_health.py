@@ -135,7 +135,7 @@ def scenarios(a, procs, tmp):
     speaker = f"""
 router id 198.18.0.1;
 protocol device {{ }}
-protocol static vip {{ ipv4; route {VIP} blackhole; }}
+protocol static vip {{ disabled; ipv4; route {VIP} blackhole; }}
 protocol bgp uplink {{
   local 198.18.0.1 as 65001; neighbor 198.18.0.5 as 65002; strict bind yes; multihop; connect retry time 5;
   ipv4 {{ import none; export where proto = "vip"; }};
@@ -170,8 +170,7 @@ protocol bgp appliance {
     a.wait_for(lambda: "Established" in birdc("router", "show protocols appliance"), timeout=60,
                what="the BGP session between the two BIRDs")
     check(True, "the BGP session is established")
-    birdc("speaker", "disable vip")  # the watcher decides
-    a.wait_for(lambda: not router_has_vip(), timeout=20, what="no route before the watcher")
+    check(not router_has_vip(), "the route starts disabled: the watcher decides")
     log = open(f"{tmp}/watch.log", "w")
     watcher = subprocess.Popen(["ip", "netns", "exec", a.ns, os.path.join(TOP, "scripts", "health-route.sh"),
                                 "--url", URL + "/healthz", "--interval", "0.5", "--rise", "2", "--fall", "2",
