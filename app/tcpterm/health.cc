@@ -15,7 +15,7 @@ Health evaluate_health(const StatsView& v, bool drained) {
   Health h;
   size_t workers = v.lcores.size();
   if (!v.running)
-    h.checks.push_back({"dataplane", false, "worker lcores stopped (start them with `start`)"});
+    h.checks.push_back({"dataplane", false, "worker lcores stopped; the CLI's start resumes them"});
   else if (!v.t.ok)
     h.checks.push_back({"dataplane", false, "a worker lcore did not answer its control query in time"});
   else

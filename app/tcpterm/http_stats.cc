@@ -1,7 +1,5 @@
 #include "http_stats.h"
 
-#include "health.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -21,6 +19,8 @@
 #include <cstring>
 #include <sstream>
 #include <vector>
+
+#include "health.h"
 
 namespace tcpterm::app {
 

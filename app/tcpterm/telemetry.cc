@@ -126,7 +126,7 @@ int tel_backends(const char*, const char*, rte_tel_data* d) {
   return 0;
 }
 
-// {"healthy": 0|1, "<check>": "ok"|"FAIL: why", ...}: health.h's verdict.
+// {"healthy": 0|1, "<check>": "ok: why" or "FAIL: why", ...}: health.h's verdict.
 int tel_health(const char*, const char*, rte_tel_data* d) {
   std::lock_guard<std::mutex> l(g_mu);
   if (!g_dp) return -1;
