@@ -22,25 +22,32 @@
 # --max-polls polls (tests).  A bad flag: exit 2 and a line naming it.
 set -u
 url="" up="" down="" interval=1 rise=2 fall=2 timeout=2 max=0
-usage() { echo "usage: $0 --url URL --up CMD --down CMD [--interval S] [--rise N] [--fall N] [--timeout S] [--max-polls N]" >&2; exit 2; }
-num() { [[ "$2" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "$0: $1 needs a number, not '$2'" >&2; exit 2; }; }
+usage() { echo "$0: $1 (usage: --url URL --up CMD --down CMD [--interval S] [--rise N] [--fall N] [--timeout S] [--max-polls N])" >&2; exit 2; }
+num() {  # num FLAG VALUE: a positive number (seconds)
+  [[ "$2" =~ ^[0-9]+([.][0-9]+)?$ ]] && [[ "$2" =~ [1-9] ]] || { echo "$0: $1 needs a number above 0, not '$2'" >&2; exit 2; }
+}
+int() {  # int FLAG VALUE: a whole number from 1
+  [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -ge 1 ] 2>/dev/null || { echo "$0: $1 needs a whole number from 1, not '$2'" >&2; exit 2; }
+}
 while [ $# -gt 0 ]; do
-  [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
+  case $1 in
+    --url|--up|--down|--interval|--rise|--fall|--timeout|--max-polls)
+      [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; } ;;
+  esac
   case $1 in
     --url) url=$2 ;;
     --up) up=$2 ;;
     --down) down=$2 ;;
     --interval) num "$1" "$2"; interval=$2 ;;
-    --rise) num "$1" "$2"; rise=$2 ;;
-    --fall) num "$1" "$2"; fall=$2 ;;
+    --rise) int "$1" "$2"; rise=$2 ;;
+    --fall) int "$1" "$2"; fall=$2 ;;
     --timeout) num "$1" "$2"; timeout=$2 ;;
-    --max-polls) num "$1" "$2"; max=$2 ;;
-    *) echo "$0: unknown option '$1'" >&2; usage ;;
+    --max-polls) int "$1" "$2"; max=$2 ;;
+    *) usage "unknown option '$1'" ;;
   esac
   shift 2
 done
-[ -n "$url" ] && [ -n "$up" ] && [ -n "$down" ] || usage
-[ "$rise" -ge 1 ] && [ "$fall" -ge 1 ] || { echo "$0: --rise and --fall must be at least 1" >&2; exit 2; }
+[ -n "$url" ] && [ -n "$up" ] && [ -n "$down" ] || usage "--url, --up and --down are all needed"
 command -v curl >/dev/null || { echo "$0: curl is needed" >&2; exit 1; }
 
 trap 'exit 0' TERM INT

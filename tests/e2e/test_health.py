@@ -190,9 +190,14 @@ protocol bgp appliance {
     text = open(f"{tmp}/watch.log").read()
     check(text.count("healthy: running the up command") == 2 and "unhealthy (HTTP 503: operator: FAIL" in text,
           f"the watcher logged each change once, with the reason ({text.strip().splitlines()})")
-    r = subprocess.run([os.path.join(TOP, "scripts", "health-route.sh"), "--url", URL, "--up", "true",
-                        "--down", "true", "--rise", "x"], capture_output=True, text=True)
-    check(r.returncode == 2 and "--rise" in r.stderr, f"a bad flag: exit 2 naming it ({r.stderr.strip()})")
+    for bad, word in ((["--rise", "x"], "--rise"), (["--interval", "0"], "--interval"), (["--bogus"], "--bogus"),
+                      (["--fall"], "--fall")):
+        r = subprocess.run([os.path.join(TOP, "scripts", "health-route.sh"), "--url", URL, "--up", "true",
+                            "--down", "true"] + bad, capture_output=True, text=True)
+        check(r.returncode == 2 and word in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+              f"a bad flag: exit 2 and one line naming it ({r.stderr.strip()})")
+    r = subprocess.run([os.path.join(TOP, "scripts", "health-route.sh"), "--up", "true"], capture_output=True, text=True)
+    check(r.returncode == 2 and "--url" in r.stderr, f"a missing flag: exit 2, named ({r.stderr.strip()[:60]})")
     a.quit()
 
 
