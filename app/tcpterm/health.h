@@ -11,7 +11,7 @@
 //   pool NAME  every pool has at least one backend up (a front end whose
 //              pool is empty cannot serve that service);
 //   operator   not drained (`set health drain on`: leave ECMP before
-//              maintenance while the flows it holds run on).
+//              maintenance; it still serves whatever reaches it).
 #pragma once
 #include <atomic>
 #include <string>

@@ -4,11 +4,13 @@ service address (198.18.1.10), each announcing it over BGP through its own
 BIRD 2 speaker driven by scripts/health-route.sh; a third BIRD is the
 router, which merges both announcements into one Linux multipath route
 (the namespace's kernel is the router's forwarding plane, hashing each
-connection's 4-tuple onto a next hop).  All in one namespace:
+packet's 4-tuple onto a next hop).  The router and the appliances share
+one namespace, the clients have another:
 
     kernel 198.18.0.1 --tap-- A1 198.18.0.2     speaker 1 (AS 65001), next hop A1
     kernel 198.18.2.1 --tap-- A2 198.18.2.2     speaker 2 (AS 65002), next hop A2
     kernel 198.18.3.1 (lo)                      router (AS 65000), kernel export, merge paths
+    kernel 198.18.4.1 --veth-- clients 198.18.4.2 (their own namespace: the router forwards)
 
   A. both healthy: the route has two next hops; 200 clients all get 200,
      and both appliances serve a share
@@ -16,6 +18,11 @@ connection's 4-tuple onto a next hop).  All in one namespace:
      keeps one next hop; 100 new clients all get 200, none reaches A1,
      while A1 is still running
   C. A1 undrained: two next hops again, and A1 serves again
+  D. what a withdrawal does to 40 keep-alive connections held open across
+     it: those on A2 carry on, those on A1 now reach A2, which has no state
+     for them, and are reset at once; when A1 returns, the connections
+     opened meanwhile that the multipath hash now sends to A1 are reset
+     too (counted: about half)
 """
 import os
 import subprocess
@@ -27,7 +34,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, TOP, Appliance, check, sh  # noqa: E402
 
 VIP = "198.18.1.10"
-NS = f"tte{os.getpid() % 100000}"
+NS = f"tte{os.getpid() % 100000}"  # the router and the appliances
+CNS = NS + "c"  # the clients, one hop behind the router
 
 
 class Member(Appliance):
@@ -77,7 +85,7 @@ def ns(cmd, **kw):
 def clients(n):
     """n HTTP clients from the kernel to the service address, each a new
     connection (a new source port, so a new ECMP hash); the count of 200s."""
-    r = ns(f"/usr/bin/python3 -c '{CLIENT}' {n}", check=False)
+    r = sh(f"ip netns exec {CNS} /usr/bin/python3 -c '{CLIENT}' {n}", check=False)
     return int(r.stdout.strip() or -1), r.stderr.strip()[-300:]
 
 
@@ -98,21 +106,58 @@ print(ok)
 """.replace("'", '"')
 
 
+HOLDER = r"""
+import socket, sys
+def ask(s):
+    s.sendall(b"GET / HTTP/1.1\r\nHost: vip\r\n\r\n")
+    d = b""
+    while b"\r\n\r\n" not in d or len(d) < d.index(b"\r\n\r\n") + 4 + int(d.split(b"Content-Length: ")[1].split(b"\r\n")[0]):
+        x = s.recv(4096)
+        if not x: raise ConnectionResetError("closed")
+        d += x
+    return d.startswith(b"HTTP/1.1 200")
+conns = [socket.create_connection(("198.18.1.10", 80), timeout=5) for _ in range(int(sys.argv[1]))]
+print(" ".join("%s:%d" % c.getsockname() for c in conns if ask(c)), flush=True)
+for line in sys.stdin:  # one round per line: the fate of each connection
+    out = []
+    for c in conns:
+        try:
+            out.append("ok" if ask(c) else "bad")
+        except ConnectionResetError:
+            out.append("reset")
+        except OSError as e:
+            out.append("timeout" if isinstance(e, socket.timeout) else "error")
+    print(" ".join(out), flush=True)
+"""
+
+
 def nexthops():
     out = ns(f"ip route show {VIP}", check=False).stdout
     return out.count("nexthop via")
 
 
 def main():
-    sh(f"ip netns del {NS}", check=False)
-    sh(f"ip netns add {NS}")
+    for n in (NS, CNS):
+        sh(f"ip netns del {n}", check=False)
+        sh(f"ip netns add {n}")
     tmp = tempfile.mkdtemp(prefix="tt-ecmp-")
     procs = []
     try:
         ns("ip link set lo up")
         ns(f"ip addr add 198.18.3.1/32 dev lo")
-        # The router's forwarding: hash the 4-tuple (L4), not only the addresses.
+        # The router forwards, and hashes each packet's 4-tuple (L4), not
+        # only its addresses, onto a next hop.
+        ns("sysctl -qw net.ipv4.ip_forward=1")
         ns("sysctl -qw net.ipv4.fib_multipath_hash_policy=1")
+        # The clients: their own namespace behind a veth pair, so that the
+        # router forwards their packets as a router does, instead of
+        # originating them (a local socket keeps the route it was given).
+        sh(f"ip link add {NS}r netns {NS} type veth peer name {NS}v netns {CNS}")
+        ns(f"ip addr add 198.18.4.1/24 dev {NS}r")
+        ns(f"ip link set {NS}r up")
+        for cmd in ("ip link set lo up", f"ip addr add 198.18.4.2/24 dev {NS}v", f"ip link set {NS}v up",
+                    "ip route add default via 198.18.4.1"):
+            sh(f"ip netns exec {CNS} {cmd}")
         with Member(1, "198.18.0") as a1, Member(2, "198.18.2") as a2:
             scenarios(a1, a2, tmp, procs)
     finally:
@@ -125,7 +170,8 @@ def main():
         for i in (1, 2):  # what each watcher saw, for the log
             if os.path.exists(f"{tmp}/watch{i}.log"):
                 print(f"watcher {i}:", open(f"{tmp}/watch{i}.log").read().replace("BIRD 2.0.12 ready.\n", "").strip())
-        sh(f"ip netns del {NS}", check=False)
+        for n in (NS, CNS):
+            sh(f"ip netns del {n}", check=False)
         sh(f"rm -rf {tmp}", check=False)
 
 
@@ -193,6 +239,23 @@ protocol bgp a{m.idx} {{
     check(ok == 200, f"200 clients through the router all got 200 ({ok}) {err}")
     check(d1 + d2 == 200 and d1 >= 40 and d2 >= 40, f"both appliances served a share (A1 {d1}, A2 {d2})")
 
+    # Keep-alive connections open across the drain and the return (D).
+    holder = subprocess.Popen(["ip", "netns", "exec", CNS, "/usr/bin/python3", "-c", HOLDER, "40"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs.append(holder)
+    ends = holder.stdout.readline().split()  # the clients' address:port
+    check(len(ends) == 40, f"40 keep-alive connections open through the router ({len(ends)})")
+    on = {m: {l.split()[2] for l in m.cli("show flows ESTABLISHED 100").splitlines() if l.split() and l.split()[0].isdigit()}
+          for m in (a1, a2)}
+    where = ["A1" if e in on[a1] else "A2" if e in on[a2] else "?" for e in ends]
+    check("?" not in where and "A1" in where and "A2" in where,
+          f"each open connection is on one appliance, both hold some (A1 {where.count('A1')}, A2 {where.count('A2')})")
+
+    def round_(h=holder):
+        h.stdin.write("go\n")
+        h.stdin.flush()
+        return h.stdout.readline().split()
+
     # ---- B. A1 drained ----------------------------------------------------------
     a1.cli("set health drain on")
     ns_wait(lambda: nexthops() == 0 and "198.18.2.2" in ns(f"ip route show {VIP}").stdout, 30,
@@ -203,6 +266,21 @@ protocol bgp a{m.idx} {{
     check(ok == 100 and a1.served() == s1 and a2.served() - s2 == 100,
           f"100 new clients all got 200, all from A2 (A1 {a1.served() - s1}, A2 {a2.served() - s2}) {err}")
     check("drained" in a1.cli("show health"), "A1 still runs and says why it is out")
+    # D. What a withdrawal does to open connections: the router now sends
+    # A1's to A2, which holds no state for them and resets them; A2's own
+    # stay where they are.
+    fate = round_()
+    a1_fate = [f for f, w in zip(fate, where) if w == "A1"]
+    a2_fate = [f for f, w in zip(fate, where) if w == "A2"]
+    check(a2_fate and all(f == "ok" for f in a2_fate),
+          f"D. across A1's withdrawal, the {len(a2_fate)} open connections on A2 carry on")
+    check(a1_fate and all(f == "reset" for f in a1_fate),
+          f"D. the {len(a1_fate)} open connections on A1 move to A2 and are reset at once, not left hanging")
+    # And 20 opened while A1 is out, all on A2.
+    during = subprocess.Popen(["ip", "netns", "exec", CNS, "/usr/bin/python3", "-c", HOLDER, "20"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs.append(during)
+    check(len(during.stdout.readline().split()) == 20, "20 more keep-alive connections opened while A1 is out")
 
     # ---- C. A1 back ----------------------------------------------------------------
     a1.cli("set health drain off")
@@ -210,6 +288,18 @@ protocol bgp a{m.idx} {{
     s1 = a1.served()
     ok, err = clients(100)
     check(ok == 100 and a1.served() > s1, f"A1 undrained: two next hops again, A1 serves again ({a1.served() - s1} of 100)")
+    fate = round_()
+    moved = sum(1 for f, w in zip(fate, where) if w == "A2" and f == "reset")
+    kept = sum(1 for f, w in zip(fate, where) if w == "A2" and f == "ok")
+    check(moved == 0 and kept == len(a2_fate),
+          f"D. when A1 returns, the {kept} connections that were on A2 before the drain carry on (the same two "
+          f"next hops: the same hash regions as before)")
+    fate = round_(during)
+    check(len(fate) == 20 and set(fate) <= {"ok", "reset"} and fate.count("reset") >= 1 and fate.count("ok") >= 1,
+          f"D. of the 20 opened while A1 was out, {fate.count('ok')} carry on and {fate.count('reset')} are "
+          f"hashed to A1 and reset at once")
+    holder.stdin.close()
+    during.stdin.close()
     a1.quit()
     a2.quit()
 

@@ -158,7 +158,7 @@ struct SetDrain {
 void set_drain_parsed(void* res, cmdline*, void*) {
   bool on = std::string(static_cast<SetDrain*>(res)->mode) == "on";
   set_health_drain(on);
-  out(on ? "health drain on: /healthz answers 503; flows and new connections are still served\n"
+  out(on ? "health drain on: /healthz answers 503; what still reaches this appliance is served\n"
          : "health drain off: /healthz follows the checks again\n");
 }
 cmdline_parse_token_string_t tok_dset = TOKEN_STRING_INITIALIZER(SetDrain, set, "set");
@@ -167,7 +167,7 @@ cmdline_parse_token_string_t tok_ddrain = TOKEN_STRING_INITIALIZER(SetDrain, dra
 cmdline_parse_token_string_t tok_dmode = TOKEN_STRING_INITIALIZER(SetDrain, mode, "on#off");
 cmdline_parse_inst_t cmd_set_drain = {
     set_drain_parsed, nullptr,
-    "set health drain on|off: report unhealthy so routers withdraw this appliance (it keeps serving)",
+    "set health drain on|off: report unhealthy so routers withdraw this appliance (it serves what still reaches it)",
     {TCPTERM_TOK(tok_dset), TCPTERM_TOK(tok_dhealth), TCPTERM_TOK(tok_ddrain), TCPTERM_TOK(tok_dmode), nullptr}};
 
 }  // namespace
