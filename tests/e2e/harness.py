@@ -204,6 +204,80 @@ class Appliance:
         raise AssertionError(f"timed out waiting for {what} (last: {last})")
 
 
+class Daemons:
+    """Processes a test starts inside a namespace (BIRD 2 speakers and
+    routers, health-route.sh watchers, backends, clients), each stopped on
+    leaving the block whatever happens (SIGTERM, then SIGKILL), their files
+    in a temporary directory removed; the watchers' logs are printed.
+
+        with Daemons(ns) as d:
+            r = d.bird("router", conf)       # bird -p first: r.returncode
+            d.birdc("router", "show route")
+            d.watch("speaker", url)          # enable/disable vip on the speaker
+    """
+
+    def __init__(self, ns):
+        import tempfile
+        self.ns = ns
+        self.tmp = tempfile.mkdtemp(prefix="tt-daemons-")
+        self.procs = []
+        self.socks = {}
+        self.logs = []
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            p.terminate()
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        for name, path in self.logs:  # what each watcher saw, for the test's log
+            with open(path) as f:
+                print(f"{name}:", f.read().replace("BIRD 2.0.12 ready.\n", "").strip())
+        sh(f"rm -rf {self.tmp}", check=False)
+        return False
+
+    def spawn(self, args, **kw):
+        """args run inside the namespace; kept, and stopped at the end."""
+        p = subprocess.Popen(["ip", "netns", "exec", self.ns] + list(args), **kw)
+        self.procs.append(p)
+        return p
+
+    def bird(self, name, conf):
+        """Checks conf with bird -p and, if it passes, starts a BIRD named
+        name on it; returns bird -p's result."""
+        path = f"{self.tmp}/{name}.conf"
+        with open(path, "w") as f:
+            f.write(conf)
+        r = sh(["bird", "-p", "-c", path], check=False)
+        if r.returncode == 0:
+            self.socks[name] = f"{self.tmp}/{name}.ctl"
+            self.spawn(["bird", "-f", "-c", path, "-s", self.socks[name], "-P", f"{self.tmp}/{name}.pid"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return r
+
+    def birdc(self, name, cmd):
+        r = subprocess.run(["ip", "netns", "exec", self.ns, "birdc", "-s", self.socks[name]] + cmd.split(),
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout
+
+    def watch(self, speaker, url, interval="0.5", rise="2", fall="2"):
+        """scripts/health-route.sh on url, enabling and disabling the
+        static protocol `vip` of BIRD `speaker`; returns its log's path."""
+        log = f"{self.tmp}/watch-{speaker}.log"
+        sock = self.socks[speaker]
+        with open(log, "w") as f:
+            self.spawn([os.path.join(TOP, "scripts", "health-route.sh"), "--url", url, "--interval", interval,
+                        "--rise", rise, "--fall", fall, "--up", f"birdc -s {sock} enable vip",
+                        "--down", f"birdc -s {sock} disable vip"], stdout=f, stderr=subprocess.STDOUT)
+        self.logs.append((f"watcher of {speaker}", log))
+        return log
+
+
 def check(cond, msg):
     if not cond:
         print(f"FAIL: {msg}")

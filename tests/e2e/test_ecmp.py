@@ -27,11 +27,10 @@ one namespace, the clients have another:
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, TOP, Appliance, check, sh  # noqa: E402
+from harness import BIN, Appliance, Daemons, check, sh  # noqa: E402
 
 VIP = "198.18.1.10"
 NS = f"tte{os.getpid() % 100000}"  # the router and the appliances
@@ -140,8 +139,6 @@ def main():
     for n in (NS, CNS):
         sh(f"ip netns del {n}", check=False)
         sh(f"ip netns add {n}")
-    tmp = tempfile.mkdtemp(prefix="tt-ecmp-")
-    procs = []
     try:
         ns("ip link set lo up")
         ns(f"ip addr add 198.18.3.1/32 dev lo")
@@ -158,39 +155,17 @@ def main():
         for cmd in ("ip link set lo up", f"ip addr add 198.18.4.2/24 dev {NS}v", f"ip link set {NS}v up",
                     "ip route add default via 198.18.4.1"):
             sh(f"ip netns exec {CNS} {cmd}")
-        with Member(1, "198.18.0") as a1, Member(2, "198.18.2") as a2:
-            scenarios(a1, a2, tmp, procs)
+        with Member(1, "198.18.0") as a1, Member(2, "198.18.2") as a2, Daemons(NS) as d, Daemons(CNS) as dc:
+            scenarios(a1, a2, d, dc)
     finally:
-        for p in procs:
-            p.terminate()
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for i in (1, 2):  # what each watcher saw, for the log
-            if os.path.exists(f"{tmp}/watch{i}.log"):
-                print(f"watcher {i}:", open(f"{tmp}/watch{i}.log").read().replace("BIRD 2.0.12 ready.\n", "").strip())
         for n in (NS, CNS):
             sh(f"ip netns del {n}", check=False)
-        sh(f"rm -rf {tmp}", check=False)
 
 
-def scenarios(a1, a2, tmp, procs):
-    socks = {}
-
+def scenarios(a1, a2, d, dc):
     def bird(name, conf):
-        path = f"{tmp}/{name}.conf"
-        with open(path, "w") as f:
-            f.write(conf)
-        r = sh(["bird", "-p", "-c", path], check=False)
+        r = d.bird(name, conf)
         check(r.returncode == 0, f"bird -p accepts {name}'s configuration {r.stderr.strip()}")
-        socks[name] = f"{tmp}/{name}.ctl"
-        procs.append(subprocess.Popen(["ip", "netns", "exec", NS, "bird", "-f", "-c", path, "-s", socks[name],
-                                       "-P", f"{tmp}/{name}.pid"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
-
-    def birdc(name, cmd):
-        return ns(f"birdc -s {socks[name]} {cmd}", check=False).stdout
 
     # Each speaker sits beside its appliance and names the appliance as the
     # next hop of the service address, once its watcher enables the route
@@ -219,16 +194,11 @@ protocol bgp a{m.idx} {{
 """ for m in (a1, a2)))
     for m in (a1, a2):
         name = f"a{m.idx}"
-        ns_wait(lambda: "Established" in birdc("router", f"show protocols {name}"), 60, f"BGP session {name}")
+        ns_wait(lambda: "Established" in d.birdc("router", f"show protocols {name}"), 60, f"BGP session {name}")
     check(True, "the router has a BGP session with each appliance's speaker")
     check(nexthops() == 0 and VIP not in ns("ip route").stdout, "no route before the watchers start")
     for m in (a1, a2):
-        log = open(f"{tmp}/watch{m.idx}.log", "w")
-        procs.append(subprocess.Popen(
-            ["ip", "netns", "exec", NS, os.path.join(TOP, "scripts", "health-route.sh"),
-             "--url", f"http://{m.stats_addr}/healthz", "--interval", "0.5", "--rise", "2", "--fall", "2",
-             "--up", f"birdc -s {socks[f'speaker{m.idx}']} enable vip",
-             "--down", f"birdc -s {socks[f'speaker{m.idx}']} disable vip"], stdout=log, stderr=subprocess.STDOUT))
+        d.watch(f"speaker{m.idx}", f"http://{m.stats_addr}/healthz")
 
     # ---- A. both healthy ----------------------------------------------------
     ns_wait(lambda: nexthops() == 2, 60, "a multipath route with both appliances")
@@ -240,9 +210,7 @@ protocol bgp a{m.idx} {{
     check(d1 + d2 == 200 and d1 >= 40 and d2 >= 40, f"both appliances served a share (A1 {d1}, A2 {d2})")
 
     # Keep-alive connections open across the drain and the return (D).
-    holder = subprocess.Popen(["ip", "netns", "exec", CNS, "/usr/bin/python3", "-c", HOLDER, "40"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    procs.append(holder)
+    holder = dc.spawn(["/usr/bin/python3", "-c", HOLDER, "40"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ends = holder.stdout.readline().split()  # the clients' address:port
     check(len(ends) == 40, f"40 keep-alive connections open through the router ({len(ends)})")
     on = {m: {l.split()[2] for l in m.cli("show flows ESTABLISHED 100").splitlines() if l.split() and l.split()[0].isdigit()}
@@ -277,9 +245,7 @@ protocol bgp a{m.idx} {{
     check(a1_fate and all(f == "reset" for f in a1_fate),
           f"D. the {len(a1_fate)} open connections on A1 move to A2 and are reset at once, not left hanging")
     # And 20 opened while A1 is out, all on A2.
-    during = subprocess.Popen(["ip", "netns", "exec", CNS, "/usr/bin/python3", "-c", HOLDER, "20"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    procs.append(during)
+    during = dc.spawn(["/usr/bin/python3", "-c", HOLDER, "20"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     check(len(during.stdout.readline().split()) == 20, "20 more keep-alive connections opened while A1 is out")
 
     # ---- C. A1 back ----------------------------------------------------------------

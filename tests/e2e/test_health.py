@@ -19,11 +19,10 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import TOP, Appliance, check, sh  # noqa: E402
+from harness import TOP, Appliance, Daemons, check, sh  # noqa: E402
 
 URL = "http://127.0.0.1:9100"
 BACKEND = "198.18.0.11"
@@ -46,22 +45,12 @@ def wait_code(a, want, what, timeout=20):
 def main():
     extra = ["--http-stats", "127.0.0.1:9100",
              "--pool", f"web={BACKEND}:8080,check=tcp,interval=300,rise=1,fall=1"]
-    with Appliance(listen=["198.18.0.2:80/http", "198.18.0.2:81/proxy,pool=web"], extra=extra) as a:
-        procs = []  # every process started here, stopped whatever happens
-        tmp = tempfile.mkdtemp(prefix="tt-bird-")
-        try:
-            scenarios(a, procs, tmp)
-        finally:
-            for p in procs:
-                p.terminate()
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-            sh(f"rm -rf {tmp}", check=False)
+    with Appliance(listen=["198.18.0.2:80/http", "198.18.0.2:81/proxy,pool=web"], extra=extra) as a, \
+            Daemons(a.ns) as d:
+        scenarios(a, d)
 
 
-def scenarios(a, procs, tmp):
+def scenarios(a, d):
     # ---- A. no backend up ---------------------------------------------------
     code, body = wait_code(a, 503, "503 while the pool's only backend is absent")
     check(code == 503 and body.startswith("unhealthy") and "pool web: FAIL (0 of 1 backends up)" in body,
@@ -75,8 +64,7 @@ def scenarios(a, procs, tmp):
 
     # ---- B. the backend comes up --------------------------------------------
     sh(f"ip netns exec {a.ns} ip addr add {BACKEND}/24 dev {a.tap}")
-    procs.append(subprocess.Popen(["ip", "netns", "exec", a.ns, "socat",
-                                   f"TCP-LISTEN:8080,bind={BACKEND},fork,reuseaddr", "EXEC:/bin/cat"]))
+    d.spawn(["socat", f"TCP-LISTEN:8080,bind={BACKEND},fork,reuseaddr", "EXEC:/bin/cat"])
     code, body = wait_code(a, 200, "200 once the backend is up")
     check(body.startswith("healthy") and "pool web: ok (1 of 1 backends up)" in body and "port 0: ok" in body,
           "backend up: 200, every check ok")
@@ -149,35 +137,18 @@ protocol bgp appliance {
   ipv4 { import all; export none; };
 }
 """
-    socks = {}
     for name, conf in (("speaker", speaker), ("router", router)):
-        path = f"{tmp}/{name}.conf"
-        with open(path, "w") as f:
-            f.write(conf)
-        r = sh(["bird", "-p", "-c", path], check=False)
+        r = d.bird(name, conf)
         check(r.returncode == 0, f"bird -p accepts the {name}'s configuration {r.stderr.strip()}")
-        socks[name] = f"{tmp}/{name}.ctl"
-        procs.append(subprocess.Popen(["ip", "netns", "exec", a.ns, "bird", "-f", "-c", path, "-s", socks[name],
-                                       "-P", f"{tmp}/{name}.pid"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
-
-    def birdc(name, cmd):
-        return a.run(["birdc", "-s", socks[name]] + cmd.split(), check=False).stdout.decode()
 
     def router_has_vip():
-        return VIP.split("/")[0] in birdc("router", f"show route {VIP}")
+        return VIP.split("/")[0] in d.birdc("router", f"show route {VIP}")
 
-    a.wait_for(lambda: "Established" in birdc("router", "show protocols appliance"), timeout=60,
+    a.wait_for(lambda: "Established" in d.birdc("router", "show protocols appliance"), timeout=60,
                what="the BGP session between the two BIRDs")
     check(True, "the BGP session is established")
     check(not router_has_vip(), "the route starts disabled: the watcher decides")
-    log = open(f"{tmp}/watch.log", "w")
-    watcher = subprocess.Popen(["ip", "netns", "exec", a.ns, os.path.join(TOP, "scripts", "health-route.sh"),
-                                "--url", URL + "/healthz", "--interval", "0.5", "--rise", "2", "--fall", "2",
-                                "--up", f"birdc -s {socks['speaker']} enable vip",
-                                "--down", f"birdc -s {socks['speaker']} disable vip"],
-                               stdout=log, stderr=subprocess.STDOUT)
-    procs.append(watcher)
+    log = d.watch("speaker", URL + "/healthz")
     a.wait_for(router_has_vip, timeout=30, what="the router learning the service address")
     check(True, f"healthy: the router learns {VIP} over BGP")
     a.cli("set health drain on")
@@ -186,8 +157,7 @@ protocol bgp appliance {
     a.cli("set health drain off")
     a.wait_for(router_has_vip, timeout=30, what="the route announced again")
     check(True, "undrained: the router learns it again")
-    log.close()
-    text = open(f"{tmp}/watch.log").read()
+    text = open(log).read()
     check(text.count("healthy: running the up command") == 2 and "unhealthy (HTTP 503: operator: FAIL" in text,
           f"the watcher logged each change once, with the reason ({text.strip().splitlines()})")
     for bad, word in ((["--rise", "x"], "--rise"), (["--interval", "0"], "--interval"), (["--bogus"], "--bogus"),
