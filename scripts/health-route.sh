@@ -15,6 +15,9 @@
 #             exported to the BGP sessions: docs/observability.md)
 #   FRR:     --up "vtysh -c 'conf t' -c 'router bgp 65001' -c 'address-family ipv4 unicast' -c 'network 198.18.1.10/32'"
 #            --down "vtysh -c 'conf t' -c 'router bgp 65001' -c 'address-family ipv4 unicast' -c 'no network 198.18.1.10/32'"
+#            (with bgp network import-check on, bgpd announces a network
+#             only once zebra's RIB holds the route)
+#   Both are exercised by tests/e2e/test_health.py.
 #
 # Prints one line per change (time, verdict, the failing checks).  Exits on
 # SIGTERM/SIGINT without running a command (a stopped watcher leaves the

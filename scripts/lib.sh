@@ -8,7 +8,7 @@ TCPTERM_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TCPTERM_BUILD_PKGS=(dpdk libdpdk-dev meson ninja-build pkg-config g++ libboost-dev
                     libspdlog-dev catch2)
 TCPTERM_TEST_PKGS=(clang libclang-rt-14-dev dpdk-dev iproute2 iputils-ping curl python3 python3-scapy tshark tcpdump iptables procps
-                   psmisc socat chromium prometheus bird2)
+                   psmisc socat chromium prometheus bird2 frr)
 
 # ensure_packages PKG...: installs whichever are missing (root, apt-get).
 ensure_packages() {
@@ -27,7 +27,7 @@ ensure_packages() {
   # tshark asks whether non-root users may capture; answer once.
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections 2>/dev/null || true
   apt-get update -qq >/dev/null || return 1
-  # Daemons among them (bird2) are installed, not started on the host: the
+  # Daemons among them (bird2, frr) are installed, not started on the host: the
   # tests start their own, inside their namespaces (policy-rc.d, 101:
   # "action forbidden"), unless the machine already has a policy.
   local policy=""

@@ -265,15 +265,17 @@ class Daemons:
                            capture_output=True, text=True, timeout=30)
         return r.stdout
 
-    def watch(self, speaker, url, interval="0.5", rise="2", fall="2"):
-        """scripts/health-route.sh on url, enabling and disabling the
-        static protocol `vip` of BIRD `speaker`; returns its log's path."""
+    def watch(self, speaker, url, up=None, down=None, interval="0.5", rise="2", fall="2"):
+        """scripts/health-route.sh on url, running up and down (default:
+        enabling and disabling the static protocol `vip` of BIRD
+        `speaker`); returns its log's path."""
         log = f"{self.tmp}/watch-{speaker}.log"
-        sock = self.socks[speaker]
+        if up is None:
+            up, down = (f"birdc -s {self.socks[speaker]} {w} vip" for w in ("enable", "disable"))
         with open(log, "w") as f:
             self.spawn([os.path.join(TOP, "scripts", "health-route.sh"), "--url", url, "--interval", interval,
-                        "--rise", rise, "--fall", fall, "--up", f"birdc -s {sock} enable vip",
-                        "--down", f"birdc -s {sock} disable vip"], stdout=f, stderr=subprocess.STDOUT)
+                        "--rise", rise, "--fall", fall, "--up", up, "--down", down],
+                       stdout=f, stderr=subprocess.STDOUT)
         self.logs.append((f"watcher of {speaker}", log))
         return log
 

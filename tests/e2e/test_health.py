@@ -12,8 +12,9 @@ second BIRD (the "router"), all inside the test's namespace.
   D. the port's link down: 503 naming the port; up again: 200
   E. a worker that does not answer its control query: 503 (dataplane);
      workers stopped with `stop`: 503; started: 200
-  F. health-route.sh + BIRD: the router learns 198.18.1.10/32 over BGP
-     while healthy, loses it when drained, learns it again when undrained
+  F. health-route.sh + BIRD and + FRR: a BIRD router learns 198.18.1.10/32
+     over BGP from each speaker while healthy, loses it when drained, learns
+     it again when undrained
 """
 import os
 import re
@@ -113,13 +114,16 @@ def scenarios(a, d):
     wait_code(a, 200, "200 once started")
     check(True, "started: 200")
 
-    # ---- F. health-route.sh with BIRD 2 over BGP --------------------------------
-    # Two BIRDs in the namespace: the appliance's speaker (AS 65001) on
-    # 198.18.0.1 and a router (AS 65002) on 198.18.0.5, one eBGP session
-    # (multihop: in one namespace each one's neighbour is a local address,
-    # which BIRD does not take as directly connected; a connect that
-    # finds the other not yet listening is retried in 5 s, not 120).
+    # ---- F. health-route.sh with BIRD 2 and FRR over BGP ------------------------
+    # In the namespace: two speakers for the appliance, each driven by its
+    # own watcher -- BIRD (AS 65001) on 198.18.0.1 and FRR's bgpd (AS 65003)
+    # on 198.18.0.6 -- and a BIRD router (AS 65002) on 198.18.0.5 with an
+    # eBGP session to each (multihop: in one namespace each one's neighbour
+    # is a local address, which BIRD does not take as directly connected;
+    # a connect that finds the other not yet listening is retried in 5 s,
+    # not 120).
     sh(f"ip netns exec {a.ns} ip addr add 198.18.0.5/24 dev {a.tap}")
+    sh(f"ip netns exec {a.ns} ip addr add 198.18.0.6/24 dev {a.tap}")
     speaker = f"""
 router id 198.18.0.1;
 protocol device {{ }}
@@ -136,30 +140,62 @@ protocol bgp appliance {
   local 198.18.0.5 as 65002; neighbor 198.18.0.1 as 65001; strict bind yes; multihop; connect retry time 5;
   ipv4 { import all; export none; };
 }
+protocol bgp frr {
+  local 198.18.0.5 as 65002; neighbor 198.18.0.6 as 65003; strict bind yes; multihop; connect retry time 5;
+  ipv4 { import all; export none; };
+}
+"""
+    # FRR's bgpd alone, without zebra (-Z): no RIB to check a `network`
+    # against, so import-check is off.
+    frr = """
+router bgp 65003
+ bgp router-id 198.18.0.6
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 198.18.0.5 remote-as 65002
+ neighbor 198.18.0.5 ebgp-multihop 2
+ neighbor 198.18.0.5 update-source 198.18.0.6
 """
     for name, conf in (("speaker", speaker), ("router", router)):
         r = d.bird(name, conf)
         check(r.returncode == 0, f"bird -p accepts the {name}'s configuration {r.stderr.strip()}")
 
-    def router_has_vip():
-        return VIP.split("/")[0] in d.birdc("router", f"show route {VIP}")
+    with open(f"{d.tmp}/bgpd.conf", "w") as f:
+        f.write(frr)
+    r = sh(["/usr/lib/frr/bgpd", "-C", "-S", "-Z", "-f", f"{d.tmp}/bgpd.conf"], check=False)
+    check(r.returncode == 0, f"bgpd -C accepts FRR's configuration {r.stderr.strip()[-200:]}")
+    d.spawn(["/usr/lib/frr/bgpd", "-f", f"{d.tmp}/bgpd.conf", "-i", f"{d.tmp}/bgpd.pid", "-S", "-Z",
+             "-l", "198.18.0.6", "--vty_socket", d.tmp, "--log", f"file:{d.tmp}/bgpd.log"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    vtysh = (f"vtysh --vty_socket {d.tmp} -d bgpd -c 'configure terminal' -c 'router bgp 65003' "
+             f"-c 'address-family ipv4 unicast' -c")
 
-    a.wait_for(lambda: "Established" in d.birdc("router", "show protocols appliance"), timeout=60,
-               what="the BGP session between the two BIRDs")
-    check(True, "the BGP session is established")
-    check(not router_has_vip(), "the route starts disabled: the watcher decides")
+    def router_has(proto):  # the service address, as the router learned it from one speaker
+        return VIP.split("/")[0] in d.birdc("router", f"show route {VIP} protocol {proto}")
+
+    def both(present):
+        return all(router_has(p) == present for p in ("appliance", "frr"))
+
+    for proto in ("appliance", "frr"):
+        a.wait_for(lambda: "Established" in d.birdc("router", f"show protocols {proto}"), timeout=60,
+                   what=f"the router's BGP session {proto}")
+    check(True, "the router's BGP sessions with the BIRD and the FRR speaker are established")
+    check(both(False), "the routes start withdrawn: the watchers decide")
     log = d.watch("speaker", URL + "/healthz")
-    a.wait_for(router_has_vip, timeout=30, what="the router learning the service address")
-    check(True, f"healthy: the router learns {VIP} over BGP")
+    log_frr = d.watch("frr", URL + "/healthz", up=f"{vtysh} 'network {VIP}'", down=f"{vtysh} 'no network {VIP}'")
+    a.wait_for(lambda: both(True), timeout=30, what="the router learning the service address from both")
+    check(True, f"healthy: the router learns {VIP} over BGP from BIRD and from FRR")
     a.cli("set health drain on")
-    a.wait_for(lambda: not router_has_vip(), timeout=30, what="the route withdrawn")
-    check(True, "drained: the route is withdrawn from the router")
+    a.wait_for(lambda: both(False), timeout=30, what="the routes withdrawn")
+    check(True, "drained: both speakers withdraw it")
     a.cli("set health drain off")
-    a.wait_for(router_has_vip, timeout=30, what="the route announced again")
-    check(True, "undrained: the router learns it again")
-    text = open(log).read()
-    check(text.count("healthy: running the up command") == 2 and "unhealthy (HTTP 503: operator: FAIL" in text,
-          f"the watcher logged each change once, with the reason ({text.strip().splitlines()})")
+    a.wait_for(lambda: both(True), timeout=30, what="the routes announced again")
+    check(True, "undrained: the router learns it again from both")
+    for name, path in (("BIRD", log), ("FRR", log_frr)):
+        text = open(path).read()
+        check(text.count("healthy: running the up command") == 2 and "unhealthy (HTTP 503: operator: FAIL" in text
+              and "command failed" not in text,
+              f"the {name} watcher logged each change once, with the reason ({text.strip().splitlines()})")
     for bad, word in ((["--rise", "x"], "--rise"), (["--interval", "0"], "--interval"), (["--bogus"], "--bogus"),
                       (["--fall"], "--fall")):
         r = subprocess.run([os.path.join(TOP, "scripts", "health-route.sh"), "--url", URL, "--up", "true",
