@@ -14,6 +14,11 @@ import subprocess
 import sys
 import time
 
+# A test stopped by SIGTERM (scripts/test.sh's `timeout`, a CI runner)
+# unwinds like one that failed: its namespace, processes and EAL runtime
+# directory are removed by the blocks' exits, not left behind.
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.environ.get("TCPTERM_BIN", os.path.join(TOP, "build", "app", "tcpterm"))
 PROMPT = b"tcpterm> "
