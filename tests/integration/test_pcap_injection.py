@@ -6,6 +6,7 @@ import atexit
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ def check(cond, msg):
 
 tmp = tempfile.mkdtemp()
 atexit.register(shutil.rmtree, tmp, True)  # a test leaves nothing behind
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # even when stopped by timeout's SIGTERM
 inp, outp = os.path.join(tmp, "in.pcap"), os.path.join(tmp, "out.pcap")
 eth = Ether(src=PMAC, dst="ff:ff:ff:ff:ff:ff")
 frames = [
