@@ -12,11 +12,12 @@ one namespace, the clients have another:
     kernel 198.18.3.1 (lo)                      router (AS 65000), kernel export, merge paths
     kernel 198.18.4.1 --veth-- clients 198.18.4.2 (their own namespace: the router forwards)
 
-  A. both healthy: the route has two next hops; 200 clients all get 200,
-     and both appliances serve a share
-  B. A1 drained (`set health drain on`): its speaker withdraws, the route
-     keeps one next hop; 100 new clients all get 200, none reaches A1,
-     while A1 is still running
+  A. both healthy: the routes to the IPv4 and the IPv6 service address
+     (2001:2:1::10) have two next hops each; 200 IPv4 and 100 IPv6 clients
+     all get 200, and both appliances serve a share of each
+  B. A1 drained (`set health drain on`): its speaker withdraws both, each
+     route keeps one next hop; 100 IPv4 and 50 IPv6 new clients all get
+     200, none reaches A1, while A1 is still running
   C. A1 undrained: two next hops again, and A1 serves again
   D. what a withdrawal does to 40 keep-alive connections held open across
      it: those on A2 carry on, those on A1 now reach A2, which has no state
@@ -33,6 +34,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import BIN, Appliance, Daemons, check, sh  # noqa: E402
 
 VIP = "198.18.1.10"
+VIP6 = "2001:2:1::10"
 NS = f"tte{os.getpid() % 100000}"  # the router and the appliances
 CNS = NS + "c"  # the clients, one hop behind the router
 
@@ -43,6 +45,7 @@ class Member(Appliance):
     def __init__(self, idx, net):
         super().__init__(listen=[f"{VIP}:80/http"], name=NS)
         self.idx, self.net = idx, net  # net: "198.18.0" or "198.18.2"
+        self.net6 = f"2001:2:0:{idx}:"  # the IPv6 link: 2001:2:0:N::1 the router, ::2 the appliance
         self.prefix = f"{NS}m{idx}"
         self.tap = f"{NS}m{idx}"[:15]
         self.stats_addr = f"127.0.0.1:{9100 + idx}"
@@ -51,16 +54,23 @@ class Member(Appliance):
         args = ["ip", "netns", "exec", NS, BIN, "-l", "0,1", "--no-huge", "-m", "512", "--no-pci",
                 "--file-prefix", self.prefix, "--log-level", "warn", "--vdev", f"net_tap0,iface={self.tap}",
                 "--", "-i", "--idle-sleep-us", "50", "--addr", f"{self.net}.2/24", "--addr", f"{VIP}/32",
-                "--listen", f"{VIP}:80/http", "--http-stats", self.stats_addr]
+                "--addr", f"{self.net6}:2/64", "--addr", f"{VIP6}/128",
+                "--listen", f"{VIP}:80/http", "--listen", f"[{VIP6}]:80/http", "--http-stats", self.stats_addr]
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.buf = b""
         self._read_until_prompt(timeout=30)
         sh(f"ip netns exec {NS} ip addr add {self.net}.1/24 dev {self.tap}")
+        sh(f"ip netns exec {NS} sysctl -qw net.ipv6.conf.{self.tap}.accept_dad=0")
+        sh(f"ip netns exec {NS} ip -6 addr add {self.net6}:1/64 dev {self.tap} nodad")
         sh(f"ip netns exec {NS} ip link set {self.tap} up")
         for _ in range(50):
             if "lladdr" in sh(f"ip netns exec {NS} ip neigh show {self.net}.2", check=False).stdout:
                 break
             sh(f"ip netns exec {NS} ping -c1 -W1 {self.net}.2", check=False)
+        for _ in range(50):
+            if "lladdr" in sh(f"ip netns exec {NS} ip -6 neigh show {self.net6}:2", check=False).stdout:
+                break
+            sh(f"ip netns exec {NS} ping -6 -c1 -W1 {self.net6}:2", check=False)
         return self
 
     def __exit__(self, *exc):
@@ -81,10 +91,10 @@ def ns(cmd, **kw):
     return sh(f"ip netns exec {NS} {cmd}", **kw)
 
 
-def clients(n):
-    """n HTTP clients from the kernel to the service address, each a new
+def clients(n, vip=VIP):
+    """n HTTP clients to the service address (IPv4 or IPv6), each a new
     connection (a new source port, so a new ECMP hash); the count of 200s."""
-    r = sh(f"ip netns exec {CNS} /usr/bin/python3 -c '{CLIENT}' {n}", check=False)
+    r = sh(f"ip netns exec {CNS} /usr/bin/python3 -c '{CLIENT}' {n} {vip}", check=False)
     return int(r.stdout.strip() or -1), r.stderr.strip()[-300:]
 
 
@@ -92,7 +102,7 @@ CLIENT = """
 import socket, sys
 ok = 0
 for i in range(int(sys.argv[1])):
-    s = socket.create_connection(("198.18.1.10", 80), timeout=10)
+    s = socket.create_connection((sys.argv[2], 80), timeout=10)
     s.sendall(b"GET / HTTP/1.0\\r\\n\\r\\n")
     d = b""
     while True:
@@ -130,9 +140,13 @@ for line in sys.stdin:  # one round per line: the fate of each connection
 """
 
 
-def nexthops():
-    out = ns(f"ip route show {VIP}", check=False).stdout
+def nexthops(vip=VIP):
+    out = ns(f"ip {'-6 ' if ':' in vip else ''}route show {vip}", check=False).stdout
     return out.count("nexthop via")
+
+
+def route(vip=VIP):
+    return " ".join(ns(f"ip {'-6 ' if ':' in vip else ''}route show {vip}").stdout.split())
 
 
 def main():
@@ -146,14 +160,18 @@ def main():
         # only its addresses, onto a next hop.
         ns("sysctl -qw net.ipv4.ip_forward=1")
         ns("sysctl -qw net.ipv4.fib_multipath_hash_policy=1")
+        ns("sysctl -qw net.ipv6.conf.all.forwarding=1")
+        ns("sysctl -qw net.ipv6.fib_multipath_hash_policy=1")
         # The clients: their own namespace behind a veth pair, so that the
         # router forwards their packets as a router does, instead of
         # originating them (a local socket keeps the route it was given).
         sh(f"ip link add {NS}r netns {NS} type veth peer name {NS}v netns {CNS}")
         ns(f"ip addr add 198.18.4.1/24 dev {NS}r")
+        ns(f"ip -6 addr add 2001:2:0:4::1/64 dev {NS}r nodad")
         ns(f"ip link set {NS}r up")
-        for cmd in ("ip link set lo up", f"ip addr add 198.18.4.2/24 dev {NS}v", f"ip link set {NS}v up",
-                    "ip route add default via 198.18.4.1"):
+        for cmd in ("ip link set lo up", f"ip addr add 198.18.4.2/24 dev {NS}v",
+                    f"ip -6 addr add 2001:2:0:4::2/64 dev {NS}v nodad", f"ip link set {NS}v up",
+                    "ip route add default via 198.18.4.1", "ip -6 route add default via 2001:2:0:4::1"):
             sh(f"ip netns exec {CNS} {cmd}")
         with Member(1, "198.18.0") as a1, Member(2, "198.18.2") as a2, Daemons(NS) as d, Daemons(CNS) as dc:
             scenarios(a1, a2, d, dc)
@@ -176,38 +194,52 @@ def scenarios(a1, a2, d, dc):
 router id {m.net}.1;
 protocol device {{ }}
 protocol static vip {{ disabled; ipv4; route {VIP}/32 blackhole; }}
+protocol static vip6 {{ disabled; ipv6; route {VIP6}/128 blackhole; }}
 protocol bgp uplink {{
   local {m.net}.1 as 6500{m.idx}; neighbor 198.18.3.1 as 65000; multihop; strict bind yes; connect retry time 5;
   ipv4 {{ import none; export filter {{ if proto = "vip" then {{ bgp_next_hop = {m.net}.2; accept; }} reject; }}; }};
+  ipv6 {{ import none; next hop address {m.net6}:2; export where proto = "vip6"; }};
 }}
 """)
     bird("router", f"""
 router id 198.18.3.1;
 protocol device {{ }}
 protocol direct {{ ipv4; }}  # the taps' prefixes: the next hops resolve through them
+protocol direct d6 {{ ipv6; }}
 protocol kernel {{ ipv4 {{ import none; export where proto ~ "a*"; }}; merge paths on; }}
+protocol kernel k6 {{ ipv6 {{ import none; export where proto ~ "a*"; }}; merge paths on; }}
 """ + "".join(f"""
 protocol bgp a{m.idx} {{
   local 198.18.3.1 as 65000; neighbor {m.net}.1 as 6500{m.idx}; multihop; strict bind yes; connect retry time 5;
   ipv4 {{ import all; export none; }};
+  ipv6 {{ import all; export none; }};
 }}
 """ for m in (a1, a2)))
     for m in (a1, a2):
         name = f"a{m.idx}"
         ns_wait(lambda: "Established" in d.birdc("router", f"show protocols {name}"), 60, f"BGP session {name}")
     check(True, "the router has a BGP session with each appliance's speaker")
-    check(nexthops() == 0 and VIP not in ns("ip route").stdout, "no route before the watchers start")
-    for m in (a1, a2):
-        d.watch(f"speaker{m.idx}", f"http://{m.stats_addr}/healthz")
+    check(nexthops() == 0 and VIP not in ns("ip route").stdout and VIP6 not in ns("ip -6 route").stdout,
+          "no route before the watchers start")
+    for m in (a1, a2):  # each watcher announces and withdraws both service addresses
+        sock = d.socks[f"speaker{m.idx}"]
+        d.watch(f"speaker{m.idx}", f"http://{m.stats_addr}/healthz",
+                up=f"birdc -s {sock} enable '\"vip*\"'", down=f"birdc -s {sock} disable '\"vip*\"'")
 
     # ---- A. both healthy ----------------------------------------------------
     ns_wait(lambda: nexthops() == 2, 60, "a multipath route with both appliances")
-    check(True, f"the kernel's route to {VIP} has two next hops: {' '.join(ns(f'ip route show {VIP}').stdout.split())}")
+    check(True, f"the kernel's route to {VIP} has two next hops: {route()}")
+    ns_wait(lambda: nexthops(VIP6) == 2, 30, "an IPv6 multipath route with both appliances")
+    check(True, f"and its route to {VIP6}: {route(VIP6)}")
     s1, s2 = a1.served(), a2.served()
     ok, err = clients(200)
     d1, d2 = a1.served() - s1, a2.served() - s2
     check(ok == 200, f"200 clients through the router all got 200 ({ok}) {err}")
     check(d1 + d2 == 200 and d1 >= 40 and d2 >= 40, f"both appliances served a share (A1 {d1}, A2 {d2})")
+    s1, s2 = a1.served(), a2.served()
+    ok, err = clients(100, VIP6)
+    d1, d2 = a1.served() - s1, a2.served() - s2
+    check(ok == 100 and d1 >= 15 and d2 >= 15, f"100 IPv6 clients all got 200, both appliances served (A1 {d1}, A2 {d2}) {err}")
 
     # Keep-alive connections open across the drain and the return (D).
     holder = dc.spawn(["/usr/bin/python3", "-c", HOLDER, "40"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -228,11 +260,17 @@ protocol bgp a{m.idx} {{
     a1.cli("set health drain on")
     ns_wait(lambda: nexthops() == 0 and "198.18.2.2" in ns(f"ip route show {VIP}").stdout, 30,
             "the route down to A2 alone")
-    check(True, f"A1 drained: its speaker withdrew, the route is {' '.join(ns(f'ip route show {VIP}').stdout.split())}")
+    check(True, f"A1 drained: its speaker withdrew, the route is {route()}")
+    ns_wait(lambda: nexthops(VIP6) == 0 and "2001:2:0:2::2" in route(VIP6), 30, "the IPv6 route down to A2 alone")
+    check(True, f"...and the IPv6 route {route(VIP6)}")
     s1, s2 = a1.served(), a2.served()
     ok, err = clients(100)
     check(ok == 100 and a1.served() == s1 and a2.served() - s2 == 100,
           f"100 new clients all got 200, all from A2 (A1 {a1.served() - s1}, A2 {a2.served() - s2}) {err}")
+    s1, s2 = a1.served(), a2.served()
+    ok, err = clients(50, VIP6)
+    check(ok == 50 and a1.served() == s1 and a2.served() - s2 == 50,
+          f"50 new IPv6 clients all got 200, all from A2 (A1 {a1.served() - s1}, A2 {a2.served() - s2}) {err}")
     check("drained" in a1.cli("show health"), "A1 still runs and says why it is out")
     # D. What a withdrawal does to open connections: the router now sends
     # A1's to A2, which holds no state for them and resets them; A2's own
@@ -250,7 +288,7 @@ protocol bgp a{m.idx} {{
 
     # ---- C. A1 back ----------------------------------------------------------------
     a1.cli("set health drain off")
-    ns_wait(lambda: nexthops() == 2, 30, "both next hops again")
+    ns_wait(lambda: nexthops() == 2 and nexthops(VIP6) == 2, 30, "both next hops again (IPv4 and IPv6)")
     s1 = a1.served()
     ok, err = clients(100)
     check(ok == 100 and a1.served() > s1, f"A1 undrained: two next hops again, A1 serves again ({a1.served() - s1} of 100)")
