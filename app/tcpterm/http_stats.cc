@@ -94,9 +94,9 @@ table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ddd;paddi
 th{background:#f0f0f0}td:first-child,th:first-child{text-align:left}
 #chart{background:#fff;border:1px solid #ddd}
 .grid{display:flex;flex-wrap:wrap;gap:18px}.up{color:#080}.down{color:#b00}.drain{color:#a60}
-#status{color:#b00}
+#status{color:#b00}#health.ok{color:#080}#health.fail{color:#b00;font-weight:bold}
 </style></head><body>
-<h1>tcpterm</h1><div class="sub">live from <code>/stats.json</code>, every second &middot; <span id="updated">waiting</span> <span id="status"></span></div>
+<h1>tcpterm</h1><div class="sub">live from <code>/stats.json</code>, every second &middot; <span id="updated">waiting</span> <span id="status"></span> &middot; <span id="health">health: waiting</span></div>
 <canvas id="chart" width="960" height="300"></canvas>
 <div class="grid">
 <div><h2>Connections per state</h2><table id="states"><tr><th>state</th><th>now</th></tr></table></div>
@@ -135,6 +135,9 @@ async function tick(){try{const r=await fetch(first?"stats.json?history=1":"stat
  rows("lcores",d.lcores.map(l=>({cells:[l.lcore,l.busy_percent.toFixed(1),l.flows,l.time_wait,l.rx_packets,l.tx_packets,l.chunks_in_use]})));
  document.getElementById("pools").hidden=!d.backends.length;
  rows("backends",d.backends.map(b=>({cells:[b.pool,b.backend,b.state,b.weight,b.active,b.connects_ok,b.connects_failed,b.bytes_in,b.bytes_out],cls:["","",b.state]})));
+ const hl=document.getElementById("health");
+ hl.className=d.health.ok?"ok":"fail";
+ hl.textContent=d.health.ok?"healthy":"unhealthy: "+d.health.checks.filter(c=>!c.ok).map(c=>c.name+" ("+c.detail+")").join("; ");
  document.getElementById("updated").textContent="updated "+new Date().toLocaleTimeString();
  document.getElementById("status").textContent="";draw();
 }catch(e){document.getElementById("status").textContent="no answer: "+e;}}
@@ -365,6 +368,25 @@ std::string render_stats_json(const StatsView& v, const StatsView* prev, const s
       << ",\"bytes_out\":" << b.st.bytes_out << "}";
   }
   o << "],\"mbufs_in_use\":" << v.mbufs_in_use;
+  // The /healthz verdict (health.h), for the page's header.
+  auto str = [&](std::string_view t) {
+    o << '"';
+    for (char c : t) {
+      if (c == '"' || c == '\\') o << '\\';
+      o << c;
+    }
+    o << '"';
+  };
+  Health h = evaluate_health(v, health_drained());
+  o << ",\"health\":{\"ok\":" << (h.ok ? "true" : "false") << ",\"checks\":[";
+  for (size_t i = 0; i < h.checks.size(); i++) {
+    o << (i ? "," : "") << "{\"name\":";
+    str(h.checks[i].name);
+    o << ",\"ok\":" << (h.checks[i].ok ? "true" : "false") << ",\"detail\":";
+    str(h.checks[i].detail);
+    o << "}";
+  }
+  o << "]}";
   if (history) {
     // [[seconds ago, count per state in STATES order (SYN-SENT .. TIME-WAIT)], ...]
     o << ",\"history\":[";

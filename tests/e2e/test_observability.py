@@ -6,7 +6,8 @@ clients use the appliance.
      the backend and pool families are there
   B. /stats.json agrees too; bad requests get 400/404/405/431
   C. the page in headless Chromium: a screenshot, and the rendered DOM
-     holds the per-state figures (fails if the page renders nothing)
+     holds the per-state figures and the health verdict (fails if the page
+     renders nothing)
   D. hostile clients (slowloris, oversized and endless requests, too many
      connections) do not stall the control plane: the CLI keeps answering,
      the loris are cut off after the time-out, /metrics answers again
@@ -91,6 +92,14 @@ def scenarios(a):
           "/stats.json agrees with show tcp states")
     check(isinstance(d["history"], list) and d["lcores"] and "tcp_bad_checksum" in d["drops"],
           "/stats.json: history, lcores, drops")
+    # Drained (the page is read drained too, below): unhealthy, as /healthz says.
+    a.cli("set health drain on")
+    code, j = get(a, "/stats.json")
+    d = json.loads(j)
+    hz = a.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", URL + "/healthz"], check=False).stdout
+    bad = [c["name"] for c in d["health"]["checks"] if not c["ok"]]
+    check(d["health"]["ok"] is False and "operator" in bad and hz == b"503",
+          f"/stats.json carries the /healthz verdict (unhealthy: {bad}; /healthz {hz.decode()})")
     check(get(a, "/nope")[0] == 404, "an unknown path gets 404")
     r = a.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", URL + "/metrics"], check=False)
     check(r.stdout == b"405", "POST gets 405")
@@ -125,6 +134,10 @@ print(ask(b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 20000 + b"\r\n\r\n"))
     check(int(cells["TIME-WAIT"].group(1)) == st["TIME-WAIT"] and int(cells["ESTABLISHED"].group(1)) == st["ESTABLISHED"],
           f"...and they are the appliance's (TIME-WAIT {cells['TIME-WAIT'].group(1)}, ESTABLISHED {cells['ESTABLISHED'].group(1)})")
     check("198.18.0.11:8080" in dom, "the backends table is drawn when pools exist")
+    m = re.search(r'<span id="health" class="([a-z]+)">([^<]*)<', dom)
+    check(m and m.group(1) == "fail" and "unhealthy: " in m.group(2) and "operator (drained" in m.group(2),
+          f"the page's header shows the health verdict and why ({m.group(2) if m else None})")
+    a.cli("set health drain off")
 
     # ---- D. hostile clients ------------------------------------------------
     loris = subprocess.Popen(["ip", "netns", "exec", a.ns, "/usr/bin/python3", "-c", r"""
