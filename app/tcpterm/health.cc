@@ -1,5 +1,6 @@
 #include "health.h"
 
+#include <algorithm>
 #include <sstream>
 
 namespace tcpterm::app {
@@ -9,9 +10,9 @@ std::atomic<bool> g_drained{false};
 }
 
 void set_health_drain(bool on) { g_drained.store(on); }
-bool health_drained() { return g_drained.load(); }
 
-Health evaluate_health(const StatsView& v, bool drained) {
+Health evaluate_health(const StatsView& v) {
+  const bool drained = g_drained.load();
   Health h;
   size_t workers = v.lcores.size();
   if (!v.running)
@@ -30,8 +31,7 @@ Health evaluate_health(const StatsView& v, bool drained) {
     h.checks.push_back({"pools", false, "the workers' pool state could not be read"});
   }
   h.checks.push_back({"operator", !drained, drained ? "drained by the operator; set health drain off ends it" : "not drained"});
-  h.ok = true;
-  for (const HealthCheck& c : h.checks) h.ok = h.ok && c.ok;
+  h.ok = std::all_of(h.checks.begin(), h.checks.end(), [](const HealthCheck& c) { return c.ok; });
   return h;
 }
 

@@ -31,14 +31,12 @@ struct Health {
   std::vector<HealthCheck> checks;
 };
 
-// From a view taken by take_view (pure: the tests' and every reader's).
-Health evaluate_health(const StatsView& v, bool drained);
+// From a view taken by take_view, and the drain flag as it is now.
+Health evaluate_health(const StatsView& v);
 // "healthy" or "unhealthy", then one `NAME: ok|FAIL (detail)` line per check.
 std::string render_health(const Health& h);
 
-// The operator's drain flag (`set health drain on|off`), read by every
-// reader of the health.
+// The operator's drain flag (`set health drain on|off`).
 void set_health_drain(bool on);
-bool health_drained();
 
 }  // namespace tcpterm::app

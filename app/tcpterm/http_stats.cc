@@ -188,7 +188,7 @@ std::string render_metrics(const StatsView& v) {
   m.family("tcpterm_up", "gauge", "1 when every worker answered this scrape");
   m.sample("tcpterm_up", "", uint64_t(v.t.ok ? 1 : 0));
   m.family("tcpterm_healthy", "gauge", "1 when /healthz answers 200 (workers, links, pools, not drained)");
-  m.sample("tcpterm_healthy", "", uint64_t(evaluate_health(v, health_drained()).ok ? 1 : 0));
+  m.sample("tcpterm_healthy", "", uint64_t(evaluate_health(v).ok ? 1 : 0));
   m.family("tcpterm_port_link_up", "gauge", "1 when the port's link is up");
   for (const auto& port : v.ports) m.sample("tcpterm_port_link_up", lbl("port", std::to_string(port.id)), uint64_t(port.link_up));
   if (!v.t.ok) return m.str();
@@ -377,7 +377,7 @@ std::string render_stats_json(const StatsView& v, const StatsView* prev, const s
     }
     o << '"';
   };
-  Health h = evaluate_health(v, health_drained());
+  Health h = evaluate_health(v);
   o << ",\"health\":{\"ok\":" << (h.ok ? "true" : "false") << ",\"checks\":[";
   for (size_t i = 0; i < h.checks.size(); i++) {
     o << (i ? "," : "") << "{\"name\":";
@@ -451,7 +451,7 @@ std::string StatsServer::answer(std::string_view head) {
                     head_only);
   }
   if (target == "/healthz") {
-    Health h = evaluate_health(view(), health_drained());
+    Health h = evaluate_health(view());
     return h.ok ? response(200, "OK", "text/plain; charset=utf-8", render_health(h), head_only)
                 : response(503, "Service Unavailable", "text/plain; charset=utf-8", render_health(h), head_only);
   }

@@ -130,7 +130,7 @@ int tel_backends(const char*, const char*, rte_tel_data* d) {
 int tel_health(const char*, const char*, rte_tel_data* d) {
   std::lock_guard<std::mutex> l(g_mu);
   if (!g_dp) return -1;
-  Health h = evaluate_health(take_view(*g_dp), health_drained());
+  Health h = evaluate_health(take_view(*g_dp));
   rte_tel_data_start_dict(d);
   rte_tel_data_add_dict_int(d, "healthy", h.ok ? 1 : 0);
   for (const HealthCheck& c : h.checks) {

@@ -142,7 +142,7 @@ struct ShowHealth {
   cmdline_fixed_string_t show, health;
 };
 void show_health_parsed(void*, cmdline*, void*) {
-  out(render_health(evaluate_health(take_view(*g_cli.dp), health_drained())));
+  out(render_health(evaluate_health(take_view(*g_cli.dp))));
 }
 cmdline_parse_token_string_t tok_hshow = TOKEN_STRING_INITIALIZER(ShowHealth, show, "show");
 cmdline_parse_token_string_t tok_health = TOKEN_STRING_INITIALIZER(ShowHealth, health, "health");
