@@ -196,6 +196,13 @@ router bgp 65003
         check(text.count("healthy: running the up command") == 2 and "unhealthy (HTTP 503: operator: FAIL" in text
               and "command failed" not in text,
               f"the {name} watcher logged each change once, with the reason ({text.strip().splitlines()})")
+    # --max-polls ends the watcher: two polls of a healthy appliance make one
+    # change (rise 2), its up command run once, then exit 0.
+    r = a.run([os.path.join(TOP, "scripts", "health-route.sh"), "--url", URL + "/healthz", "--interval", "0.2",
+               "--max-polls", "2", "--up", "echo UP-RAN", "--down", "echo DOWN-RAN"], timeout=60, check=False)
+    out = r.stdout.decode()
+    check(r.returncode == 0 and out.count("UP-RAN") == 1 and "DOWN-RAN" not in out,
+          f"--max-polls 2 on a healthy appliance: the up command once, then exit 0 ({out.strip().splitlines()})")
     for bad, word in ((["--rise", "x"], "--rise"), (["--interval", "0"], "--interval"), (["--bogus"], "--bogus"),
                       (["--fall"], "--fall")):
         r = subprocess.run([os.path.join(TOP, "scripts", "health-route.sh"), "--url", URL, "--up", "true",
