@@ -217,9 +217,14 @@ void Http::pump(stack::Stream& s) {
       if (st.flags & kPeerFin) s.close();
       return;
     }
+    // The head in place when its bytes lie in one chunk (the common case:
+    // a request in one segment), else copied out.
+    size_t n = std::min(avail, kMaxHeader);
+    std::span<const uint8_t> in = s.view();
     char buf[kMaxHeader];
-    size_t n = s.peek(reinterpret_cast<uint8_t*>(buf), std::min(avail, kMaxHeader));
-    std::string_view v(buf, n);
+    std::string_view v;
+    if (in.size() >= n) v = std::string_view(reinterpret_cast<const char*>(in.data()), n);
+    else v = std::string_view(buf, s.peek(reinterpret_cast<uint8_t*>(buf), n));
     Request r;
     long head = parse_request(v, r);
     if (head == 0) {

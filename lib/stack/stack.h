@@ -463,5 +463,11 @@ inline size_t Stream::readable() const {
   if (!valid() || (stack().flow_at(flow_).pending & Stack::kPendAbort)) return 0;
   return tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv.len;
 }
+inline std::span<const uint8_t> Stream::view() const {
+  size_t n = readable();
+  if (!n) return {};
+  const tcp::ByteQueue& q = tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv;
+  return {stack().chunks().data(q.head) + q.off, std::min<size_t>(n, tcp::ChunkPool::kChunk - q.off)};
+}
 
 }  // namespace tcpterm::stack

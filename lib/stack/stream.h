@@ -85,6 +85,10 @@ class Stream {
 
   size_t readable() const;
   size_t peek(uint8_t* dst, size_t n, size_t offset = 0) const;
+  // The readable bytes from the first on, as far as they lie contiguous in
+  // one buffer chunk: read in place, no copy (valid until the next call
+  // that consumes, sends or closes).  Empty when nothing is readable.
+  std::span<const uint8_t> view() const;
   void consume(size_t n);
   size_t send_space() const;
   size_t send(std::span<const uint8_t> data);
