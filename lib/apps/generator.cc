@@ -166,12 +166,17 @@ void Generator::on_data(stack::Stream& s) {
   size_t n = s.readable();
   if (a.b == 0xffffffffu) {
     // Parse the head: Content-Length tells how much body follows.
-    char head[1024];
-    size_t k = s.peek(reinterpret_cast<uint8_t*>(head), std::min(n, sizeof head));
+    // In place when the bytes lie in one chunk, else copied out.
+    char buf[1024];
+    size_t k = std::min(n, sizeof buf);
+    std::span<const uint8_t> in = s.view();
+    const char* head = buf;
+    if (in.size() >= k) head = reinterpret_cast<const char*>(in.data());
+    else s.peek(reinterpret_cast<uint8_t*>(buf), k);
     std::string_view v(head, k);
     size_t end = v.find("\r\n\r\n");
     if (end == std::string_view::npos) {
-      if (k == sizeof head) {
+      if (k == sizeof buf) {
         st_.gen_bad_response++;
         a.flags |= kFailed;
         s.abort();
