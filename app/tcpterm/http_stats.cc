@@ -430,6 +430,25 @@ void StatsServer::sample() {
   if (history_.size() > kHistory) history_.pop_front();
 }
 
+namespace {
+// The endpoint's own limits at work (a scrape of a scrape endpoint: seen
+// even when the workers did not answer).
+std::string render_endpoint_metrics(const StatsServer::Counters& c) {
+  Metrics m;
+  m.family("tcpterm_http_stats_connections_total", "counter", "Connections the --http-stats endpoint accepted");
+  m.sample("tcpterm_http_stats_connections_total", "", c.accepted);
+  m.family("tcpterm_http_stats_evicted_total", "counter",
+           "Older connections closed to serve a newer one (per_source: more than 8 from one address; full: 64 in all)");
+  m.sample("tcpterm_http_stats_evicted_total", lbl("reason", "per_source"), c.evicted_per_source);
+  m.sample("tcpterm_http_stats_evicted_total", lbl("reason", "full"), c.evicted_full);
+  m.family("tcpterm_http_stats_timeouts_total", "counter", "Connections closed for sending no request (or not taking the answer) in 5 s");
+  m.sample("tcpterm_http_stats_timeouts_total", "", c.timed_out);
+  m.family("tcpterm_http_stats_too_large_total", "counter", "Requests answered 431 (a head over 8 KiB)");
+  m.sample("tcpterm_http_stats_too_large_total", "", c.too_large);
+  return m.str();
+}
+}  // namespace
+
 std::string StatsServer::answer(std::string_view head) {
   size_t eol = head.find("\r\n");
   std::string_view line = head.substr(0, eol);
@@ -443,7 +462,8 @@ std::string StatsServer::answer(std::string_view head) {
   bool with_history = target.find("history=1") != std::string_view::npos;
   target = target.substr(0, target.find('?'));
   if (target == "/metrics")
-    return response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_metrics(view()), head_only);
+    return response(200, "OK", "text/plain; version=0.0.4; charset=utf-8", render_metrics(view()) + render_endpoint_metrics(c_),
+                    head_only);
   if (target == "/stats.json") {
     const StatsView& v = view();
     return response(200, "OK", "application/json",
@@ -504,10 +524,20 @@ void StatsServer::stop() {
 void StatsServer::loop() {
   struct Conn {
     int fd;
+    uint32_t src;  // the peer's address (the per-source limit)
     std::string in, out;
     size_t sent = 0;
     double deadline;
     bool lingering = false;  // answered; reading what the client still sends until it closes
+  };
+  // conns is in accept order, so the first match is the oldest.
+  auto evict_oldest = [&](std::vector<Conn>& cs, auto&& which) {
+    for (Conn& c : cs)
+      if (c.fd >= 0 && which(c)) {
+        close(c.fd);
+        c.fd = -1;
+        return;
+      }
   };
   std::vector<Conn> conns;
   std::vector<pollfd> pfd;
@@ -524,23 +554,37 @@ void StatsServer::loop() {
     }
     if (pfd[1].revents & POLLIN) {
       for (;;) {
-        int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_in peer{};
+        socklen_t plen = sizeof peer;
+        int fd = accept4(listen_fd_, reinterpret_cast<sockaddr*>(&peer), &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
-        if (conns.size() >= kMaxConns) {
-          // Full: say so without reading, and close (a flood of connections
-          // cannot hold the endpoint).
-          std::string r = error(503, "Service Unavailable");
-          if (send(fd, r.data(), r.size(), MSG_NOSIGNAL) < 0) {
-          }
-          close(fd);
-          continue;
+        uint32_t src = ntohl(peer.sin_addr.s_addr);
+        size_t live = 0, same = 0;
+        for (const Conn& c : conns) {
+          live += c.fd >= 0;
+          same += c.fd >= 0 && c.src == src;
         }
-        conns.push_back({fd, {}, {}, 0, now + kTimeoutMs / 1000.0});
+        // Full: the newcomer is served and the oldest goes (held-open idle
+        // connections cannot lock a probe out; refusing the newcomer did).
+        if (same >= kMaxPerSource) {
+          evict_oldest(conns, [&](const Conn& c) { return c.src == src; });
+          c_.evicted_per_source++;
+        } else if (live >= kMaxConns) {
+          evict_oldest(conns, [](const Conn&) { return true; });
+          c_.evicted_full++;
+        }
+        c_.accepted++;
+        conns.push_back({fd, src, {}, {}, 0, now + kTimeoutMs / 1000.0});
       }
     }
+    // Connections accepted just now have no poll entry yet: only their
+    // deadline applies this round.
+    const size_t polled = pfd.size() - 2;
     for (size_t i = 0; i < conns.size(); i++) {
       Conn& c = conns[i];
-      const pollfd& p = pfd[i + 2];
+      if (c.fd < 0) continue;  // evicted above
+      static const pollfd kNone{-1, 0, 0};
+      const pollfd& p = i < polled ? pfd[i + 2] : kNone;
       bool done = false;
       if (c.lingering && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
         // After the answer: discard what the client still sends (closing
@@ -557,7 +601,10 @@ void StatsServer::loop() {
           c.in.append(buf, size_t(n));
           size_t end = c.in.find("\r\n\r\n");
           if (end != std::string::npos) c.out = answer(std::string_view(c.in).substr(0, end + 2));
-          else if (c.in.size() > kMaxRequest) c.out = error(431, "Request Header Fields Too Large");
+          else if (c.in.size() > kMaxRequest) {
+            c.out = error(431, "Request Header Fields Too Large");
+            c_.too_large++;
+          }
           if (!c.out.empty()) c.deadline = now + kTimeoutMs / 1000.0;  // time to take the answer
         }
       } else if (!c.lingering && !c.out.empty() && (p.revents & (POLLOUT | POLLHUP | POLLERR))) {
@@ -570,7 +617,10 @@ void StatsServer::loop() {
           c.deadline = std::min(c.deadline, now + 1.0);
         }
       }
-      if (now >= c.deadline) done = true;  // slow or silent: dropped
+      if (!done && now >= c.deadline) {  // slow or silent: dropped
+        done = true;
+        if (!c.lingering) c_.timed_out++;
+      }
       if (done) {
         close(c.fd);
         c.fd = -1;

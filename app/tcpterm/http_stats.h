@@ -8,11 +8,15 @@
 // data path or a worker's core.  It reads the
 // same per-lcore snapshots as the CLI, through the control channel, at most
 // once per kMinIntervalMs however many clients scrape (a cached snapshot
-// answers in between).  Hostile clients cannot stall it: at most kMaxConns
-// connections (the next ones get 503 and are closed), kMaxRequest bytes of
-// request head (431), kTimeoutMs to send a request and to take the answer;
-// one request per connection.  Bad requests get 400, other methods 405,
-// other paths 404.
+// answers in between).  Hostile clients cannot stall it or lock others out:
+// at most kMaxPerSource connections from one address and kMaxConns in all;
+// a connection beyond either closes the oldest one of that address (or the
+// oldest of all), so idle connections held open cannot make a probe fail
+// (a refused probe would take the appliance out of ECMP: health.h).  At
+// most kMaxRequest bytes of request head (431), kTimeoutMs to send a
+// request and to take the answer; one request per connection.  Bad requests
+// get 400, other methods 405, other paths 404.  What the limits did is
+// counted (tcpterm_http_stats_* in /metrics).
 #pragma once
 #include <array>
 #include <atomic>
@@ -59,7 +63,17 @@ std::string_view stats_page();
 
 class StatsServer {
  public:
-  static constexpr size_t kMaxConns = 32;
+  static constexpr size_t kMaxConns = 64;
+  static constexpr size_t kMaxPerSource = 8;
+  // What the endpoint's own limits did (read by /metrics).
+  struct Counters {
+    uint64_t accepted = 0;
+    uint64_t evicted_per_source = 0;  // closed for a newer one from the same address
+    uint64_t evicted_full = 0;        // closed for a newer one, all kMaxConns in use
+    uint64_t timed_out = 0;           // no request, or the answer not taken, within kTimeoutMs
+    uint64_t too_large = 0;           // 431
+  };
+  Counters counters() const { return c_; }
   static constexpr size_t kMaxRequest = 8192;
   static constexpr int kTimeoutMs = 5000;
   static constexpr int kMinIntervalMs = 500;
@@ -87,6 +101,7 @@ class StatsServer {
   // in the middle of a run shows the run so far.
   std::deque<StateSample> history_;
   double last_sample_ = 0;
+  Counters c_;  // the thread's own (answer() reads them on that thread)
   void sample();
 };
 

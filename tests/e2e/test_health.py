@@ -7,7 +7,8 @@ second BIRD (the "router"), all inside the test's namespace.
      tcpterm_healthy agree
   B. the backend comes up: 200; HEAD answers too; DPDK telemetry's
      /tcpterm/health agrees; every metric the fleet's alerting rules
-     (docs/tcpterm-alerts.yml) name is exported
+     (docs/tcpterm-alerts.yml) name is exported; idle connections held
+     open (40 from one address, then 80 from ten) cannot make a probe fail
   C. drained by the operator: 503 while clients are still served; undrained: 200
   D. the port's link down: 503 naming the port; up again: 200
   E. a worker that does not answer its control query: 503 (dataplane);
@@ -51,6 +52,67 @@ def main():
         scenarios(a, d)
 
 
+HOLD = r"""
+import socket, subprocess, sys, time
+def hold(src, n):
+    out = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.connect(("127.0.0.1", 9100))
+        out.append(s)
+    return out
+def closed(socks):  # closed by the endpoint (EOF or reset), not by us
+    n = 0
+    for s in socks:
+        s.setblocking(False)
+        try:
+            n += s.recv(1) == b""
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            n += 1
+    return n
+def closed_wait(groups, want):  # what the endpoint has closed, once it reaches want (5 s at most)
+    end = time.time() + 5
+    while True:
+        n = sum(closed(g) for g in groups)
+        if n >= want or time.time() > end:
+            return n
+        time.sleep(0.1)
+def probe():
+    r = subprocess.run(["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                        "http://127.0.0.1:9100/healthz"], capture_output=True)
+    return r.stdout.decode()
+one = hold("127.0.0.2", 40)             # one address holds 40 idle connections
+p1 = probe()
+c1 = closed_wait([one], 32)
+many = [hold(f"127.0.0.{i}", 8) for i in range(3, 13)]   # ten addresses, 8 each: 80 more
+p2 = probe()
+# 8 + 80 held and the probe: 25 of the oldest go (all 8 of the first address)
+c2 = closed_wait([one] + many, 32 + 25)
+print(p1, c1, p2, c2)
+"""
+
+
+def held_open(a):
+    # An address that holds idle connections open loses its oldest ones, not
+    # the probe its place: the watcher (and a router's probe) still get an
+    # answer.  Before, 32 idle connections made every probe a 503, which
+    # took the appliance out of ECMP.
+    p1, c1, p2, c2 = a.python(HOLD, timeout=120).stdout.decode().split()
+    check(p1 == "200" and int(c1) == 32,
+          f"40 idle connections from one address: the probe still gets 200, the address keeps 8 "
+          f"(probe {p1}, {c1} of its connections closed by the endpoint)")
+    check(p2 == "200" and int(c2) == 32 + 25,
+          f"80 more from ten addresses: the probe still gets 200, the oldest 25 are closed "
+          f"(probe {p2}, {c2} closed in all)")
+    m = a.run(["curl", "-s", "-m", "10", URL + "/metrics"]).stdout.decode()
+    ev = dict(re.findall(r'tcpterm_http_stats_evicted_total\{reason="(\w+)"\} (\d+)', m))
+    check(int(ev.get("per_source", 0)) >= 32 and int(ev.get("full", 0)) >= 1,
+          f"the evictions are counted in /metrics ({ev})")
+
+
 def scenarios(a, d):
     # ---- A. no backend up ---------------------------------------------------
     code, body = wait_code(a, 503, "503 while the pool's only backend is absent")
@@ -80,6 +142,9 @@ def scenarios(a, d):
     t = a.telemetry("/tcpterm/health")
     check(t.get("healthy") == 1 and t.get("pool_web", "").startswith("ok: 1 of 1") and
           t.get("port_0") == "ok: link up", f"DPDK telemetry /tcpterm/health agrees ({t})")
+
+    # ---- B2. connections held open cannot fail a probe ----------------------
+    held_open(a)
 
     # ---- C. drained by the operator -------------------------------------------
     out = a.cli("set health drain on")

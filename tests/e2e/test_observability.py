@@ -166,11 +166,22 @@ print(closed, round(time.time() - t, 1), flush=True)
     states = a.cli("show tcp states")
     dt = time.time() - t0
     check("TIME-WAIT" in states and dt < 2, f"with {n} slow clients on the endpoint the CLI answers in {dt:.2f} s")
+    code, m = get(a, "/metrics")
+    check(code == 200 and "tcpterm_up 1" in m,
+          "while they are held, /metrics answers too (the oldest connection of their address makes room)")
     closed, took = loris.stdout.readline().decode().split()
     loris.wait(timeout=30)
     check(int(closed) >= 32, f"the slow clients were cut off ({closed} closed within {took} s)")
     code, m = get(a, "/metrics")
-    check(code == 200 and "tcpterm_up 1" in m, "after them /metrics answers again")
+    # From one address 8 are held at most: the others were closed as newer
+    # ones came (evicted), those 8 by the 5 s limit (timeouts), bar the one
+    # the /metrics request above displaced.
+    timeouts = re.search(r"^tcpterm_http_stats_timeouts_total (\d+)", m, re.M)
+    evicted = re.search(r'^tcpterm_http_stats_evicted_total\{reason="per_source"\} (\d+)', m, re.M)
+    check(code == 200 and "tcpterm_up 1" in m and timeouts and evicted and
+          int(timeouts.group(1)) >= 7 and int(timeouts.group(1)) + int(evicted.group(1)) >= 40,
+          f"after them /metrics answers, and counts how each was cut off "
+          f"({timeouts and timeouts.group(0)}; {evicted and evicted.group(0)})")
     a.quit()
 
 
