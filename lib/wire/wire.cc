@@ -346,56 +346,68 @@ Drop parse_tcp6(std::span<const uint8_t> p, TcpRepr& out, const Ipv6Repr& ip, bo
 }
 
 namespace {
-size_t emit_tcp_fields(uint8_t* b, const TcpRepr& t) {
+// The header as 32-bit words, each written once and added once: a 32-bit
+// word adds to the one's-complement sum what its two 16-bit halves add
+// (2^16 = 1 modulo 0xffff), so the sum needs no splitting.  The checksum
+// field is written 0 (the caller stores it).  Returns the header length;
+// `sum` gets the words' plain sum (below 2^36; fold_sum() reduces it).
+size_t emit_tcp_fields(uint8_t* b, const TcpRepr& t, uint64_t& sum) {
   size_t hl = tcp_header_len(t);
-  store16(b, t.src_port);
-  store16(b + 2, t.dst_port);
+  const uint32_t ports = uint32_t(t.src_port) << 16 | t.dst_port;
+  const uint32_t off_flags_win = (uint32_t((hl / 4) << 12) | t.flags) << 16 | t.window;
+  store32(b, ports);
   store32(b + 4, t.seq);
   store32(b + 8, t.ack);
-  b[12] = uint8_t((hl / 4) << 4);
-  b[13] = t.flags;
-  store16(b + 14, t.window);
-  store16(b + 16, 0);
-  store16(b + 18, t.urgent);
+  store32(b + 12, off_flags_win);
+  store32(b + 16, t.urgent);  // checksum 0, urgent pointer
+  uint64_t s = uint64_t(ports) + t.seq + t.ack + off_flags_win + t.urgent;
   uint8_t* o = b + kTcpMinHdr;
   if (t.opt.mss) {
-    o[0] = kOptMss; o[1] = 4; store16(o + 2, t.opt.mss); o += 4;
+    uint32_t w = uint32_t(kOptMss) << 24 | 4u << 16 | t.opt.mss;
+    store32(o, w);
+    s += w;
+    o += 4;
   }
   if (t.opt.has_wscale()) {
-    o[0] = kOptNop; o[1] = kOptWscale; o[2] = 3; o[3] = t.opt.wscale; o += 4;
+    uint32_t w = uint32_t(kOptNop) << 24 | uint32_t(kOptWscale) << 16 | 3u << 8 | t.opt.wscale;
+    store32(o, w);
+    s += w;
+    o += 4;
   }
   if (t.opt.has_ts) {
-    if (t.opt.sack_permitted) { o[0] = kOptSackPerm; o[1] = 2; }
-    else { o[0] = kOptNop; o[1] = kOptNop; }
-    o[2] = kOptTs; o[3] = 10; store32(o + 4, t.opt.ts_val); store32(o + 8, t.opt.ts_ecr);
-    o += 12;
+    uint32_t w = (t.opt.sack_permitted ? uint32_t(kOptSackPerm) << 24 | 2u << 16
+                                       : uint32_t(kOptNop) << 24 | uint32_t(kOptNop) << 16) |
+                 uint32_t(kOptTs) << 8 | 10u;
+    store32(o, w);
+    store32(o + 4, t.opt.ts_val);
+    store32(o + 8, t.opt.ts_ecr);
+    s += uint64_t(w) + t.opt.ts_val + t.opt.ts_ecr;
   } else if (t.opt.sack_permitted) {
-    o[0] = kOptNop; o[1] = kOptNop; o[2] = kOptSackPerm; o[3] = 2; o += 4;
+    uint32_t w = uint32_t(kOptNop) << 24 | uint32_t(kOptNop) << 16 | uint32_t(kOptSackPerm) << 8 | 2u;
+    store32(o, w);
+    s += w;
   }
+  sum = s;
   return hl;
 }
-}  // namespace
 
-namespace {
-// The words emit_tcp_fields() writes, summed from the fields (checksum 0);
-// hl is tcp_header_len(t), which the emitter has already computed.
-uint32_t fields_sum(const TcpRepr& t, size_t hl) {
-  uint64_t s = uint32_t(t.src_port) + t.dst_port + (t.seq >> 16) + (t.seq & 0xffff) + (t.ack >> 16) +
-               (t.ack & 0xffff) + (uint32_t((hl / 4) << 4) << 8 | t.flags) + t.window + t.urgent;
-  if (t.opt.mss) s += (uint32_t(kOptMss) << 8 | 4) + t.opt.mss;
-  if (t.opt.has_wscale()) s += (uint32_t(kOptNop) << 8 | kOptWscale) + (3u << 8 | t.opt.wscale);
-  if (t.opt.has_ts) {
-    s += t.opt.sack_permitted ? (uint32_t(kOptSackPerm) << 8 | 2) : (uint32_t(kOptNop) << 8 | kOptNop);
-    s += (uint32_t(kOptTs) << 8 | 10) + (t.opt.ts_val >> 16) + (t.opt.ts_val & 0xffff) + (t.opt.ts_ecr >> 16) +
-         (t.opt.ts_ecr & 0xffff);
-  } else if (t.opt.sack_permitted) {
-    s += (uint32_t(kOptNop) << 8 | kOptNop) + (uint32_t(kOptSackPerm) << 8 | 2);
-  }
-  return uint32_t(s);  // < 2^21
+// A plain sum of 16- and 32-bit words (below 2^48) folded to at most 17
+// bits, so that more words may be added to it: 2^32 and 2^16 are 1 modulo
+// 0xffff.
+uint32_t fold_sum(uint64_t s) {
+  s = (s & 0xffffffff) + (s >> 32);
+  s = (s & 0xffff) + (s >> 16);
+  s = (s & 0xffff) + (s >> 16);
+  return uint32_t(s);
 }
 }  // namespace
 
-uint32_t tcp_fields_sum(const TcpRepr& t) { return fields_sum(t, tcp_header_len(t)); }
+uint32_t tcp_fields_sum(const TcpRepr& t) {
+  uint8_t scratch[kTcpMaxHdr];
+  uint64_t s;
+  emit_tcp_fields(scratch, t, s);
+  return fold_sum(s);
+}
 
 size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len) {
   size_t hl = tcp_header_len(t);
@@ -404,11 +416,13 @@ size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t 
 
 size_t emit_tcp_header(uint8_t* b, const TcpRepr& t, const Ipv4Repr* ip, size_t payload_len,
                        uint32_t payload_sum) {
-  size_t hl = emit_tcp_fields(b, t);
+  uint64_t fields;
+  size_t hl = emit_tcp_fields(b, t, fields);
   if (ip) {
     uint16_t len = uint16_t(hl + payload_len);
-    uint32_t acc = pseudo_sum(ip->src, ip->dst, kProtoTcp, len) + fields_sum(t, hl) + payload_sum;
-    store16(b + 16, fold(fold32(acc)));
+    // The pseudo-header's words as 32-bit addresses: fold_sum() splits them.
+    uint64_t acc = uint64_t(ip->src) + ip->dst + kProtoTcp + len + fields + payload_sum;
+    store16(b + 16, fold(fold_sum(acc)));
   }
   return hl;
 }
@@ -420,10 +434,11 @@ size_t emit_tcp_header6(uint8_t* b, const TcpRepr& t, const Ipv6Repr& ip, size_t
 
 size_t emit_tcp_header6(uint8_t* b, const TcpRepr& t, const Ipv6Repr& ip, size_t payload_len,
                         uint32_t payload_sum) {
-  size_t hl = emit_tcp_fields(b, t);
+  uint64_t fields;
+  size_t hl = emit_tcp_fields(b, t, fields);
   uint32_t len = uint32_t(hl + payload_len);
-  uint32_t acc = fold32(pseudo_sum6(ip.src, ip.dst, kProtoTcp, len)) + fields_sum(t, hl) + payload_sum;
-  store16(b + 16, fold(fold32(acc)));
+  uint64_t acc = uint64_t(pseudo_sum6(ip.src, ip.dst, kProtoTcp, len)) + fields + payload_sum;
+  store16(b + 16, fold(fold_sum(acc)));
   return hl;
 }
 

@@ -12,6 +12,7 @@
 // tests hand in arrays.
 #pragma once
 
+#include <bit>
 #include <array>
 #include <charconv>
 #include <cstddef>
@@ -27,9 +28,16 @@ inline uint16_t load16(const uint8_t* p) { return uint16_t(p[0] << 8 | p[1]); }
 inline uint32_t load32(const uint8_t* p) {
   return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
 }
-inline void store16(uint8_t* p, uint16_t v) { p[0] = uint8_t(v >> 8); p[1] = uint8_t(v); }
+// Stores in network order as one store each (the byte-wise form was not
+// always merged by the compiler: a word with constant bytes became byte
+// stores and loads of the constants).
+inline void store16(uint8_t* p, uint16_t v) {
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap16(v);
+  std::memcpy(p, &v, 2);
+}
 inline void store32(uint8_t* p, uint32_t v) {
-  p[0] = uint8_t(v >> 24); p[1] = uint8_t(v >> 16); p[2] = uint8_t(v >> 8); p[3] = uint8_t(v);
+  if constexpr (std::endian::native == std::endian::little) v = __builtin_bswap32(v);
+  std::memcpy(p, &v, 4);
 }
 
 using Mac = std::array<uint8_t, 6>;

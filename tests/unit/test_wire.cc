@@ -158,6 +158,21 @@ TEST_CASE("checksum: headers summed from their fields equal the bytes written; p
     emit_tcp_header(b.data(), t, &ip, payload, psum);
     TcpRepr back;
     REQUIRE(parse_tcp(std::span<const uint8_t>(b.data(), hl + payload), back, &ip) == Drop::None);
+    // ...and every field reads back as it was given.
+    CHECK(back.src_port == t.src_port);
+    CHECK(back.dst_port == t.dst_port);
+    CHECK(back.seq == t.seq);
+    CHECK(back.ack == t.ack);
+    CHECK(back.flags == t.flags);
+    CHECK(back.window == t.window);
+    CHECK(back.urgent == t.urgent);
+    CHECK(back.opt.mss == t.opt.mss);
+    CHECK(back.opt.has_wscale() == t.opt.has_wscale());
+    if (t.opt.has_wscale()) CHECK(back.opt.wscale == t.opt.wscale);
+    CHECK(back.opt.sack_permitted == t.opt.sack_permitted);
+    CHECK(back.opt.has_ts == t.opt.has_ts);
+    if (t.opt.has_ts) CHECK((back.opt.ts_val == t.opt.ts_val && back.opt.ts_ecr == t.opt.ts_ecr));
+    CHECK(back.payload.size() == payload);
     Bytes h(kIpv4MinHdr);
     emit_ipv4(h.data(), ip);
     REQUIRE(checksum(h.data(), h.size()) == 0);
