@@ -530,14 +530,23 @@ void StatsServer::loop() {
     double deadline;
     bool lingering = false;  // answered; reading what the client still sends until it closes
   };
-  // conns is in accept order, so the first match is the oldest.
+  // conns is in accept order, so the first match is the oldest.  One still
+  // waiting for its request goes first; one being answered (or lingering
+  // after its answer) only when every match is.
   auto evict_oldest = [&](std::vector<Conn>& cs, auto&& which) {
-    for (Conn& c : cs)
-      if (c.fd >= 0 && which(c)) {
-        close(c.fd);
-        c.fd = -1;
-        return;
+    Conn* victim = nullptr;
+    for (Conn& c : cs) {
+      if (c.fd < 0 || !which(c)) continue;
+      if (c.out.empty()) {
+        victim = &c;
+        break;
       }
+      if (!victim) victim = &c;
+    }
+    if (victim) {
+      close(victim->fd);
+      victim->fd = -1;
+    }
   };
   std::vector<Conn> conns;
   std::vector<pollfd> pfd;

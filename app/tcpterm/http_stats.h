@@ -11,7 +11,8 @@
 // answers in between).  Hostile clients cannot stall it or lock others out:
 // at most kMaxPerSource connections from one address and kMaxConns in all;
 // a connection beyond either closes the oldest one of that address (or the
-// oldest of all), so idle connections held open cannot make a probe fail
+// oldest of all) still waiting for its request (failing that, the oldest
+// being answered), so idle connections held open cannot make a probe fail
 // (a refused probe would take the appliance out of ECMP: health.h).  At
 // most kMaxRequest bytes of request head (431), kTimeoutMs to send a
 // request and to take the answer; one request per connection.  Bad requests

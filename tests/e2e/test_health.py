@@ -91,7 +91,34 @@ many = [hold(f"127.0.0.{i}", 8) for i in range(3, 13)]   # ten addresses, 8 each
 p2 = probe()
 # 8 + 80 held and the probe: 25 of the oldest go (all 8 of the first address)
 c2 = closed_wait([one] + many, 32 + 25)
-print(p1, c1, p2, c2)
+# A connection being answered is not the one to go: a reader that takes
+# /metrics slowly (a small receive buffer, not read yet) keeps its answer
+# while 8 more from its address come and wait.
+for g in [one] + many:
+    for s in g:
+        s.close()
+time.sleep(0.5)
+slow = socket.socket()
+slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+slow.bind(("127.0.0.20", 0))
+slow.connect(("127.0.0.1", 9100))
+slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+time.sleep(0.5)
+idle = hold("127.0.0.20", 8)
+c3 = closed_wait([idle], 1)  # at once: the idle ones' own 5 s limit is far off
+got = b""
+slow.settimeout(10)
+while True:
+    try:
+        d = slow.recv(65536)
+    except OSError:
+        break
+    if not d:
+        break
+    got += d
+head, _, body = got.partition(b"\r\n\r\n")
+want = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]) if b"Content-Length: " in head else -1
+print(p1, c1, p2, c2, len(body), want, c3)
 """
 
 
@@ -100,13 +127,16 @@ def held_open(a):
     # the probe its place: the watcher (and a router's probe) still get an
     # answer.  Before, 32 idle connections made every probe a 503, which
     # took the appliance out of ECMP.
-    p1, c1, p2, c2 = a.python(HOLD, timeout=120).stdout.decode().split()
+    p1, c1, p2, c2, got, want, c3 = a.python(HOLD, timeout=120).stdout.decode().split()
     check(p1 == "200" and int(c1) == 32,
           f"40 idle connections from one address: the probe still gets 200, the address keeps 8 "
           f"(probe {p1}, {c1} of its connections closed by the endpoint)")
     check(p2 == "200" and int(c2) == 32 + 25,
           f"80 more from ten addresses: the probe still gets 200, the oldest 25 are closed "
           f"(probe {p2}, {c2} closed in all)")
+    check(int(want) > 20000 and got == want and c3 == "1",
+          f"a reader taking /metrics slowly keeps its answer whole ({got} of {want} bytes) while 8 more "
+          f"connections from its address arrive: the oldest of those waiting goes instead ({c3} closed)")
     m = a.run(["curl", "-s", "-m", "10", URL + "/metrics"]).stdout.decode()
     ev = dict(re.findall(r'tcpterm_http_stats_evicted_total\{reason="(\w+)"\} (\d+)', m))
     check(int(ev.get("per_source", 0)) >= 32 and int(ev.get("full", 0)) >= 1,
