@@ -384,7 +384,21 @@ std::string render_flows(dp::Dataplane& dp, size_t max, int state, uint32_t addr
       shown++;
     }
   }
-  o << "flows shown: " << shown << "\n";
+  uint64_t examined = 0;
+  unsigned polls = 0;
+  for (const auto& r : rs) {
+    examined += r->dump_examined;
+    polls = std::max(polls, r->dump_steps);
+  }
+  // What the listing cost the workers: slots and records examined, and the
+  // most polls one lcore spread them over (Worker::kDumpStep per poll).
+  // (No state name on this line: operators grep the rows by state.)
+  o << "flows shown: " << shown << " (" << examined << " slots and records examined, in at most " << polls
+    << (polls == 1 ? " poll" : " polls") << " per lcore)\n";
+  for (size_t i = 0; i < rs.size(); i++)
+    if (rs[i]->dump_cut)
+      o << "(lcore " << dp.workers()[i]->lcore()
+        << ": partial, records expired past the listing's place while it was taken)\n";
   return o.str();
 }
 

@@ -84,6 +84,8 @@ int Worker::run() {
   const uint32_t sleep_us = dp_.idle_sleep_us();
   const uint16_t nports = uint16_t(dp_.ports().size());
   rte_mbuf* pkts[kBurst];
+  Request* dumping = nullptr;  // a flow listing in progress (see below)
+  stack::FlowDump dump;
   uint64_t last_busy_ms = 0;
   uint64_t last_freed = stack_->stats().flows_freed;
   while (!dp_.stopping()) {
@@ -119,9 +121,29 @@ int Worker::run() {
     if (gen_) gen_->tick(*stack_, now_ms, t0, per_ms / 1000, backlog_.on());
     if (bal_) bal_->tick(*stack_, now_ms);
     flush_tx();
+    // Control requests, in order.  A flow listing is taken one step per
+    // poll (kDumpStep slots and records: tens of millions of TIME-WAIT
+    // records would otherwise stop this lcore's packets for a long time);
+    // its reply, and the requests behind it, wait until it is complete.
+    if (dumping && step_dump(*dumping, dump)) {
+      while (!replies.push(dumping)) rte_pause();
+      dumping = nullptr;
+    }
     Request* r;
-    while (requests.pop(r)) {
-      execute(*r);
+    while (!dumping && requests.pop(r)) {
+      if (r->kind == Request::Kind::DumpFlows) {
+        dump = stack::FlowDump{};
+        dump.max = r->max;
+        dump.state_filter = r->state_filter;
+        dump.addr_filter = r->addr_filter;
+        dump.out = &r->dump;
+        if (!step_dump(*r, dump)) {
+          dumping = r;
+          break;
+        }
+      } else {
+        execute(*r);
+      }
       while (!replies.push(r)) rte_pause();  // the control side always drains it
     }
     uint64_t t1 = rte_rdtsc();
@@ -439,6 +461,14 @@ void Worker::handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, s
   send_frame(out_port, m);
 }
 
+bool Worker::step_dump(Request& r, stack::FlowDump& d, uint64_t budget) {
+  bool done = stack_->dump_flows_step(d, budget);
+  r.dump_steps++;
+  r.dump_examined = d.examined;
+  r.dump_cut = d.cut;
+  return done;
+}
+
 void Worker::execute(Request& r) {
   stack::Stack& s = *stack_;
   switch (r.kind) {
@@ -462,9 +492,15 @@ void Worker::execute(Request& r) {
       if (gen_) r.gen = gen_->stats();
       break;
     }
-    case Request::Kind::DumpFlows:
-      r.dump = s.dump_flows(r.max, r.state_filter, r.addr_filter);
+    case Request::Kind::DumpFlows: {  // workers stopped: all at once
+      stack::FlowDump d;
+      d.max = r.max;
+      d.state_filter = r.state_filter;
+      d.addr_filter = r.addr_filter;
+      d.out = &r.dump;
+      step_dump(r, d, UINT64_MAX);
       break;
+    }
     case Request::Kind::SetMsl:
       s.tcp_config().msl_ms = r.value;
       break;

@@ -194,6 +194,15 @@ class TimeWaitTable {
       if (recs_[i].link & kLive) f(i, recs_[i]);
   }
 
+  // A walk taken in steps (a listing spread over several polls of the
+  // lcore): the FIFO's first record, the one after i, and how many records
+  // have left the head so far.  A record r places behind the head when a
+  // walk reached it is still linked as long as fewer than r + 1 records
+  // have left the head since (they leave in order).
+  uint32_t first() const { return head_; }
+  uint32_t after(uint32_t i) const { return recs_[i].link & kNil; }
+  uint64_t departed() const { return departed_; }
+
  private:
   void append(uint32_t i) {
     recs_[i].link = (recs_[i].link & ~kNil) | kNil;
@@ -203,6 +212,7 @@ class TimeWaitTable {
   }
   uint32_t pop() {
     uint32_t i = head_;
+    departed_++;
     head_ = recs_[i].link & kNil;
     if (head_ == kNil) tail_ = kNil;
     return i;
@@ -217,6 +227,7 @@ class TimeWaitTable {
   uint32_t bump_ = 0;  // records [bump_, capacity) were never handed out
   uint32_t head_ = kNil, tail_ = kNil, free_ = kNil;
   uint32_t used_ = 0, live_ = 0;
+  uint64_t departed_ = 0;  // records popped from the head, ever
 };
 
 }  // namespace tcpterm::flow

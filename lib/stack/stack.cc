@@ -783,31 +783,66 @@ void Stack::clear_stats() {
 
 std::vector<FlowInfo> Stack::dump_flows(size_t max, int state_filter, uint32_t addr_filter) const {
   std::vector<FlowInfo> v;
-  auto info = [&](const FlowKey4& k, TcpState s) {
+  FlowDump d;
+  d.max = max;
+  d.state_filter = state_filter;
+  d.addr_filter = addr_filter;
+  d.out = &v;
+  dump_flows_step(d, UINT64_MAX);
+  return v;
+}
+
+bool Stack::dump_flows_step(FlowDump& d, uint64_t budget) const {
+  std::vector<FlowInfo>& v = *d.out;
+  auto match = [&](const FlowKey4& k, TcpState s) {
+    if (d.state_filter >= 0 && int(s) != d.state_filter) return false;
+    if (d.addr_filter && k.raddr != d.addr_filter && k.laddr != d.addr_filter) return false;
+    return true;
+  };
+  auto add = [&](const FlowKey4& k, TcpState s) {
     FlowInfo fi{k, s};
     if (flow::is_v6(k)) {
       fi.v6 = true;
       fi.l6 = addr6_.addr(k.laddr);
       fi.r6 = addr6_.addr(k.raddr);
     }
-    return fi;
+    v.push_back(fi);
   };
-  auto match = [&](const FlowKey4& k, TcpState s) {
-    if (state_filter >= 0 && int(s) != state_filter) return false;
-    if (addr_filter && k.raddr != addr_filter && k.laddr != addr_filter) return false;
+  // A TCB never rests in TIME-WAIT (it becomes a record): that listing
+  // starts with the records.
+  if (!d.in_time_wait && d.state_filter == int(TcpState::TimeWait)) d.next_slot = pool_.capacity();
+  if (!d.in_time_wait) {
+    for (; d.next_slot < pool_.capacity() && v.size() < d.max; d.next_slot++) {
+      if (!budget) return false;
+      budget--;
+      d.examined++;
+      if (!pool_.in_use(d.next_slot)) continue;
+      const Flow& f = pool_[d.next_slot];
+      if (match(f.key, f.tcb.state)) add(f.key, f.tcb.state);
+    }
+    if (v.size() >= d.max || (d.state_filter >= 0 && d.state_filter != int(TcpState::TimeWait))) return true;
+    d.in_time_wait = true;
+    d.next_record = tw_.first();
+    d.departed_at = tw_.departed();
+    d.walked = 0;
+  }
+  // The walk's place is gone when more records left the head since it
+  // began than it has walked past (they leave in FIFO order).
+  if (tw_.departed() - d.departed_at > d.walked) {
+    d.cut = true;
     return true;
-  };
-  for (uint32_t i = 0; i < pool_.capacity() && v.size() < max; i++) {
-    if (!pool_.in_use(i)) continue;
-    const Flow& f = pool_[i];
-    if (match(f.key, f.tcb.state)) v.push_back(info(f.key, f.tcb.state));
   }
-  if (v.size() < max && (state_filter < 0 || state_filter == int(TcpState::TimeWait))) {
-    tw_.for_each_live([&](uint32_t, const flow::TwRecord& r) {
-      if (v.size() < max && match(r.key, TcpState::TimeWait)) v.push_back(info(r.key, TcpState::TimeWait));
-    });
+  for (uint32_t i = d.next_record; i != flow::TimeWaitTable::kNil && v.size() < d.max;
+       i = tw_.after(i), d.walked++) {
+    if (!budget) {
+      d.next_record = i;
+      return false;
+    }
+    budget--;
+    d.examined++;
+    if (tw_.live(i) && match(tw_[i].key, TcpState::TimeWait)) add(tw_[i].key, TcpState::TimeWait);
   }
-  return v;
+  return true;
 }
 
 size_t Stack::memory_bytes() const {

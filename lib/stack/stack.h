@@ -158,6 +158,27 @@ struct Listener {
   uint64_t accepted = 0;
 };
 
+struct FlowInfo;
+// A flow listing taken in steps: each Stack::dump_flows_step() examines at
+// most a budget of flow slots and TIME-WAIT records, so a listing of tens
+// of millions of records never stalls the lcore's packets for long (its
+// worker takes one step per poll).  Flows that come and go between steps
+// may be missed or listed twice: it is a live view.
+struct FlowDump {
+  size_t max = 20;
+  int state_filter = -1;
+  uint32_t addr_filter = 0;
+  // Progress.
+  uint32_t next_slot = 0;      // next flow slot to examine
+  bool in_time_wait = false;   // the flow slots are done: walking the records
+  uint32_t next_record = 0;    // the next record of the walk
+  uint64_t walked = 0;         // records walked from the head
+  uint64_t departed_at = 0;    // the table's departed() when the walk began
+  bool cut = false;            // the walk's place left the FIFO under it: stopped early
+  uint64_t examined = 0;       // slots and records examined, in all
+  std::vector<FlowInfo>* out = nullptr;
+};
+
 struct FlowInfo {
   flow::FlowKey4 key;  // IPv4 addresses, or address ids of an IPv6 flow (then v6, l6, r6)
   tcp::TcpState state;
@@ -288,6 +309,9 @@ class Stack {
   const tcp::ChunkPool& chunks() const { return chunks_; }
   // Up to max flows (TCBs, then TIME-WAIT records), optionally one state.
   std::vector<FlowInfo> dump_flows(size_t max, int state_filter = -1, uint32_t addr_filter = 0) const;
+  // One step of a listing (FlowDump): at most `budget` slots and records
+  // examined; true when the listing is complete.
+  bool dump_flows_step(FlowDump& d, uint64_t budget) const;
   // Bytes of memory per structure, for `show tcp timewait` and benchmarks.
   size_t memory_bytes() const;
   // Full consistency check (tests, debug): every flow has a timer, table

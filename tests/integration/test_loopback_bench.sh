@@ -3,7 +3,8 @@
 # the ring pair joins generator and terminator, every close mode completes
 # connections with no failure, the expected side holds TIME-WAIT, the CSV
 # has a row a second, an idle worker holds no mbuf, and every mbuf comes back.  Then the same over IPv6
-# (bench-teardown.sh --ipv6's setup), server and client close.
+# (bench-teardown.sh --ipv6's setup), server and client close.  Last,
+# `show flows` over some 200 000 TIME-WAIT records is taken in slices.
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${TCPTERM_BIN:-$top/build/app/tcpterm}
@@ -52,5 +53,26 @@ for mode in server client; do
     echo "FAIL: IPv6 $mode rc=$rc completed=$completed failed=$failed tw=$tw"; tail -20 <<<"$out"; fail=1
   fi
 done
-rm -rf /var/run/dpdk/lbt$$ /var/run/dpdk/lbt6$$
+# `show flows` on an lcore holding about 200 000 TIME-WAIT records, asked
+# for an address that matches none of them: the whole FIFO is walked, a
+# slice per poll (Worker::kDumpStep records), while the lcore keeps
+# polling; and N is bounded.
+out=$( (sleep 4; echo "show flows 198.18.9.9"; echo "show flows TIME-WAIT 3"; echo "show flows 100001"; echo quit) |
+  timeout 60 "$bin" --lcores 0@0,1@1,2@0 --no-huge -m 1024 --no-pci --file-prefix "lbtf$$" --log-level warn -- \
+    --ring-pair --addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen "198.18.0.2:80/http" \
+    --connect "198.18.0.2:80,close=server,concurrency=64,rate=100000,duration=2" \
+    --msl-ms 30000 --max-time-wait 400000 -i 2>&1)
+rc=$?
+none=$(grep -m1 '^flows shown: 0 ' <<<"$out")
+examined=$(sed -n 's/^flows shown: 0 (\([0-9]*\) slots and records.*/\1/p' <<<"$out" | head -1)
+polls=$(sed -n 's/^flows shown: 0 .* in at most \([0-9]*\) poll.*/\1/p' <<<"$out" | head -1)
+tw_lines=$(grep -c 'TIME-WAIT$' <<<"$out")
+if [ $rc -eq 0 ] && [ -n "$none" ] && [ "${examined:-0}" -ge 150000 ] && [ "${polls:-0}" -ge 3 ] &&
+   [ "$tw_lines" -eq 3 ] && grep -q "error: show flows prints at most 100000" <<<"$out" &&
+   grep -Eq "mbufs: ([0-9]+)/\1 back" <<<"$out"; then
+  echo "ok: show flows walked $examined slots and records in $polls polls, 3 TIME-WAIT lines on request, N bounded"
+else
+  echo "FAIL: show flows rc=$rc examined=$examined polls=$polls tw_lines=$tw_lines"; tail -20 <<<"$out"; fail=1
+fi
+rm -rf /var/run/dpdk/lbt$$ /var/run/dpdk/lbt6$$ /var/run/dpdk/lbtf$$
 exit $fail

@@ -1292,3 +1292,83 @@ TEST_CASE("stack: http parses a request head that crosses a buffer chunk (copied
   CHECK(http.bad_requests() == 0);
   CHECK(c.peer_closed);
 }
+
+TEST_CASE("stack: a flow listing taken in steps is the whole listing; it stops at N and when its place expires",
+          "[stack][dump]") {
+  StackConfig cfg = Net::small();
+  cfg.max_time_wait = 4096;
+  cfg.tcp.msl_ms = 100000;  // the records stay while they are listed
+  Net n(cfg);
+  apps::Http http(10);
+  n.server->add_listener(kServerIp, 80, &http);
+  apps::GeneratorConfig gc;
+  gc.dst = kServerIp;
+  gc.src = {{kClientIp, kClientIp}};
+  gc.port_lo = 20000;
+  gc.port_hi = 23999;
+  gc.count = 3000;
+  gc.concurrency = 16;
+  gc.mode = apps::CloseMode::Server;
+  apps::Generator gen(gc);
+  drive(n, gen, 100000, true);
+  REQUIRE(n.server->time_wait_records() == 3000);
+  const Stack& s = *n.server;
+  const std::vector<stack::FlowInfo> whole = s.dump_flows(100000);
+  REQUIRE(whole.size() == 3000);
+
+  auto start = [](std::vector<stack::FlowInfo>& out, size_t max, uint32_t addr = 0) {
+    stack::FlowDump d;
+    d.max = max;
+    d.addr_filter = addr;
+    d.out = &out;
+    return d;
+  };
+  // In steps of 100 slots or records: the same listing, in the same order.
+  std::vector<stack::FlowInfo> v;
+  stack::FlowDump d = start(v, 100000);
+  int steps = 1;
+  while (!s.dump_flows_step(d, 100)) steps++;
+  CHECK(steps == int((256 + 3000) / 100 + 1));
+  REQUIRE(v.size() == whole.size());
+  bool same = true;
+  for (size_t i = 0; i < v.size(); i++) same = same && v[i].key == whole[i].key && v[i].state == whole[i].state;
+  CHECK(same);
+  CHECK(!d.cut);
+  CHECK(d.examined == 256 + 3000);
+
+  // N reached: nothing more is examined (the walk used to go on to the end).
+  std::vector<stack::FlowInfo> few;
+  stack::FlowDump d20 = start(few, 20);
+  CHECK(s.dump_flows_step(d20, UINT64_MAX));
+  CHECK(few.size() == 20);
+  CHECK(d20.examined == 256 + 20);
+
+  // TIME-WAIT only: the records alone are examined (no TCB rests in it).
+  std::vector<stack::FlowInfo> tw5;
+  stack::FlowDump dtw = start(tw5, 5);
+  dtw.state_filter = int(TcpState::TimeWait);
+  CHECK(s.dump_flows_step(dtw, UINT64_MAX));
+  CHECK(tw5.size() == 5);
+  CHECK(dtw.examined == 5);
+
+  // An address that matches nothing: every record is examined, none listed.
+  std::vector<stack::FlowInfo> none;
+  stack::FlowDump dn = start(none, 100000, 0x01020304);
+  CHECK(s.dump_flows_step(dn, UINT64_MAX));
+  CHECK(none.empty());
+  CHECK(dn.examined == 256 + 3000);
+
+  // The records expire under a walk in progress: it stops, marked partial,
+  // instead of following a record that went back to the free list.
+  std::vector<stack::FlowInfo> part;
+  stack::FlowDump dp = start(part, 100000);
+  CHECK(!s.dump_flows_step(dp, 256 + 1000));
+  CHECK(part.size() == 1000);
+  n.now += 2 * cfg.tcp.msl_ms + 10;
+  n.server->advance(n.now);
+  REQUIRE(n.server->time_wait_records() == 0);
+  CHECK(s.dump_flows_step(dp, UINT64_MAX));
+  CHECK(dp.cut);
+  CHECK(part.size() == 1000);
+  CHECK(n.server->check_invariants());
+}

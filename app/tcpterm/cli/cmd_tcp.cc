@@ -48,7 +48,9 @@ cmdline_parse_inst_t cmd_clear_tcp = {
     clear_tcp_parsed, nullptr, "clear tcp stats: reset TCP counters (gauges stay)",
     {TCPTERM_TOK(tok_clear), TCPTERM_TOK(tok_ctcp), TCPTERM_TOK(tok_cstats), nullptr}};
 
-// show flows [STATE] [N] [IPV4]: any order, each optional.
+// show flows [STATE] [N] [IPV4]: any order, each optional.  N is bounded:
+// every line is built in memory first (and the workers list them).
+constexpr size_t kMaxFlowsShown = 100000;
 void flows(const std::string& args) {
   size_t n = 20;
   int state = -1;
@@ -60,7 +62,12 @@ void flows(const std::string& args) {
     size_t v = 0;
     auto [e, ec] = std::from_chars(w.data(), w.data() + w.size(), v);
     if (tcp::parse_state(w, s)) state = int(s);
-    else if (ec == std::errc() && e == w.data() + w.size()) n = v;
+    else if (ec == std::errc() && e == w.data() + w.size()) {
+      if (v > kMaxFlowsShown)
+        return out("error: show flows prints at most " + std::to_string(kMaxFlowsShown) +
+                   " (narrow it with a STATE or an IPV4 address)\n");
+      n = v;
+    }
     else if (wire::parse_ip(w, addr)) {
     } else
       return out("error: '" + w + "' is not a TCP state (e.g. TIME-WAIT), a count or an IPv4 address\n");
