@@ -761,6 +761,20 @@ void drive(Net& n, apps::Generator& gen, int max_steps, bool until_done) {
   }
 }
 
+// A generator from the client's one address to the server's port 80.
+apps::GeneratorConfig client_gen(uint16_t port_lo, uint16_t port_hi, uint64_t count, uint32_t concurrency,
+                                 apps::CloseMode mode = apps::CloseMode::Server) {
+  apps::GeneratorConfig gc;
+  gc.dst = kServerIp;
+  gc.src = {{kClientIp, kClientIp}};
+  gc.port_lo = port_lo;
+  gc.port_hi = port_hi;
+  gc.count = count;
+  gc.concurrency = concurrency;
+  gc.mode = mode;
+  return gc;
+}
+
 struct GenRun {
   uint64_t completed = 0, client_tw = 0, server_tw = 0, server_passive = 0, client_passive = 0,
            closing_client = 0, closing_server = 0, failed = 0, aborts = 0;
@@ -771,15 +785,7 @@ GenRun run_generator(apps::CloseMode mode, uint64_t count, bool close_on_open_se
   apps::Discard closer(true);
   if (close_on_open_server) n.server->add_listener(kServerIp, 80, &closer);
   else n.server->add_listener(kServerIp, 80, &http);
-  apps::GeneratorConfig gc;
-  gc.dst = kServerIp;
-  gc.src = {{kClientIp, kClientIp}};
-  gc.port_lo = 20000;
-  gc.port_hi = 20999;
-  gc.count = count;
-  gc.concurrency = 16;
-  gc.mode = mode;
-  apps::Generator gen(gc);
+  apps::Generator gen(client_gen(20000, 20999, count, 16, mode));
   drive(n, gen, 100000, true);
   GenRun r;
   r.completed = gen.stats().gen_completed;
@@ -851,13 +857,7 @@ TEST_CASE("generator: a tuple filter (RSS steering) picks only the ports it acce
   Net n;
   apps::Http http(10);
   n.server->add_listener(kServerIp, 80, &http);
-  apps::GeneratorConfig gc;
-  gc.dst = kServerIp;
-  gc.src = {{kClientIp, kClientIp}};
-  gc.port_lo = 30000;
-  gc.port_hi = 30999;
-  gc.count = 100;
-  gc.concurrency = 10;
+  apps::GeneratorConfig gc = client_gen(30000, 30999, 100, 10);
   gc.accept = [](uint32_t, uint16_t port) { return port % 4 == 1; };  // "this lcore's queue"
   apps::Generator gen(gc);
   drive(n, gen, 100000, true);
@@ -1301,15 +1301,7 @@ TEST_CASE("stack: a flow listing taken in steps is the whole listing; it stops a
   Net n(cfg);
   apps::Http http(10);
   n.server->add_listener(kServerIp, 80, &http);
-  apps::GeneratorConfig gc;
-  gc.dst = kServerIp;
-  gc.src = {{kClientIp, kClientIp}};
-  gc.port_lo = 20000;
-  gc.port_hi = 23999;
-  gc.count = 3000;
-  gc.concurrency = 16;
-  gc.mode = apps::CloseMode::Server;
-  apps::Generator gen(gc);
+  apps::Generator gen(client_gen(20000, 23999, 3000, 16));
   drive(n, gen, 100000, true);
   REQUIRE(n.server->time_wait_records() == 3000);
   const Stack& s = *n.server;
