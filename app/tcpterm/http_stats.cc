@@ -222,6 +222,10 @@ std::string render_metrics(const StatsView& v) {
   for (size_t w = 0; w < ws.size() && w < v.lcores.size(); w++)
     m.sample("tcpterm_lcore_busy_ratio", lcore_lbl(v.lcores[w]),
              ws[w]->wc.total_cycles ? double(ws[w]->wc.busy_cycles) / double(ws[w]->wc.total_cycles) : 0.0);
+  m.family("tcpterm_lcore_longest_poll_seconds", "gauge",
+           "The lcore's longest poll since start or clear tcp stats: how long its packets may have waited");
+  for (size_t w = 0; w < ws.size() && w < v.lcores.size(); w++)
+    m.sample("tcpterm_lcore_longest_poll_seconds", lcore_lbl(v.lcores[w]), double(ws[w]->longest_poll_us) / 1e6);
   struct G {
     const char* name;
     const char* help;

@@ -137,6 +137,7 @@ std::string render_lcores(const Totals& t, const dp::Dataplane& dp) {
     line(o, "flows", r.flows);
     line(o, "time_wait", r.time_wait);
     o << "  busy_percent: " << b << "\n";
+    line(o, "longest_poll_us", r.longest_poll_us);
     line(o, "socket", uint64_t(ws[i]->socket()));
     // Where the lcore's memory lives: its stack was built (first touch) on
     // this lcore, so on its socket.

@@ -107,6 +107,7 @@ struct Request {
   stack::StackStats sst;
   WorkerCounters wc;
   uint32_t flows = 0, time_wait = 0, time_wait_cap = 0, chunks_in_use = 0, chunks_high_water = 0;
+  uint64_t longest_poll_us = 0;  // the worker's longest poll since start or `clear tcp stats`
   std::array<size_t, 7> wheel{};
   bool has_generator = false;
   apps::GeneratorStats gen;
@@ -145,7 +146,7 @@ class Worker final : public stack::TxSink {
   void drop_held() { expire_held(0, true); }
   void execute(Request& r);  // a control request (worker thread, or main when stopped)
   // One step of a flow listing (Request::Kind::DumpFlows): true when done.
-  static constexpr uint64_t kDumpStep = 65536;  // slots and records per poll (~0.2 ms)
+  static constexpr uint64_t kDumpStep = 8192;  // slots and records per poll (tens of µs)
   bool step_dump(Request& r, stack::FlowDump& d, uint64_t budget = kDumpStep);
   void flush_tx();
   bool init_tx();  // one TX buffer per port, once ports exist
@@ -283,6 +284,7 @@ class Worker final : public stack::TxSink {
   apps::Generator* gen_ = nullptr;
   std::unique_ptr<lb::Balancer> bal_;  // pools and health checks (--pool); null without pools
   WorkerCounters c_;
+  uint64_t longest_poll_ = 0;  // cycles of the longest poll since start or `clear tcp stats`
 };
 
 class Dataplane {

@@ -149,6 +149,9 @@ int Worker::run() {
     uint64_t t1 = rte_rdtsc();
     c_.iterations++;
     c_.total_cycles += t1 - t0;
+    // The longest poll: how long this lcore's packets may have waited
+    // behind one (a burst, a control request, a TIME-WAIT expiry run).
+    if (t1 - t0 > longest_poll_) longest_poll_ = t1 - t0;
     if (work) {
       c_.busy_cycles += t1 - t0;
       c_.busy_iterations++;
@@ -476,6 +479,7 @@ void Worker::execute(Request& r) {
       r.tcp = s.tcp_stats();
       r.sst = s.stats();
       r.wc = c_;
+      r.longest_poll_us = longest_poll_ * 1000 / dp_.tsc_per_ms();
       r.flows = s.flows();
       r.time_wait = s.time_wait_records();
       r.time_wait_cap = s.time_wait().capacity();
@@ -534,6 +538,7 @@ void Worker::execute(Request& r) {
     case Request::Kind::ClearTcp:
       s.clear_stats();
       c_ = WorkerCounters{};
+      longest_poll_ = 0;
       if (gen_) {
         uint64_t active = gen_->stats().active;
         gen_->stats() = apps::GeneratorStats{};
