@@ -121,7 +121,12 @@ void Balancer::rebuild(Pool& p) {
     e[i].id = p.backends[i].conf.id();
     e[i].weight = p.backends[i].eligible() ? p.backends[i].conf.weight : 0;
   }
-  if (p.conf.balance == Balance::Maglev) p.maglev.build(e);
+  if (p.conf.balance == Balance::Maglev) {
+    // The first table at once (there is no other to serve meanwhile);
+    // later ones in steps (tick), the current table serving until then.
+    if (p.maglev.table().empty()) p.maglev.build(e);
+    else p.maglev.begin(e);
+  }
   p.dirty = false;
 }
 
@@ -129,12 +134,32 @@ int Balancer::select(Pool& p, uint32_t caddr, uint16_t cport, int avoid, uint32_
   if (p.dirty) rebuild(p);
   switch (p.conf.balance) {
     case Balance::Maglev: {
-      if (avoid < 0) {
-        slot = p.maglev.slot_of(flow_hash(caddr, cport, p.conf.hash == HashOn::SrcPort));
-        return p.maglev.table().empty() ? -1 : p.maglev.table()[slot];
+      const uint32_t start = slot;
+      for (int pass = 0;; pass++) {
+        int b;
+        slot = start;
+        if (avoid < 0) {
+          slot = p.maglev.slot_of(flow_hash(caddr, cport, p.conf.hash == HashOn::SrcPort));
+          b = p.maglev.table().empty() ? -1 : p.maglev.table()[slot];
+        } else {
+          // A retry: the next backend along the ring.
+          b = p.maglev.next_other(slot, avoid, slot);
+        }
+        // While a new table is being built the current one may still name
+        // a backend that is no longer eligible: the next one along the
+        // ring that is (a few slots away: the entries interleave).
+        for (size_t tries = 0; b >= 0 && (!p.backends[size_t(b)].eligible() || b == avoid); tries++) {
+          if (tries > p.backends.size()) {
+            b = -1;
+            break;
+          }
+          b = p.maglev.next_other(slot, b, slot);
+        }
+        if (b >= 0 || pass > 0 || !p.maglev.building()) return b;
+        // The current table holds no eligible backend at all (the whole
+        // set changed): the new one now, rather than refuse the client.
+        p.maglev.step(UINT64_MAX);
       }
-      // A retry: the next backend along the ring.
-      return p.maglev.next_other(slot, avoid, slot);
     }
     case Balance::Wrr: {
       // Smooth weighted round robin (nginx): every eligible backend gains
@@ -272,6 +297,8 @@ void Balancer::check_result(int pi, int bi, bool ok) {
 }
 
 void Balancer::tick(stack::Stack& s, uint64_t now) {
+  for (Pool& p : pools_)
+    if (p.maglev.building()) p.maglev.step(kMaglevStep);
   if (now < next_tick_ms_) return;
   next_tick_ms_ = now + 10;
   for (size_t pi = 0; pi < pools_.size(); pi++) {

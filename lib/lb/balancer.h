@@ -162,9 +162,14 @@ class Balancer {
   // passive health marking.
   void connect_failed(Pool& p, Backend& b, bool timeout);
   void connect_ok(Pool& p, Backend& b);
-  // Health checks: starts the due ones, times out the stuck ones.  Cheap
-  // when nothing is due (called every loop iteration).
+  // Health checks: starts the due ones, times out the stuck ones; and a
+  // step of each Maglev table being rebuilt.  Cheap when nothing is due
+  // (called every loop iteration).
   void tick(stack::Stack& s, uint64_t now_ms);
+  // Maglev slots cleared or probed per tick while a table is rebuilt (a
+  // backend came up, went down, was added or removed): some tens of
+  // microseconds, so a rebuild never holds a worker's packets up.
+  static constexpr uint64_t kMaglevStep = 16384;
   // A health check finished (HealthChecker calls it).
   void check_result(int pool, int backend, bool ok);
 

@@ -24,41 +24,73 @@ bool Maglev::is_prime(uint32_t n) {
   return true;
 }
 
-void Maglev::build(std::span<const Entry> entries) {
+void Maglev::begin(std::span<const Entry> entries) {
   const uint32_t m = size_;
-  struct Pref {
-    uint32_t offset, skip, next;
-    uint32_t weight;
-    int idx;
-  };
-  std::vector<Pref> p;
-  uint32_t wmax = 0;
+  prefs_.clear();
+  wmax_ = 0;
   for (size_t i = 0; i < entries.size(); i++) {
     if (!entries[i].weight) continue;
     uint64_t h1 = mix(entries[i].id), h2 = mix(entries[i].id ^ 0xa5a5a5a5a5a5a5a5ull);
-    p.push_back({uint32_t(h1 % m), uint32_t(h2 % (m - 1)) + 1, 0, entries[i].weight, int(i)});
-    wmax = std::max(wmax, entries[i].weight);
+    uint32_t offset = uint32_t(h1 % m);
+    prefs_.push_back({offset, uint32_t(h2 % (m - 1)) + 1, offset, entries[i].weight, int(i)});
+    wmax_ = std::max(wmax_, entries[i].weight);
   }
-  table_.assign(p.empty() ? 0 : m, -1);
-  if (p.empty()) return;
-  uint32_t filled = 0;
-  for (uint64_t round = 0; filled < m; round++) {
-    for (Pref& b : p) {
+  if (prefs_.empty()) {  // nothing to place: the table is empty now
+    table_.reset();
+    n_ = 0;
+    next_.reset();
+    building_ = false;
+    return;
+  }
+  if (!next_) next_.reset(new int32_t[m]);  // cleared in steps (a 16 M table is 64 MB)
+  cleared_ = filled_ = 0;
+  round_ = 0;
+  turn_ = 0;
+  building_ = true;
+}
+
+bool Maglev::step(uint64_t budget) {
+  if (!building_) return true;
+  const uint32_t m = size_;
+  int32_t* t = next_.get();
+  while (cleared_ < m) {
+    if (!budget) return false;
+    uint32_t k = uint32_t(std::min<uint64_t>(budget, m - cleared_));
+    std::fill(t + cleared_, t + cleared_ + k, -1);
+    cleared_ += k;
+    budget -= k;
+  }
+  for (; filled_ < m; round_++, turn_ = 0) {
+    for (; turn_ < prefs_.size(); turn_++) {
+      Pref& b = prefs_[turn_];
       // Weighted turns: this round counts for b when its scaled count steps.
-      if ((round + 1) * b.weight / wmax == round * b.weight / wmax) continue;
+      if ((round_ + 1) * b.weight / wmax_ == round_ * b.weight / wmax_) continue;
+      // The backend's permutation, (offset + skip * j) mod M: one addition
+      // a probe (skip < M, so one subtraction wraps it).  A step may end
+      // between two probes (the last free slots take up to ~M probes to
+      // find): the next one resumes this backend's turn at b.pos.
       uint32_t c;
-      do {
-        c = uint32_t((b.offset + uint64_t(b.skip) * b.next) % m);
-        b.next++;
-      } while (table_[c] >= 0);
-      table_[c] = b.idx;
-      if (++filled == m) break;
+      for (;;) {
+        if (!budget) return false;
+        budget--;
+        c = b.pos;
+        b.pos += b.skip;
+        if (b.pos >= m) b.pos -= m;
+        if (t[c] < 0) break;
+      }
+      t[c] = b.idx;
+      if (++filled_ == m) break;
     }
+    if (filled_ == m) break;
   }
+  table_.swap(next_);
+  n_ = m;
+  building_ = false;
+  return true;
 }
 
 int Maglev::next_other(uint32_t slot, int not_this, uint32_t& at) const {
-  if (table_.empty()) return -1;
+  if (!n_) return -1;
   for (uint32_t i = 1; i < size_; i++) {
     uint32_t s = (slot + i) % size_;
     if (table_[s] != not_this) {

@@ -18,6 +18,7 @@
 // packets go.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -31,21 +32,48 @@ class Maglev {
     uint32_t weight = 1;  // 0: not in the table
   };
   explicit Maglev(uint32_t size = kDefaultSize) : size_(size) {}
-  // Rebuilds the table; entries keep their index (lookup returns it).
-  void build(std::span<const Entry> entries);
+  // Rebuilds the table at once; entries keep their index (lookup returns it).
+  void build(std::span<const Entry> entries) {
+    begin(entries);
+    step(UINT64_MAX);
+  }
+  // The same in steps, for a worker that must keep polling: filling a table
+  // takes about M ln M probes (1-2 ms at 65 537 slots, ~20 ms at 655 373,
+  // seconds at 16 M).  begin() takes the entries; each step() clears or
+  // probes at most `budget` slots and returns true once the new table is
+  // complete and in use.  Until then the previous table stays in use
+  // (lookup() and table() read it).  With no entry of weight, the table is
+  // empty at once.
+  void begin(std::span<const Entry> entries);
+  bool step(uint64_t budget);
+  bool building() const { return building_; }
   // The entry index for a flow hash; -1 when no entry has weight.
-  int lookup(uint64_t hash) const { return table_.empty() ? -1 : table_[hash % size_]; }
+  int lookup(uint64_t hash) const { return n_ ? table_[hash % size_] : -1; }
   // The entry at a slot, and the next slot of the ring held by another
   // entry than `not_this` (retries go round the ring); -1 if none.
   uint32_t slot_of(uint64_t hash) const { return uint32_t(hash % size_); }
   int next_other(uint32_t slot, int not_this, uint32_t& at) const;
   uint32_t size() const { return size_; }
-  const std::vector<int32_t>& table() const { return table_; }
+  std::span<const int32_t> table() const { return {table_.get(), n_}; }
   static bool is_prime(uint32_t n);
 
  private:
+  struct Pref {
+    uint32_t offset, skip;
+    uint32_t pos;  // (offset + skip * j) mod M for the backend's next j, kept by adding
+    uint32_t weight;
+    int idx;
+  };
   uint32_t size_;
-  std::vector<int32_t> table_;
+  std::unique_ptr<int32_t[]> table_;  // in use: n_ slots (0 or size_)
+  size_t n_ = 0;
+  // The build in progress.
+  bool building_ = false;
+  std::unique_ptr<int32_t[]> next_;
+  std::vector<Pref> prefs_;
+  uint32_t cleared_ = 0, filled_ = 0, wmax_ = 0;
+  uint64_t round_ = 0;
+  size_t turn_ = 0;  // the backend whose turn it is in round_
 };
 
 // The flow hash Maglev looks up: client address, and port unless hash=src.

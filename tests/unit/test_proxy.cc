@@ -186,6 +186,38 @@ TEST_CASE("maglev: weights set the share; the table is prime-sized and full", "[
   CHECK(empty.lookup(12345) == -1);
 }
 
+TEST_CASE("maglev: a table built in steps is the table built at once; the old one serves until it is done",
+          "[proxy][maglev]") {
+  for (uint32_t m : {7u, 251u, 65537u}) {
+    std::vector<lb::Maglev::Entry> before = {{11, 1}, {22, 3}, {33, 1}, {44, 2}};
+    std::vector<lb::Maglev::Entry> after = before;
+    after[1].weight = 0;  // one leaves
+    after[3].weight = 5;  // one is re-weighted
+    lb::Maglev once(m), stepped(m);
+    once.build(after);
+    stepped.build(before);
+    std::vector<int32_t> old(stepped.table().begin(), stepped.table().end());
+    stepped.begin(after);
+    int steps = 0;
+    const uint64_t budget = 100;
+    while (!stepped.step(budget)) {
+      steps++;
+      // Meanwhile the previous table answers, unchanged.
+      if (steps % 50 == 0) CHECK(std::equal(old.begin(), old.end(), stepped.table().begin()));
+    }
+    INFO("M = " << m << ", " << steps << " steps of " << budget);
+    CHECK_FALSE(stepped.building());
+    CHECK(std::equal(once.table().begin(), once.table().end(), stepped.table().begin(), stepped.table().end()));
+    // At least a probe a slot, `budget` a step: the work was spread out.
+    if (m == 65537u) CHECK(steps >= int(65537 / budget));
+    // A rebuild with no entry of weight empties the table at once.
+    std::vector<lb::Maglev::Entry> none = {{11, 0}};
+    stepped.begin(none);
+    CHECK_FALSE(stepped.building());
+    CHECK(stepped.lookup(42) == -1);
+  }
+}
+
 // ------------------------------------------------------ PROXY protocol ---
 TEST_CASE("proxy protocol: v1 and v2 as the specification writes them", "[proxy][pp]") {
   uint8_t buf[lb::kProxyV1Max];
@@ -693,4 +725,42 @@ TEST_CASE("proxy: drain and delete keep existing flows, new ones go elsewhere", 
   p.run(3000);
   CHECK(c.got == "z");
   CHECK(p.backend(1).st.connects_ok == 1);
+}
+
+TEST_CASE("proxy: a backend that goes down is never chosen while the new Maglev table is built in steps",
+          "[proxy][maglev][pool]") {
+  ProxyNet p("web=198.18.0.1:9001,198.18.0.1:9002,198.18.0.1:9003,check=none,table=655373");
+  lb::Pool& pool = p.bal.pool(0);
+  uint32_t slot = 0;
+  REQUIRE(p.bal.select(pool, 1, 1, -1, slot) >= 0);  // the first table, built at once
+  REQUIRE_FALSE(pool.maglev.building());
+  std::string err;
+  REQUIRE(p.bal.drain_backend("web", lb::BackendConf{kClientIp, 9002}, err));
+  std::map<int, int> chosen;
+  for (uint32_t c = 0; c < 3000; c++) chosen[p.bal.select(pool, 0xC6130000 + c, uint16_t(c), -1, slot)]++;
+  CHECK(pool.maglev.building());  // the new table is not there yet: the old one served
+  CHECK(chosen.count(1) == 0);    // ...but never with the drained backend
+  CHECK(chosen.count(-1) == 0);
+  CHECK(chosen[0] > 1000);
+  CHECK(chosen[2] > 1000);
+  int ticks = 0;
+  while (pool.maglev.building()) {
+    p.bal.tick(*p.n.server, p.n.now);
+    ticks++;
+  }
+  // 655 373 slots, some 9 M probes, 16 384 a tick.
+  CHECK(ticks > 100);
+  for (int32_t v : pool.maglev.table()) {
+    if (v == 1) {
+      FAIL("the drained backend is still in the new table");
+      break;
+    }
+  }
+  // The whole set changed at once (no backend of the current table is
+  // eligible): the new table is finished there and then, no client refused.
+  REQUIRE(p.bal.add_backend("web", lb::BackendConf{kClientIp, 9002, 1}, err));  // undrained
+  REQUIRE(p.bal.del_backend("web", lb::BackendConf{kClientIp, 9001}, err));
+  REQUIRE(p.bal.del_backend("web", lb::BackendConf{kClientIp, 9003}, err));
+  CHECK(p.bal.select(pool, 7, 7, -1, slot) == 1);
+  CHECK_FALSE(pool.maglev.building());
 }
