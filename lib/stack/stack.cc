@@ -548,6 +548,8 @@ void Stack::deliver_events(uint32_t fi, tcp::Out& out) {
 void Stack::finish_event(uint32_t fi, tcp::Out& out) {
   Flow& f = pool_[fi];
   deliver_events(fi, out);
+  // Whoever holds queue headers after an event is on record (reclaim_memory).
+  if (f.tcb.q != tcp::kNil) chunks_.queues(f.tcb.q).owner = fi;
   tcp::Env e = env();
   if (out.op == FlowOp::Keep && f.tcb.state != TcpState::Closed) {
     for (;;) {
@@ -725,8 +727,12 @@ void Stack::reclaim_memory() {
   // out-of-order data went first (tcp::ooo_store prunes it on demand); now
   // orphans (the application is gone: nobody waits for their bytes), then
   // stalled flows (nothing received for a second, or a zero window) holding
-  // the most chunks.  One O(flows) scan per reclaim_interval_ms, only while
-  // the pool is critical.
+  // the most chunks.  One scan per reclaim_interval_ms, only while the pool
+  // is critical, of the queue headers taken -- every flow holding a chunk
+  // holds one, and there are no more of them than chunks and out-of-order
+  // states -- not of every flow slot (tens of millions with a large
+  // --max-flows: a scan that long, every 100 ms, would stall the lcore
+  // the pressure came from).
   sst_.mem_reclaim_scans++;
   struct Cand {
     uint32_t fi;
@@ -734,8 +740,10 @@ void Stack::reclaim_memory() {
     bool orphan;
   };
   std::vector<Cand> c;
-  for (uint32_t i = 0; i < pool_.capacity(); i++) {
-    if (!pool_.in_use(i)) continue;
+  for (uint32_t qi = 0; qi < chunks_.queues_touched(); qi++) {
+    const uint32_t i = chunks_.queues(qi).owner;
+    // Free, not yet on record, or a record that no longer holds (stale).
+    if (i >= pool_.capacity() || !pool_.in_use(i) || pool_[i].tcb.q != qi) continue;
     const tcp::Tcb& t = pool_[i].tcb;
     const tcp::FlowQueues& q = tcp::queues(t, chunks_);
     uint32_t held = uint32_t(q.snd.nchunks) + q.rcv.nchunks;
@@ -861,6 +869,9 @@ bool Stack::check_invariants() const {
     per_state[size_t(f.tcb.state)]++;
     if (!tcp::check_invariants(f.tcb, chunks_)) return false;
     if (!wheel_.armed(i) && !(f.pending & kPendOpen)) return false;
+    // Between events every holder of queue headers is on record (memory
+    // reclaim finds the flows holding chunks through it).
+    if (f.tcb.q != tcp::kNil && chunks_.queues(f.tcb.q).owner != i) return false;
   }
   if (live + tw_.size() != table_.size()) return false;
   // The gauges agree with a recount: one TCB per state count, one record per

@@ -25,6 +25,7 @@ uint32_t ChunkPool::queues_alloc() {
 }
 
 void ChunkPool::queues_free(uint32_t q) {
+  qs_[q].owner = FlowQueues::kFree;
   qs_[q].ooo = q_free_;
   q_free_ = q;
   q_in_use_--;

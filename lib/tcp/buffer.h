@@ -83,6 +83,8 @@ class ChunkPool {
   FlowQueues& queues(uint32_t q);
   const FlowQueues& queues(uint32_t q) const;
   uint32_t queues_in_use() const { return q_in_use_; }
+  // Headers ever handed out: every header taken now is below this index.
+  uint32_t queues_touched() const { return q_bump_; }
   uint32_t queues_capacity() const { return uint32_t(qs_.size()); }
   uint32_t queues_high_water() const { return q_high_; }
 
@@ -113,13 +115,19 @@ struct ByteQueue {
 // per-flow footprint of a million idle or request/response flows is not 36
 // bytes of empty queue headers each.
 struct FlowQueues {
+  static constexpr uint32_t kFree = kNil - 1;  // `owner` of a header in the free list
   ByteQueue snd;        // bytes from SND.UNA
   ByteQueue rcv;        // in-order unread bytes
   uint32_t ooo = kNil;  // out-of-order ranges (OooPool), kNil without a hole
+  // The flow slot holding these headers, as the stack last recorded it
+  // (after each event), so that memory reclaim visits the holders of
+  // chunks without scanning every flow; kNil until recorded, kFree when
+  // the header is not taken.  A reader checks the flow still holds it.
+  uint32_t owner = kNil;
   // Nothing held: the headers can go back to the pool.
   bool idle() const { return snd.nchunks == 0 && rcv.nchunks == 0 && ooo == kNil; }
 };
-static_assert(sizeof(FlowQueues) == 36);
+static_assert(sizeof(FlowQueues) == 40);
 
 inline FlowQueues& ChunkPool::queues(uint32_t q) { return qs_[q]; }
 inline const FlowQueues& ChunkPool::queues(uint32_t q) const { return qs_[q]; }

@@ -996,23 +996,29 @@ TEST_CASE("hardening: under chunk pressure out-of-order data is pruned before in
 
 TEST_CASE("hardening: flows stalled on a zero window holding the most memory are reclaimed",
           "[stack][hardening][memory][reclaim]") {
-  StackConfig cfg = Net::small();
-  cfg.chunks = 64;
-  Raw r(cfg);
-  apps::Echo echo;
-  r.s->add_listener(kServerIp, 80, &echo);
-  // Readers that never read: each sends 6 KiB and keeps its window shut, so
-  // the echo holds it all in the send queue.
-  std::string blob(1400, 'z');
-  for (uint16_t p = 0; p < 20; p++) {
-    r.open(42000 + p, 0);
-    for (int i = 0; i < 5; i++) r.send(42000 + p, 1001 + 1400 * i, 0, wire::flag::ACK, blob, 0);
+  // The same with 4 M flow slots: reclaim finds the holders through the
+  // queue headers on record, not by scanning every slot.
+  for (uint32_t max_flows : {256u, 1u << 22}) {
+    INFO("max_flows " << max_flows);
+    StackConfig cfg = Net::small();
+    cfg.chunks = 64;
+    cfg.max_flows = max_flows;
+    Raw r(cfg);
+    apps::Echo echo;
+    r.s->add_listener(kServerIp, 80, &echo);
+    // Readers that never read: each sends 6 KiB and keeps its window shut,
+    // so the echo holds it all in the send queue.
+    std::string blob(1400, 'z');
+    for (uint16_t p = 0; p < 20; p++) {
+      r.open(42000 + p, 0);
+      for (int i = 0; i < 5; i++) r.send(42000 + p, 1001 + 1400 * i, 0, wire::flag::ACK, blob, 0);
+    }
+    REQUIRE(r.s->chunks().critical());
+    r.at(r.now + cfg.reclaim_interval_ms + 1);
+    CHECK(r.s->stats().mem_reclaimed_stalled > 0);
+    CHECK_FALSE(r.s->chunks().critical());
+    CHECK(r.s->check_invariants());
   }
-  REQUIRE(r.s->chunks().critical());
-  r.at(r.now + cfg.reclaim_interval_ms + 1);
-  CHECK(r.s->stats().mem_reclaimed_stalled > 0);
-  CHECK_FALSE(r.s->chunks().critical());
-  CHECK(r.s->check_invariants());
 }
 
 TEST_CASE("hardening: a restarted TIME-WAIT record expires 2*MSL after the restart, not later",
