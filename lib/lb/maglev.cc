@@ -38,6 +38,7 @@ void Maglev::begin(std::span<const Entry> entries) {
   if (prefs_.empty()) {  // nothing to place: the table is empty now
     table_.reset();
     n_ = 0;
+    entries_ = 0;
     next_.reset();
     building_ = false;
     return;
@@ -85,12 +86,19 @@ bool Maglev::step(uint64_t budget) {
   }
   table_.swap(next_);
   n_ = m;
+  entries_ = prefs_.size();
   building_ = false;
   return true;
 }
 
 int Maglev::next_other(uint32_t slot, int not_this, uint32_t& at) const {
   if (!n_) return -1;
+  if (entries_ == 1) {  // one entry holds every slot: no need to go round the ring to learn it
+    uint32_t s = (slot + 1) % size_;
+    if (table_[s] == not_this) return -1;
+    at = s;
+    return table_[s];
+  }
   for (uint32_t i = 1; i < size_; i++) {
     uint32_t s = (slot + i) % size_;
     if (table_[s] != not_this) {

@@ -67,6 +67,7 @@ class Maglev {
   uint32_t size_;
   std::unique_ptr<int32_t[]> table_;  // in use: n_ slots (0 or size_)
   size_t n_ = 0;
+  size_t entries_ = 0;  // distinct entries in the table in use
   // The build in progress.
   bool building_ = false;
   std::unique_ptr<int32_t[]> next_;

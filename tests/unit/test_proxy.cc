@@ -210,6 +210,14 @@ TEST_CASE("maglev: a table built in steps is the table built at once; the old on
     CHECK(std::equal(once.table().begin(), once.table().end(), stepped.table().begin(), stepped.table().end()));
     // At least a probe a slot, `budget` a step: the work was spread out.
     if (m == 65537u) CHECK(steps >= int(65537 / budget));
+    // One entry: a retry avoiding it finds none, at once (not by going
+    // round the whole ring); avoiding another, it is the one.
+    std::vector<lb::Maglev::Entry> one = {{11, 0}, {22, 4}};
+    stepped.build(one);
+    uint32_t at = 0;
+    CHECK(stepped.next_other(3, 1, at) == -1);
+    CHECK(stepped.next_other(3, 0, at) == 1);
+    CHECK(at == 4 % m);
     // A rebuild with no entry of weight empties the table at once.
     std::vector<lb::Maglev::Entry> none = {{11, 0}};
     stepped.begin(none);
