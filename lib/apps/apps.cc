@@ -219,12 +219,10 @@ void Http::pump(stack::Stream& s) {
     }
     // The head in place when its bytes lie in one chunk (the common case:
     // a request in one segment), else copied out.
-    size_t n = std::min(avail, kMaxHeader);
-    std::span<const uint8_t> in = s.view();
-    char buf[kMaxHeader];
-    std::string_view v;
-    if (in.size() >= n) v = std::string_view(reinterpret_cast<const char*>(in.data()), n);
-    else v = std::string_view(buf, s.peek(reinterpret_cast<uint8_t*>(buf), n));
+    uint8_t buf[kMaxHeader];
+    std::span<const uint8_t> in = s.peek_view(buf, std::min(avail, kMaxHeader));
+    std::string_view v(reinterpret_cast<const char*>(in.data()), in.size());
+    const size_t n = v.size();
     Request r;
     long head = parse_request(v, r);
     if (head == 0) {

@@ -167,12 +167,10 @@ void Generator::on_data(stack::Stream& s) {
   if (a.b == 0xffffffffu) {
     // Parse the head: Content-Length tells how much body follows.
     // In place when the bytes lie in one chunk, else copied out.
-    char buf[1024];
-    size_t k = std::min(n, sizeof buf);
-    std::span<const uint8_t> in = s.view();
-    const char* head = buf;
-    if (in.size() >= k) head = reinterpret_cast<const char*>(in.data());
-    else s.peek(reinterpret_cast<uint8_t*>(buf), k);
+    uint8_t buf[1024];
+    std::span<const uint8_t> in = s.peek_view(buf, std::min(n, sizeof buf));
+    const char* head = reinterpret_cast<const char*>(in.data());
+    const size_t k = in.size();
     std::string_view v(head, k);
     size_t end = v.find("\r\n\r\n");
     if (end == std::string_view::npos) {

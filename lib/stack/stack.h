@@ -493,5 +493,10 @@ inline std::span<const uint8_t> Stream::view() const {
   const tcp::ByteQueue& q = tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv;
   return {stack().chunks().data(q.head) + q.off, std::min<size_t>(n, tcp::ChunkPool::kChunk - q.off)};
 }
+inline std::span<const uint8_t> Stream::peek_view(uint8_t* buf, size_t n) const {
+  std::span<const uint8_t> in = view();
+  if (in.size() >= n) return in.first(n);
+  return {buf, peek(buf, n)};
+}
 
 }  // namespace tcpterm::stack

@@ -89,6 +89,9 @@ class Stream {
   // one buffer chunk: read in place, no copy (valid until the next call
   // that consumes, sends or closes).  Empty when nothing is readable.
   std::span<const uint8_t> view() const;
+  // The first n readable bytes (n <= readable()): view() when they lie in
+  // one chunk, else copied into buf (room for n), as peek() does.
+  std::span<const uint8_t> peek_view(uint8_t* buf, size_t n) const;
   void consume(size_t n);
   size_t send_space() const;
   size_t send(std::span<const uint8_t> data);
