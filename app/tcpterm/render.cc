@@ -388,7 +388,7 @@ std::string render_flows(dp::Dataplane& dp, size_t max, int state, uint32_t addr
   uint64_t examined = 0;
   unsigned polls = 0;
   for (const auto& r : rs) {
-    examined += r->dump_examined;
+    examined += r->listing.examined;
     polls = std::max(polls, r->dump_steps);
   }
   // What the listing cost the workers: slots and records examined, and the
@@ -397,7 +397,7 @@ std::string render_flows(dp::Dataplane& dp, size_t max, int state, uint32_t addr
   o << "flows shown: " << shown << " (" << examined << " slots and records examined, in at most " << polls
     << (polls == 1 ? " poll" : " polls") << " per lcore)\n";
   for (size_t i = 0; i < rs.size(); i++)
-    if (rs[i]->dump_cut)
+    if (rs[i]->listing.cut)
       o << "(lcore " << dp.workers()[i]->lcore()
         << ": partial, records expired past the listing's place while it was taken)\n";
   return o.str();

@@ -116,8 +116,7 @@ struct Request {
   uint32_t addr6_held = 0;  // IPv6 addresses held by flows, records and listeners
   bool syncookies_engaged = false;
   std::vector<stack::FlowInfo> dump;
-  bool dump_cut = false;        // DumpFlows: the walk's place expired under it (a partial list)
-  uint64_t dump_examined = 0;   // DumpFlows: flow slots and TIME-WAIT records examined
+  stack::FlowDump listing;      // DumpFlows: its progress (examined, cut) into `dump`
   unsigned dump_steps = 0;      // DumpFlows: polls it took (one step each)
   std::vector<lb::PoolSnapshot> pools;        // Pools
   std::vector<lb::BackendSnapshot> backends;  // Pools
@@ -145,9 +144,11 @@ class Worker final : public stack::TxSink {
   // Frees frames still waiting for ARP (shutdown).
   void drop_held() { expire_held(0, true); }
   void execute(Request& r);  // a control request (worker thread, or main when stopped)
-  // One step of a flow listing (Request::Kind::DumpFlows): true when done.
+  // A flow listing (Request::Kind::DumpFlows) from the request's max and
+  // filters, then its steps: true when done.
   static constexpr uint64_t kDumpStep = 8192;  // slots and records per poll (tens of µs)
-  bool step_dump(Request& r, stack::FlowDump& d, uint64_t budget = kDumpStep);
+  static void begin_dump(Request& r);
+  bool step_dump(Request& r, uint64_t budget = kDumpStep);
   void flush_tx();
   bool init_tx();  // one TX buffer per port, once ports exist
   void add_app(std::unique_ptr<stack::App> app) { apps_.push_back(std::move(app)); }

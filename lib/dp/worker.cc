@@ -85,7 +85,6 @@ int Worker::run() {
   const uint16_t nports = uint16_t(dp_.ports().size());
   rte_mbuf* pkts[kBurst];
   Request* dumping = nullptr;  // a flow listing in progress (see below)
-  stack::FlowDump dump;
   uint64_t last_busy_ms = 0;
   uint64_t last_freed = stack_->stats().flows_freed;
   while (!dp_.stopping()) {
@@ -125,19 +124,15 @@ int Worker::run() {
     // poll (kDumpStep slots and records: tens of millions of TIME-WAIT
     // records would otherwise stop this lcore's packets for a long time);
     // its reply, and the requests behind it, wait until it is complete.
-    if (dumping && step_dump(*dumping, dump)) {
+    if (dumping && step_dump(*dumping)) {
       while (!replies.push(dumping)) rte_pause();
       dumping = nullptr;
     }
     Request* r;
     while (!dumping && requests.pop(r)) {
       if (r->kind == Request::Kind::DumpFlows) {
-        dump = stack::FlowDump{};
-        dump.max = r->max;
-        dump.state_filter = r->state_filter;
-        dump.addr_filter = r->addr_filter;
-        dump.out = &r->dump;
-        if (!step_dump(*r, dump)) {
+        begin_dump(*r);
+        if (!step_dump(*r)) {
           dumping = r;
           break;
         }
@@ -464,12 +459,17 @@ void Worker::handle_icmp(uint16_t port, uint32_t nh, const wire::Ipv4Repr& ip, s
   send_frame(out_port, m);
 }
 
-bool Worker::step_dump(Request& r, stack::FlowDump& d, uint64_t budget) {
-  bool done = stack_->dump_flows_step(d, budget);
+void Worker::begin_dump(Request& r) {
+  r.listing = stack::FlowDump{};
+  r.listing.max = r.max;
+  r.listing.state_filter = r.state_filter;
+  r.listing.addr_filter = r.addr_filter;
+  r.listing.out = &r.dump;
+}
+
+bool Worker::step_dump(Request& r, uint64_t budget) {
   r.dump_steps++;
-  r.dump_examined = d.examined;
-  r.dump_cut = d.cut;
-  return done;
+  return stack_->dump_flows_step(r.listing, budget);
 }
 
 void Worker::execute(Request& r) {
@@ -496,15 +496,10 @@ void Worker::execute(Request& r) {
       if (gen_) r.gen = gen_->stats();
       break;
     }
-    case Request::Kind::DumpFlows: {  // workers stopped: all at once
-      stack::FlowDump d;
-      d.max = r.max;
-      d.state_filter = r.state_filter;
-      d.addr_filter = r.addr_filter;
-      d.out = &r.dump;
-      step_dump(r, d, UINT64_MAX);
+    case Request::Kind::DumpFlows:  // workers stopped: all at once
+      begin_dump(r);
+      step_dump(r, UINT64_MAX);
       break;
-    }
     case Request::Kind::SetMsl:
       s.tcp_config().msl_ms = r.value;
       break;
