@@ -35,6 +35,16 @@ def sh(cmd, check=True, **kw):
     return r
 
 
+def reach(ns, addr, v6=False):
+    """Pings addr from namespace ns until the kernel holds its link-layer
+    address (the first packet triggers ARP or neighbour discovery)."""
+    fam = "-6 " if v6 else ""
+    for _ in range(50):
+        if "lladdr" in sh(f"ip netns exec {ns} ip {fam}neigh show {addr}", check=False).stdout:
+            return
+        sh(f"ip netns exec {ns} ping {fam}-c1 -W1 {addr}", check=False)
+
+
 class Appliance:
     def __init__(self, listen, msl_ms=None, extra=(), name=None, capture=False, hugepages=False,
                  ipv6=False, workers=1):
@@ -87,15 +97,9 @@ class Appliance:
                  "-U", "-s", "0", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1.0)
         # The first packet triggers ARP; make sure the path works.
-        for _ in range(50):
-            if sh(f"ip netns exec {self.ns} ip neigh show {APPLIANCE_IP}", check=False).stdout.strip():
-                break
-            sh(f"ip netns exec {self.ns} ping -c1 -W1 {APPLIANCE_IP}", check=False)
+        reach(self.ns, APPLIANCE_IP)
         if self.ipv6:
-            for _ in range(50):
-                if "lladdr" in sh(f"ip netns exec {self.ns} ip -6 neigh show {APPLIANCE_IP6}", check=False).stdout:
-                    break
-                sh(f"ip netns exec {self.ns} ping -6 -c1 -W1 {APPLIANCE_IP6}", check=False)
+            reach(self.ns, APPLIANCE_IP6, v6=True)
         return self
 
     def __exit__(self, *exc):

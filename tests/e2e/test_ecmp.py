@@ -31,7 +31,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, Appliance, Daemons, check, sh  # noqa: E402
+from harness import BIN, Appliance, Daemons, check, reach, sh  # noqa: E402
 
 VIP = "198.18.1.10"
 VIP6 = "2001:2:1::10"
@@ -63,14 +63,8 @@ class Member(Appliance):
         sh(f"ip netns exec {NS} sysctl -qw net.ipv6.conf.{self.tap}.accept_dad=0")
         sh(f"ip netns exec {NS} ip -6 addr add {self.net6}:1/64 dev {self.tap} nodad")
         sh(f"ip netns exec {NS} ip link set {self.tap} up")
-        for _ in range(50):
-            if "lladdr" in sh(f"ip netns exec {NS} ip neigh show {self.net}.2", check=False).stdout:
-                break
-            sh(f"ip netns exec {NS} ping -c1 -W1 {self.net}.2", check=False)
-        for _ in range(50):
-            if "lladdr" in sh(f"ip netns exec {NS} ip -6 neigh show {self.net6}:2", check=False).stdout:
-                break
-            sh(f"ip netns exec {NS} ping -6 -c1 -W1 {self.net6}:2", check=False)
+        reach(NS, f"{self.net}.2")
+        reach(NS, f"{self.net6}:2", v6=True)
         return self
 
     def __exit__(self, *exc):
