@@ -130,36 +130,39 @@ void Balancer::rebuild(Pool& p) {
   p.dirty = false;
 }
 
+int Balancer::pick_maglev(Pool& p, uint32_t caddr, uint16_t cport, int avoid, uint32_t& slot) {
+  int b;
+  if (avoid < 0) {
+    slot = p.maglev.slot_of(flow_hash(caddr, cport, p.conf.hash == HashOn::SrcPort));
+    b = p.maglev.table().empty() ? -1 : p.maglev.table()[slot];
+  } else {
+    // A retry: the next backend along the ring.
+    b = p.maglev.next_other(slot, avoid, slot);
+  }
+  // While a new table is being built the current one may still name a
+  // backend that is no longer eligible: the next one along the ring that
+  // is (a few slots away: the entries interleave).
+  for (size_t tries = 0; b >= 0 && (!p.backends[size_t(b)].eligible() || b == avoid); tries++) {
+    if (tries > p.backends.size()) return -1;
+    b = p.maglev.next_other(slot, b, slot);
+  }
+  return b;
+}
+
 int Balancer::select(Pool& p, uint32_t caddr, uint16_t cport, int avoid, uint32_t& slot) {
   if (p.dirty) rebuild(p);
   switch (p.conf.balance) {
     case Balance::Maglev: {
       const uint32_t start = slot;
-      for (int pass = 0;; pass++) {
-        int b;
-        slot = start;
-        if (avoid < 0) {
-          slot = p.maglev.slot_of(flow_hash(caddr, cport, p.conf.hash == HashOn::SrcPort));
-          b = p.maglev.table().empty() ? -1 : p.maglev.table()[slot];
-        } else {
-          // A retry: the next backend along the ring.
-          b = p.maglev.next_other(slot, avoid, slot);
-        }
-        // While a new table is being built the current one may still name
-        // a backend that is no longer eligible: the next one along the
-        // ring that is (a few slots away: the entries interleave).
-        for (size_t tries = 0; b >= 0 && (!p.backends[size_t(b)].eligible() || b == avoid); tries++) {
-          if (tries > p.backends.size()) {
-            b = -1;
-            break;
-          }
-          b = p.maglev.next_other(slot, b, slot);
-        }
-        if (b >= 0 || pass > 0 || !p.maglev.building()) return b;
+      int b = pick_maglev(p, caddr, cport, avoid, slot);
+      if (b < 0 && p.maglev.building()) {
         // The current table holds no eligible backend at all (the whole
         // set changed): the new one now, rather than refuse the client.
         p.maglev.step(UINT64_MAX);
+        slot = start;
+        b = pick_maglev(p, caddr, cport, avoid, slot);
       }
+      return b;
     }
     case Balance::Wrr: {
       // Smooth weighted round robin (nginx): every eligible backend gains

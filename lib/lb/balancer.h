@@ -183,6 +183,9 @@ class Balancer {
   // err set when there is none.
   Backend* existing(std::string_view pool, const BackendConf& b, std::string& err);
   void rebuild(Pool& p);
+  // One Maglev pick from the table in use, skipping backends no longer
+  // eligible (select() finishes a rebuild if it finds none).
+  int pick_maglev(Pool& p, uint32_t caddr, uint16_t cport, int avoid, uint32_t& slot);
   Edge edge_;
   std::vector<Pool> pools_;
   std::unique_ptr<HealthChecker> checker_;

@@ -31,8 +31,7 @@ void Maglev::begin(std::span<const Entry> entries) {
   for (size_t i = 0; i < entries.size(); i++) {
     if (!entries[i].weight) continue;
     uint64_t h1 = mix(entries[i].id), h2 = mix(entries[i].id ^ 0xa5a5a5a5a5a5a5a5ull);
-    uint32_t offset = uint32_t(h1 % m);
-    prefs_.push_back({offset, uint32_t(h2 % (m - 1)) + 1, offset, entries[i].weight, int(i)});
+    prefs_.push_back({uint32_t(h2 % (m - 1)) + 1, uint32_t(h1 % m), entries[i].weight, int(i)});
     wmax_ = std::max(wmax_, entries[i].weight);
   }
   if (prefs_.empty()) {  // nothing to place: the table is empty now

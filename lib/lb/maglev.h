@@ -59,8 +59,8 @@ class Maglev {
 
  private:
   struct Pref {
-    uint32_t offset, skip;
-    uint32_t pos;  // (offset + skip * j) mod M for the backend's next j, kept by adding
+    uint32_t skip;
+    uint32_t pos;  // (offset + skip * j) mod M for the backend's next j, from the offset on
     uint32_t weight;
     int idx;
   };
