@@ -534,12 +534,13 @@ void StatsServer::loop() {
     double deadline;
     bool lingering = false;  // answered; reading what the client still sends until it closes
   };
-  // conns is in accept order, so the first match is the oldest.  One still
+  std::vector<Conn> conns;  // in accept order
+  // The first match is the oldest.  One still
   // waiting for its request goes first; one being answered (or lingering
   // after its answer) only when every match is.
-  auto evict_oldest = [&](std::vector<Conn>& cs, auto&& which) {
+  auto evict_oldest = [&](auto&& which) {
     Conn* victim = nullptr;
-    for (Conn& c : cs) {
+    for (Conn& c : conns) {
       if (c.fd < 0 || !which(c)) continue;
       if (c.out.empty()) {
         victim = &c;
@@ -552,7 +553,6 @@ void StatsServer::loop() {
       victim->fd = -1;
     }
   };
-  std::vector<Conn> conns;
   std::vector<pollfd> pfd;
   while (!stop_.load()) {
     pfd.clear();
@@ -580,10 +580,10 @@ void StatsServer::loop() {
         // Full: the newcomer is served and the oldest goes (held-open idle
         // connections cannot lock a probe out; refusing the newcomer did).
         if (same >= kMaxPerSource) {
-          evict_oldest(conns, [&](const Conn& c) { return c.src == src; });
+          evict_oldest([&](const Conn& c) { return c.src == src; });
           c_.evicted_per_source++;
         } else if (live >= kMaxConns) {
-          evict_oldest(conns, [](const Conn&) { return true; });
+          evict_oldest([](const Conn&) { return true; });
           c_.evicted_full++;
         }
         c_.accepted++;

@@ -74,7 +74,6 @@ class StatsServer {
     uint64_t timed_out = 0;           // no request, or the answer not taken, within kTimeoutMs
     uint64_t too_large = 0;           // 431
   };
-  Counters counters() const { return c_; }
   static constexpr size_t kMaxRequest = 8192;
   static constexpr int kTimeoutMs = 5000;
   static constexpr int kMinIntervalMs = 500;
