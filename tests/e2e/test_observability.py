@@ -182,6 +182,12 @@ print(closed, round(time.time() - t, 1), flush=True)
           int(timeouts.group(1)) >= 7 and int(timeouts.group(1)) + int(evicted.group(1)) >= 40,
           f"after them /metrics answers, and counts how each was cut off "
           f"({timeouts and timeouts.group(0)}; {evicted and evicted.group(0)})")
+    too_large = re.search(r"^tcpterm_http_stats_too_large_total (\d+)", m, re.M)
+    check(too_large and int(too_large.group(1)) >= 1,
+          f"the oversized request of B is counted ({too_large and too_large.group(0)})")
+    longest = re.findall(r'^tcpterm_lcore_longest_poll_seconds\{lcore="\d+"\} ([0-9.e+-]+)$', m, re.M)
+    check(longest and all(float(x) > 0 for x in longest),
+          f"each lcore's longest poll is exported ({longest})")
     a.quit()
 
 
