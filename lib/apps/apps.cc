@@ -242,15 +242,19 @@ void Http::pump(stack::Stream& s) {
     bool keep = close_ == Close::Always ? false : close_ == Close::Never ? true : r.keep_alive;
     const std::string& whole = keep ? whole_keep_ : whole_close_;
     if (!r.head_method && !whole.empty() && s.send_space() >= whole.size()) {
-      // The common case in one send: head and a small body together.
+      // The common case in one send: head and a small body together.  The
+      // request is taken first: read in place from its segment, it is then
+      // never copied (stack/stream.h).
+      s.consume(size_t(head));
       s.send(std::span(reinterpret_cast<const uint8_t*>(whole.data()), whole.size()));
       st.a = 0;
       if (!keep) st.flags |= kCloseAfter;
-    } else if (!start_response(s, 200, keep, r.head_method)) {
+    } else if (start_response(s, 200, keep, r.head_method)) {
+      s.consume(size_t(head));
+    } else {
       return;  // no room yet
     }
     requests_++;
-    s.consume(size_t(head));
     st.b = uint32_t(std::min<uint64_t>(r.content_length, 0xffffffffu));
   }
 }

@@ -263,6 +263,7 @@ void Stack::on_flow_segment(uint32_t fi, const wire::TcpRepr& seg) {
   tcp::Out& out = *out_;
   out.reset();
   tcp::Env e = env();
+  e.rcv_in_place = true;
   tcp::on_segment(pool_[fi].tcb, seg, e, out);
   finish_event(fi, out);
 }
@@ -393,6 +394,7 @@ bool Stack::try_cookie(const FlowKey4& key, uint32_t hash, App* app, const wire:
   e.v6 = flow::is_v6(key);
   tcp::Tcb& t = pool_[fi].tcb;
   tcp::open_from_cookie(t, seg, d.mss, d.wscale, e, out);
+  e.rcv_in_place = true;
   if (!seg.payload.empty() || seg.fin()) tcp::on_segment(t, seg, e, out);  // text or FIN with it
   finish_event(fi, out);
   return true;
@@ -545,10 +547,34 @@ void Stack::deliver_events(uint32_t fi, tcp::Out& out) {
   if (f.tcb.state == TcpState::Closed || f.tcb.state == TcpState::TimeWait) app->on_closed(s);
 }
 
+bool Stack::keep_held(uint32_t fi, tcp::Out& out) {
+  Flow& f = pool_[fi];
+  if (f.pending & kPendAbort) {
+    out.held_len = 0;  // discarded with the queue
+    return true;
+  }
+  tcp::Env e = env();
+  if (tcp::keep_held(f.tcb, e, out)) return true;
+  // A flow that ended gracefully in this event loses only its last unread
+  // bytes (counted).  A live one received bytes (RCV.NXT covers them) that
+  // are not ACKed yet but can be neither kept nor received again: it cannot
+  // go on.
+  if (f.tcb.state == TcpState::Closed || f.tcb.state == TcpState::TimeWait) return true;
+  tcp::abort(f.tcb, e, out);
+  return false;
+}
+
 void Stack::finish_event(uint32_t fi, tcp::Out& out) {
   Flow& f = pool_[fi];
   deliver_events(fi, out);
-  // Whoever holds queue headers after an event is on record (reclaim_memory).
+  if (out.held_len) {
+    if (f.tcb.state == TcpState::Closed || f.tcb.state == TcpState::TimeWait) {
+      out.held_len = 0;  // the flow ended: its unread bytes go with it, as its queue does
+    } else if (!keep_held(fi, out)) {
+      out.events = tcp::ev::Reset;  // the application's last events for it
+      deliver_events(fi, out);
+    }
+  }
   if (f.tcb.q != tcp::kNil) chunks_.queues(f.tcb.q).owner = fi;
   tcp::Env e = env();
   if (out.op == FlowOp::Keep && f.tcb.state != TcpState::Closed) {
@@ -917,14 +943,33 @@ FlowRef Stream::connect(const FlowKey4& key, App* app, uint32_t syn_timeout_ms) 
 bool Stream::timed_out() const {
   return flow_ == scope_->owner() && (scope_->out().events & tcp::ev::TimedOut);
 }
+void Stream::settle() const {
+  if (scope_->out().held_len) stack().keep_held(scope_->owner(), scope_->out());
+}
 size_t Stream::peek(uint8_t* dst, size_t n, size_t offset) const {
   size_t have = readable();
   if (offset >= have) return 0;
   n = std::min(n, have - offset);
-  tcp::bq_copy_out(tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv, stack().chunks(), offset, dst, n);
+  size_t done = 0;
+  if (size_t h = held(); offset < h) {  // the held bytes come first
+    done = std::min(n, h - offset);
+    std::memcpy(dst, scope_->out().held + offset, done);
+    offset = 0;
+  } else {
+    offset -= h;
+  }
+  if (done < n)
+    tcp::bq_copy_out(tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv, stack().chunks(), offset,
+                     dst + done, n - done);
   return n;
 }
 void Stream::consume(size_t n) {
+  if (uint32_t h = held()) {  // (the owner's, so no touch; an abort drops them)
+    tcp::Env e = stack().env();
+    tcp::consume_held(stack().flow_at(flow_).tcb, std::min<size_t>(n, h), e, scope_->out());
+    if (n <= h) return;
+    n -= h;
+  }
   if (!readable()) return;
   tcp::Env e = stack().env();
   tcp::consume(stack().flow_at(flow_).tcb, n, e);
@@ -933,6 +978,8 @@ void Stream::consume(size_t n) {
 size_t Stream::send_space() const {
   if (!alive()) return 0;
   tcp::Env e = stack().env();
+  // What a send() would leave after it keeps the owner's held bytes.
+  if (uint32_t h = scope_->out().held_len) e.reserved_chunks = tcp::chunks_for(h);
   const tcp::Tcb& t = stack().flow_at(flow_).tcb;
   size_t n = tcp::send_space(t, e);
   // Limited by the lcore's chunk pool, not by the flow's own send buffer:
@@ -945,6 +992,7 @@ size_t Stream::send_space() const {
 }
 size_t Stream::send(std::span<const uint8_t> data) {
   if (!alive()) return 0;
+  settle();
   tcp::Env e = stack().env();
   size_t n = tcp::send(stack().flow_at(flow_).tcb, data, e);
   if (n && flow_ != scope_->owner()) stack().touch(flow_);
@@ -952,6 +1000,7 @@ size_t Stream::send(std::span<const uint8_t> data) {
 }
 bool Stream::send_before_splice(std::span<const uint8_t> data) {
   if (!can_send()) return false;
+  settle();
   tcp::Tcb& t = stack().flow_at(flow_).tcb;
   tcp::Env e = stack().env();
   if (!tcp::bq_put_before_splice(tcp::queues_w(t, e.chunks).snd, e.chunks, data.data(), data.size()))
@@ -960,6 +1009,8 @@ bool Stream::send_before_splice(std::span<const uint8_t> data) {
   return true;
 }
 size_t Stream::forward_to_send(size_t n) {
+  if (!alive()) return 0;
+  settle();
   if (!alive()) return 0;
   tcp::Tcb& t = stack().flow_at(flow_).tcb;
   const tcp::ByteQueue& rcvq = tcp::queues(t, stack().chunks()).rcv;
@@ -976,6 +1027,8 @@ size_t Stream::forward_to_send(size_t n) {
 }
 size_t Stream::splice_to(Stream& to, size_t n) {
   if (!valid() || !to.alive() || to.flow_ == flow_) return 0;
+  settle();
+  if (!valid() || !to.alive()) return 0;
   tcp::Env e = stack().env();
   if (readable() == 0) {
     if (alive()) tcp::splice(stack().flow_at(flow_).tcb, stack().flow_at(to.flow_).tcb, 0, e);  // lets an idle seam go
@@ -1007,6 +1060,8 @@ void Stream::close() {
     stack().touch(flow_, Stack::kPendClose);
     return;
   }
+  settle();  // unread bytes make it an RST (tcp::close)
+  if (!alive()) return;
   tcp::Env e = stack().env();
   tcp::close(stack().flow_at(flow_).tcb, e, scope_->out());
 }
@@ -1016,6 +1071,7 @@ void Stream::abort() {
     stack().touch(flow_, Stack::kPendAbort);
     return;
   }
+  scope_->out().held_len = 0;  // discarded with the queue
   tcp::Env e = stack().env();
   tcp::abort(stack().flow_at(flow_).tcb, e, scope_->out());
 }

@@ -350,6 +350,12 @@ class Stack {
   // Flow `fi` was acted on from another flow's event: it gets an event of
   // its own (output, deferred close/abort/open, callbacks) after the owner's.
   void touch(uint32_t fi, uint8_t ops = kPendTouched);
+  // The bytes flow `fi` holds in place in its event (out.held) into its
+  // receive queue: the application is about to take buffer chunks (or left
+  // them, finish_event).  False if the pool could not take them (it can, by
+  // construction: tcp::keep_held) and the flow was aborted (RST): bytes
+  // RCV.NXT covers can be neither kept nor received again.
+  bool keep_held(uint32_t fi, tcp::Out& out);
   // An active open from within a callback: the flow exists at once, its SYN
   // goes out in its own event after the caller's.
   FlowRef open_deferred(const flow::FlowKey4& key, App* app, uint32_t syn_timeout_ms);
@@ -483,13 +489,15 @@ inline bool Stream::peer_closed() const {
 }
 // Readable while alive, and in the event that ends a flow gracefully (its
 // last bytes); never after.
+inline uint32_t Stream::held() const { return flow_ == scope_->owner() ? scope_->out().held_len : 0; }
 inline size_t Stream::readable() const {
   if (!valid() || (stack().flow_at(flow_).pending & Stack::kPendAbort)) return 0;
-  return tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv.len;
+  return tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv.len + held();
 }
 inline std::span<const uint8_t> Stream::view() const {
   size_t n = readable();
   if (!n) return {};
+  if (uint32_t h = held()) return {scope_->out().held, h};
   const tcp::ByteQueue& q = tcp::queues(stack().flow_at(flow_).tcb, stack().chunks()).rcv;
   return {stack().chunks().data(q.head) + q.off, std::min<size_t>(n, tcp::ChunkPool::kChunk - q.off)};
 }

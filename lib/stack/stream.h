@@ -17,7 +17,13 @@
 // Events, in the order the stack delivers them for one segment or timer:
 //   on_open      the connection is ESTABLISHED (passive or active open)
 //   on_data      bytes are readable (peek / consume / splice them, or leave
-//                them: the receive window shrinks until they are taken)
+//                them: the receive window shrinks until they are taken).
+//                In-order text with nothing queued before it is read from
+//                the segment itself (view() points into the frame); what
+//                the application leaves is copied into the receive queue
+//                when the event ends, or before anything of the event
+//                takes buffer chunks (send, splice).  Consuming a request
+//                before sending its answer saves that copy.
 //   on_peer_close the peer sent FIN: nothing more will be readable
 //   on_writable  acknowledged data freed send space
 //   on_reset     the connection was reset, refused or timed out; dead
@@ -111,6 +117,14 @@ class Stream {
   void abort();
 
  private:
+  // Bytes of this flow's segment held in place (tcp::Out::held): only the
+  // scope's owner has any, and only during its segment's event.
+  uint32_t held() const;
+  // The owner's held bytes into its receive queue, before anything of the
+  // event takes buffer chunks (so the pool still has the room
+  // tcp::process_text saw for them).
+  void settle() const;
+
   EventScope* scope_;
   uint32_t flow_;
 };

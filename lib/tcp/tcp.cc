@@ -38,8 +38,9 @@ void arm(Tcb& t, uint8_t bit, uint32_t at) {
 }
 void disarm(Tcb& t, uint8_t bits) { t.timers &= uint8_t(~bits); }
 
-uint32_t rcv_window_avail(const Tcb& t, const Config& c, const ChunkPool& chunks) {
-  uint32_t held = queues(t, chunks).rcv.len;
+// `extra`: received bytes held outside the queue (Out::held).
+uint32_t rcv_window_avail(const Tcb& t, const Config& c, const ChunkPool& chunks, uint32_t extra = 0) {
+  uint32_t held = queues(t, chunks).rcv.len + extra;
   return c.rcv_buf > held ? c.rcv_buf - held : 0;
 }
 
@@ -185,6 +186,7 @@ void release_for_close(Tcb& t, Env& e) {
 void finish(Tcb& t, Env& e, Out& out, uint8_t events, bool graceful = false) {
   if (graceful) release_for_close(t, e);
   else release(t, e);
+  if (!graceful || t.has(kOrphan)) out.held_len = 0;  // the text held in place goes with the queue
   set_state(t, TcpState::Closed, e.st);
   t.timers = 0;
   out.events |= events | ev::Closed;
@@ -195,6 +197,7 @@ void enter_time_wait(Tcb& t, Env& e, Out& out) {
   // The final ACK goes out before the TCB is reduced to a record.
   if (t.has(kAckNow)) emit_ack(t, e, out);
   release_for_close(t, e);
+  if (t.has(kOrphan)) out.held_len = 0;  // (released with the queue)
   set_state(t, TcpState::TimeWait, e.st);
   t.timers = 0;  // the TIME-WAIT record carries its own 2MSL expiry
   e.st.tw_entered++;
@@ -283,8 +286,8 @@ void emit_data(Tcb& t, Env& e, Out& out, Seq seq, uint32_t len, bool fin, bool p
 // least min(RCV.BUFF/2, MSS); it never moves left.
 // Under memory pressure the window offered beyond RCV.NXT stops growing past
 // kPressureWindowSegs segments (it never moves left: see max() below).
-Seq window_edge(const Tcb& t, const Config& c, ChunkPool& chunks) {
-  uint32_t avail = rcv_window_avail(t, c, chunks);
+Seq window_edge(const Tcb& t, const Config& c, ChunkPool& chunks, uint32_t extra = 0) {
+  uint32_t avail = rcv_window_avail(t, c, chunks, extra);
   if (chunks.under_pressure()) avail = std::min<uint32_t>(avail, kPressureWindowSegs * t.snd_mss);
   Seq edge = t.rcv_nxt + avail;
   uint32_t step = std::min<uint32_t>(c.rcv_buf / 2, t.snd_mss);
@@ -303,8 +306,6 @@ bool bq_append_queue(ByteQueue& to, const ByteQueue& from, ChunkPool& chunks, ui
   return ok;
 }
 
-// Chunks needed for n bytes in a fresh queue (plus one for a partial tail).
-uint32_t chunks_for(uint32_t n) { return n / ChunkPool::kChunk + 2; }
 
 // Out-of-order data (RFC 9293 3.10.7.4 seventh, "queue for later"): keeps
 // [s, end) as a range with its own queue, merging it with the ranges it
@@ -443,12 +444,22 @@ void process_text(Tcb& t, Env& e, Out& out, Seq seq, std::span<const uint8_t> da
       e.st.ooo_pruned_ranges += e.ooo.prune(e.chunks, chunks_for(uint32_t(data.size())), kNil,
                                             e.st.ooo_pruned_bytes);
     }
-    ByteQueue& rcvq = queues_w(t, e.chunks).rcv;
-    if (!bq_write_at(rcvq, e.chunks, rcvq.len, data.data(), data.size())) {
-      e.st.rcv_buf_full++;  // pool exhausted: not acknowledged, the peer retransmits
-      return;
+    const FlowQueues& fq = queues(t, e.chunks);
+    if (e.rcv_in_place && !out.held_len && fq.rcv.len == 0 && fq.ooo == kNil &&
+        e.chunks.available() >= chunks_for(uint32_t(data.size()))) {
+      // Nothing queued ahead of it and nothing to absorb behind it: the
+      // application reads it from the segment, and only what it leaves is
+      // copied (keep_held), into chunks the pool has now.
+      out.held = data.data();
+      out.held_len = uint32_t(data.size());
+    } else {
+      ByteQueue& rcvq = queues_w(t, e.chunks).rcv;
+      if (!bq_write_at(rcvq, e.chunks, rcvq.len, data.data(), data.size())) {
+        e.st.rcv_buf_full++;  // pool exhausted: not acknowledged, the peer retransmits
+        return;
+      }
+      rcvq.len += uint32_t(data.size());
     }
-    rcvq.len += uint32_t(data.size());
     t.rcv_nxt += uint32_t(data.size());
     e.st.bytes_in += data.size();
     out.events |= ev::Readable;
@@ -1027,8 +1038,9 @@ size_t send_space(const Tcb& t, const Env& e) {
   const ByteQueue& sndq = queues(t, e.chunks).snd;
   size_t by_window = limit > sndq.len ? limit - sndq.len : 0;
   // Never promise bytes the lcore's chunk pool cannot hold.
-  size_t by_pool = (sndq.covered() - sndq.len) +
-                   size_t(e.chunks.capacity() - e.chunks.in_use()) * ChunkPool::kChunk;
+  uint32_t free = e.chunks.capacity() - e.chunks.in_use();
+  free -= std::min(free, e.reserved_chunks);
+  size_t by_pool = (sndq.covered() - sndq.len) + size_t(free) * ChunkPool::kChunk;
   return std::min(by_window, by_pool);
 }
 
@@ -1048,14 +1060,17 @@ size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
 namespace {
 // Bytes left the receive queue (read or spliced): RFC 9293 3.8.6.2.2, announce
 // a window that opened by 2*MSS or half the buffer.
+bool worth_update(const Tcb& t, const Env& e, Seq after) {
+  return synchronized(t.state) &&
+         uint32_t(after - t.rcv_adv) >= std::min<uint32_t>(2u * t.snd_mss, e.cfg.rcv_buf / 2);
+}
+void window_update(Tcb& t, Env& e) {
+  t.flags |= kAckNow;
+  e.st.window_updates++;
+}
 void window_opened(Tcb& t, Env& e, Seq before) {
   Seq after = window_edge(t, e.cfg, e.chunks);
-  uint32_t opened = uint32_t(after - before);
-  if (synchronized(t.state) && opened > 0 &&
-      (uint32_t(after - t.rcv_adv) >= std::min<uint32_t>(2u * t.snd_mss, e.cfg.rcv_buf / 2))) {
-    t.flags |= kAckNow;
-    e.st.window_updates++;
-  }
+  if (after != before && worth_update(t, e, after)) window_update(t, e);
 }
 }  // namespace
 
@@ -1065,6 +1080,30 @@ void consume(Tcb& t, size_t n, Env& e) {
   Seq before = window_edge(t, e.cfg, e.chunks);
   bq_consume(e.chunks.queues(t.q).rcv, e.chunks, n);
   window_opened(t, e, before);
+}
+
+void consume_held(Tcb& t, size_t n, Env& e, Out& out) {
+  n = std::min<size_t>(n, out.held_len);
+  if (!n) return;
+  out.held += n;
+  out.held_len -= uint32_t(n);
+  // As window_opened(), the edge before found only when it matters: nothing
+  // of the pool changed, so it is the edge with the n bytes still held.
+  Seq after = window_edge(t, e.cfg, e.chunks, out.held_len);
+  if (worth_update(t, e, after) && after != window_edge(t, e.cfg, e.chunks, out.held_len + uint32_t(n)))
+    window_update(t, e);
+}
+
+bool keep_held(Tcb& t, Env& e, Out& out) {
+  if (!out.held_len) return true;
+  ByteQueue& rcvq = queues_w(t, e.chunks).rcv;
+  assert(rcvq.len == 0);  // held bytes come first, and nothing else arrived in the event
+  bool ok = bq_write_at(rcvq, e.chunks, rcvq.len, out.held, out.held_len);
+  if (ok) rcvq.len += out.held_len;
+  else e.st.rcv_buf_full++;
+  out.held = nullptr;
+  out.held_len = 0;
+  return ok;
 }
 
 size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all) {

@@ -43,7 +43,17 @@ struct Env {
   // already been retransmitted once gives up at its next timeout (RST)
   // instead of waiting out orphan_retries (Linux: tcp_out_of_resources).
   bool flow_pressure = false;
+  // The event's caller delivers in-order text from the segment itself
+  // (Out::held) and keeps what the application leaves (keep_held): set by
+  // lib/stack for segment events only.
+  bool rcv_in_place = false;
+  // Buffer chunks promised to bytes held in place (keep_held may still
+  // need them): send_space() does not offer them.
+  uint32_t reserved_chunks = 0;
 };
+
+// Chunks needed for n bytes in a fresh queue (plus one for a partial tail).
+inline uint32_t chunks_for(uint32_t n) { return n / ChunkPool::kChunk + 2; }
 
 // The MSS we offer and accept: Config::mss is IPv4's on the link MTU; an
 // IPv6 header is 20 bytes longer (1500 -> 1440).
@@ -76,10 +86,15 @@ struct Out {
   uint8_t events = 0;
   FlowOp op = FlowOp::Keep;
   bool more = false;  // output() stopped at kMax segments: call it again
+  // In-order text read in place (Env::rcv_in_place): already received
+  // (RCV.NXT covers it), not yet in the receive queue, ahead of anything
+  // queued.  It lives in the segment, so only until the event ends.
+  const uint8_t* held = nullptr;
+  uint32_t held_len = 0;
 
   bool full() const { return n == kMax; }
   OutSeg& push() { return seg[n++]; }
-  void reset() { n = 0; events = 0; op = FlowOp::Keep; more = false; }
+  void reset() { n = 0; events = 0; op = FlowOp::Keep; more = false; held_len = 0; }
 };
 
 // ------------------------------------------------------------- opening ---
@@ -116,6 +131,15 @@ size_t send_space(const Tcb& t, const Env& e);
 // The application consumed n bytes of the receive queue (RECEIVE); may owe a
 // window update.
 void consume(Tcb& t, size_t n, Env& e);
+// The same for bytes held in place (Out::held, n <= held_len): the window
+// opens as if they had been queued.
+void consume_held(Tcb& t, size_t n, Env& e, Out& out);
+// The held bytes the application left go into the receive queue (they are
+// already received).  False if the chunk pool could not take them: by
+// construction it can (process_text holds bytes in place only when the pool
+// has room for them, and lib/stack moves them before anything of the event
+// allocates), so the caller treats false as an error.
+bool keep_held(Tcb& t, Env& e, Out& out);
 // Moves up to n received bytes of `from` to the send queue of `to` by
 // handing over buffer chunks (ByteQueue splice): bounded by what `to` may
 // queue; `from`'s window opens as with consume().  Returns bytes moved.

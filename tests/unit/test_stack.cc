@@ -1272,11 +1272,173 @@ TEST_CASE("stream: view() is the readable bytes in place, up to the end of their
   r.send(40000, 1001 + 2400, 0, wire::flag::ACK, std::string_view(data).substr(2400, 600));
   REQUIRE(app.seen.size() == 3);
   CHECK(app.same);
-  CHECK(app.seen[0] == std::pair<size_t, size_t>{1400, 1400});  // one chunk holds it all
-  // 100 consumed: bytes 100..2399 are readable, the first chunk holds them
-  // up to its end (2048), the second the rest.
-  CHECK(app.seen[1] == std::pair<size_t, size_t>{2300, 1948});
-  CHECK(app.seen[2] == std::pair<size_t, size_t>{2800, 1848});
+  // The first segment is read in place, from the frame: all of it.
+  CHECK(app.seen[0] == std::pair<size_t, size_t>{1400, 1400});
+  // 100 consumed: the 1300 left were kept from the start of a chunk, and the
+  // next 1000 appended; the chunk holds them up to its end (2048).
+  CHECK(app.seen[1] == std::pair<size_t, size_t>{2300, 2048});
+  // 100 more consumed: from offset 100 to the chunk's end.
+  CHECK(app.seen[2] == std::pair<size_t, size_t>{2800, 1948});
+  CHECK(r.s->check_invariants());
+}
+
+namespace {
+// Takes `take` bytes per event (all with take = SIZE_MAX), checking what it
+// reads against the stream's bytes; notes whether the first readable byte
+// was read from the segment itself.
+struct Taker : stack::App {
+  std::string_view seg;  // the segment being delivered (set by the test)
+  std::string got;
+  size_t take = SIZE_MAX;
+  std::vector<bool> in_place;
+  std::vector<size_t> readable;
+  bool consistent = true;
+  bool close_unread = false;
+  const char* name() const override { return "taker"; }
+  void on_data(stack::Stream& s) override {
+    std::span<const uint8_t> v = s.view();
+    in_place.push_back(v.data() == reinterpret_cast<const uint8_t*>(seg.data()));
+    readable.push_back(s.readable());
+    std::string all(s.readable(), '\0');
+    consistent = consistent && s.peek(reinterpret_cast<uint8_t*>(all.data()), all.size()) == all.size();
+    // peek() at every offset across the held bytes and the queue
+    for (size_t off = 0; off < all.size(); off += 97) {
+      char c;
+      consistent = consistent && s.peek(reinterpret_cast<uint8_t*>(&c), 1, off) == 1 && c == all[off];
+    }
+    consistent = consistent && std::string_view(reinterpret_cast<const char*>(v.data()), v.size()) ==
+                                   std::string_view(all).substr(0, v.size());
+    if (close_unread) {
+      s.close();
+      return;
+    }
+    size_t k = std::min(take, all.size());
+    got += all.substr(0, k);
+    s.consume(k);
+  }
+};
+}  // namespace
+
+TEST_CASE("stream: in-order text is read in place from its segment; what is left is kept, in order",
+          "[stack][stream]") {
+  StackConfig cfg = Net::small();
+  cfg.tcp.rcv_buf = 8192;  // a window the held bytes visibly narrow
+  Raw r(cfg);
+  Taker app;
+  r.s->add_listener(kServerIp, 80, &app);
+  r.open(40000);
+  const uint32_t base = r.s->chunks().in_use();
+  std::string data = pattern(4400, 5);
+  auto seg = [&](uint32_t off, uint32_t len) {
+    app.seg = std::string_view(data).substr(off, len);
+    r.send(40000, 1001 + off, 0, wire::flag::ACK, app.seg);
+  };
+  // 1. Taken whole in its event: read from the frame, never copied.
+  seg(0, 1400);
+  CHECK(app.in_place.back());
+  CHECK(r.s->chunks().in_use() == base);
+  // 2. Nothing taken: the 1400 bytes are kept in a chunk, and the delayed
+  // ACK's window counts them.
+  app.take = 0;
+  r.out.q.clear();
+  seg(1400, 1400);
+  CHECK(app.in_place.back());
+  CHECK(r.s->chunks().in_use() > base);
+  r.at(r.now + 1000);
+  REQUIRE(!r.out.q.empty());
+  CHECK(r.out.q.back().h.ack == 1001 + 2800);
+  CHECK(uint32_t(r.out.q.back().h.ack + r.out.q.back().h.window) == 1001 + 1400 + 8192);
+  // 3. Queued bytes come first: the next segment is appended, not held.
+  app.take = 100;
+  seg(2800, 1000);
+  CHECK(!app.in_place.back());
+  CHECK(app.readable.back() == 2400);
+  // 4. All taken; the chunks go back.
+  app.take = SIZE_MAX;
+  seg(3800, 300);
+  CHECK(!app.in_place.back());
+  CHECK(app.readable.back() == 2600);
+  CHECK(r.s->chunks().in_use() == base);
+  // 5. With the queue empty again, the next text is in place.
+  seg(4100, 300);
+  CHECK(app.in_place.back());
+  CHECK(r.s->chunks().in_use() == base);
+  CHECK(app.got == data);
+  CHECK(app.consistent);
+  // 6. Text and FIN, nothing taken: the FIN's immediate ACK, sent in the
+  // same event, counts the held bytes in its window (8192 - 1400, one
+  // sequence number for the FIN; the peer's MSS is the default 536, so not
+  // counting them would announce 8192).
+  r.open(40001);
+  std::string last = pattern(1400, 9);
+  app.take = 0;
+  app.seg = last;
+  r.out.q.clear();
+  r.send(40001, 1001, 0, wire::flag::ACK | wire::flag::FIN, last);
+  CHECK(app.in_place.back());
+  REQUIRE(!r.out.q.empty());
+  CHECK(r.out.q.back().h.ack == 1001 + 1400 + 1);
+  CHECK(r.out.q.back().h.window == 8192 - 1400 - 1);
+  CHECK(r.s->tcp_stats().rcv_buf_full == 0);
+  CHECK(r.s->check_invariants());
+}
+
+TEST_CASE("stream: CLOSE with text still held in place resets (RFC 1122 4.2.2.13)", "[stack][stream]") {
+  StackConfig cfg = Net::small();
+  Raw r(cfg);
+  Taker app;
+  app.close_unread = true;
+  r.s->add_listener(kServerIp, 80, &app);
+  r.open(40000);
+  r.out.q.clear();
+  std::string data = pattern(500, 6);
+  app.seg = data;
+  r.send(40000, 1001, 0, wire::flag::ACK, data);
+  CHECK(app.in_place.back());
+  REQUIRE(!r.out.q.empty());
+  CHECK((r.out.q.back().h.flags & wire::flag::RST));
+  CHECK(r.s->tcp_stats().closed_abort == 1);
+  CHECK(r.s->check_invariants());
+}
+
+TEST_CASE("stream: a send before the held text is read leaves the pool room to keep it",
+          "[stack][stream][memory]") {
+  // The application fills the send queue from a nearly dry pool before it
+  // reads: send_space() must not offer the chunks the held bytes will need,
+  // so that the send takes all it was offered and no byte is lost.
+  StackConfig cfg = Net::small();
+  cfg.chunks = 24;
+  Raw r(cfg);
+  struct SendFirst : stack::App {
+    std::string_view seg;
+    size_t offered = 0, sent = 0, later = 0;
+    bool in_place = false;
+    const char* name() const override { return "send-first"; }
+    void on_data(stack::Stream& s) override {
+      if (!offered) {
+        in_place = s.view().data() == reinterpret_cast<const uint8_t*>(seg.data());
+        offered = s.send_space();
+        std::string junk(offered, 'j');
+        sent = s.send(std::span(reinterpret_cast<const uint8_t*>(junk.data()), junk.size()));
+        return;  // the text is left for later
+      }
+      later = s.readable();
+    }
+  } app;
+  r.s->add_listener(kServerIp, 80, &app);
+  r.open(40000);
+  std::string data = pattern(1400, 7);
+  app.seg = data;
+  r.send(40000, 1001, 0, wire::flag::ACK, data);
+  CHECK(app.in_place);
+  CHECK(app.offered > 0);
+  CHECK(app.sent == app.offered);
+  CHECK(r.s->tcp_stats().rcv_buf_full == 0);
+  CHECK(r.s->tcp_stats().closed_abort == 0);
+  // The held bytes were kept: a byte more makes them readable again.
+  app.seg = "x";
+  r.send(40000, 1001 + 1400, 0, wire::flag::ACK, "x");
+  CHECK(app.later == 1401);
   CHECK(r.s->check_invariants());
 }
 
