@@ -71,6 +71,35 @@ bool Generator::next_tuple(uint32_t& addr, uint16_t& port) {
   return true;
 }
 
+bool Generator::next_accepted(uint32_t& addr, uint16_t& port) {
+  if (!next_tuple(addr, port)) return false;
+  if (!(cfg_.v6 ? bool(cfg_.accept6) : bool(cfg_.accept))) return true;
+  // Skip tuples whose replies the NIC would steer to another lcore.
+  int tries = 0;
+  while (!(cfg_.v6 ? cfg_.accept6(src6(addr), port) : cfg_.accept(addr, port)) && ++tries < 1024) {
+    st_.gen_tuples_steered_away++;
+    next_tuple(addr, port);
+  }
+  return tries < 1024;
+}
+
+bool Generator::take_tuple(stack::Stack& s, uint32_t& addr, uint16_t& port) {
+  while (ahead_n_ < kAhead) {
+    uint32_t a;
+    uint16_t p;
+    if (!next_accepted(a, p)) break;
+    ahead_[(ahead_i_ + ahead_n_) % kAhead] = {a, p};
+    ahead_n_++;
+    if (!cfg_.v6) s.prefetch_key(flow::FlowKey4{a, cfg_.dst, p, cfg_.dport});
+  }
+  if (ahead_n_ == 0) return false;
+  addr = ahead_[ahead_i_].first;
+  port = ahead_[ahead_i_].second;
+  ahead_i_ = (ahead_i_ + 1) % kAhead;
+  ahead_n_--;
+  return true;
+}
+
 void Generator::tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint64_t cycles_per_us, bool hold) {
   now_cycles_ = now_cycles;
   cycles_per_us_ = cycles_per_us ? cycles_per_us : 1;
@@ -92,21 +121,7 @@ void Generator::tick(stack::Stack& s, uint64_t now_ms, uint64_t now_cycles, uint
     if (cfg_.rate && tokens_ < 1.0) break;
     uint32_t addr;
     uint16_t port;
-    if (!next_tuple(addr, port)) break;
-    auto src6 = [&](uint32_t lo) {
-      wire::Ip6 a = cfg_.src6;
-      wire::store32(a.data() + 12, lo);
-      return a;
-    };
-    if (cfg_.v6 ? bool(cfg_.accept6) : bool(cfg_.accept)) {
-      // Skip tuples whose replies the NIC would steer to another lcore.
-      int tries = 0;
-      while (!(cfg_.v6 ? cfg_.accept6(src6(addr), port) : cfg_.accept(addr, port)) && ++tries < 1024) {
-        st_.gen_tuples_steered_away++;
-        next_tuple(addr, port);
-      }
-      if (tries == 1024) break;
-    }
+    if (!take_tuple(s, addr, port)) break;
     bool ok;
     if (cfg_.v6) {
       // The key holds address ids while it is used here; the flow holds its own.

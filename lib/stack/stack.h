@@ -263,6 +263,9 @@ class Stack {
   FlowRef open(const flow::FlowKey4& key, App* app, uint32_t syn_timeout_ms = 0);
   // Whether a key is held by a flow or a TIME-WAIT record (source-port choice).
   bool in_use(const flow::FlowKey4& key);
+  // Starts loading the flow-table bucket of a key a later lookup will need
+  // (a client drawing its next tuples ahead).
+  void prefetch_key(const flow::FlowKey4& key) const { table_.prefetch(hash(key)); }
   // An event of the application's own on flow r, from outside a callback
   // (a timer of its own, a control request): f(Stream&) runs in a scope
   // owned by r, then output goes out as for any event.  False if r is gone.
