@@ -277,7 +277,7 @@ std::string usage() {
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
-         "[--log-file F] [--syn-admission on|off] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--route PREFIX/LEN,via=GATEWAY]... "
+         "[--log-file F] [--syn-admission on|off] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--table-hugepages on|off] [--route PREFIX/LEN,via=GATEWAY]... "
          "[--pool NAME=IP:PORT[,weight=W][,IP:PORT...][,key=value...]]... [--http-stats IP:PORT]";
 }
 
@@ -389,6 +389,11 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
       else if (val == "off") o.stack.syncookies = stack::SynCookieMode::Off;
       else if (val == "auto") o.stack.syncookies = stack::SynCookieMode::Auto;
       else return "--syncookies: bad value '" + val + "' (on, off, auto)";
+    } else if (a == "--table-hugepages") {
+      if (auto e = value()) return e;
+      if (val == "on") o.stack.table_hugepages = true;
+      else if (val == "off") o.stack.table_hugepages = false;
+      else return "--table-hugepages: bad value '" + val + "' (on, off)";
     } else if (a == "--tw-cap-policy") {
       if (auto e = value()) return e;
       if (val == "recycle-oldest") o.stack.tcp.tw_cap_policy = tcp::TwCapPolicy::RecycleOldest;

@@ -29,7 +29,7 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
       chunks_(cfg.chunks, cfg.max_flows),
       ooo_(cfg.ooo_states),
       pool_(cfg.max_flows),
-      table_(cfg.max_flows + cfg.max_time_wait),
+      table_(cfg.max_flows + cfg.max_time_wait, cfg.table_hugepages),
       tw_(std::min(cfg.max_time_wait, flow::TimeWaitTable::kMaxCapacity)),
       // Every IPv6 holder holds two ids; distinct addresses are at most the
       // local ones plus one per flow or record.

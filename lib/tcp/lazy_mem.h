@@ -8,18 +8,43 @@
 #include <sys/mman.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 
 namespace tcpterm::tcp {
 
+// Huge::Yes (the flow table): the mapping is 2 MiB-aligned and asks for
+// transparent huge pages.  A hash table's buckets are reached at random, so
+// with 4 KiB pages nearly every lookup in a table of tens of MiB also misses
+// the TLB (and a prefetch of the bucket waits for the page walk); with huge
+// pages a page is committed 2 MiB at a time, which random hashing touches
+// whole soon enough anyway.  Where THP is off, this is a hint and nothing
+// more.
+enum class Huge : bool { No, Yes };
+
 template <class T>
 class LazyArray {
  public:
+  static constexpr size_t kHugePage = size_t(2) << 20;
   LazyArray() = default;
-  explicit LazyArray(size_t n) : n_(n) {
+  explicit LazyArray(size_t n, Huge huge = Huge::No) : n_(n) {
     if (n == 0) return;
-    void* p = ::mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    const bool h = huge == Huge::Yes && bytes() >= kHugePage;
+    const size_t len = h ? bytes() + kHugePage : bytes();
+    void* p = ::mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED) throw std::bad_alloc();
+    if (h) {
+      // Keep the 2 MiB-aligned part; give back the slack on either side.
+      char* base = static_cast<char*>(p);
+      char* aligned = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) & ~(kHugePage - 1));
+      if (aligned > base) ::munmap(base, size_t(aligned - base));
+      char* end = aligned + bytes();
+      if (end < base + len) ::munmap(end, size_t(base + len - end));
+      p = aligned;
+#ifdef MADV_HUGEPAGE
+      ::madvise(p, bytes(), MADV_HUGEPAGE);
+#endif
+    }
     p_ = static_cast<T*>(p);
   }
   ~LazyArray() {

@@ -97,6 +97,36 @@ TEST_CASE("flow table: a bucket is one cache line", "[flow]") {
   CHECK(t.bucket_count() == 1024);
 }
 
+TEST_CASE("lazy arrays: a huge-page array is 2 MiB-aligned, whole and zeroed; a small one is plain",
+          "[flow][memory]") {
+  {
+    // 5 MiB and a bit: not a multiple of 2 MiB, so both ends were trimmed.
+    tcpterm::tcp::LazyArray<uint64_t> a((size_t(5) << 20) / 8 + 3, tcpterm::tcp::Huge::Yes);
+    CHECK(reinterpret_cast<uintptr_t>(a.data()) % (size_t(2) << 20) == 0);
+    CHECK(a[0] == 0);
+    CHECK(a[a.size() - 1] == 0);
+    for (size_t i = 0; i < a.size(); i += 4096 / 8) a[i] = i;  // every page writable
+    a[a.size() - 1] = 7;
+    size_t bad = 0;
+    for (size_t i = 0; i < a.size(); i += 4096 / 8) bad += a[i] != i;
+    CHECK(bad == 0);
+    CHECK(a[a.size() - 1] == 7);
+  }
+  tcpterm::tcp::LazyArray<uint64_t> small(100, tcpterm::tcp::Huge::Yes);  // under 2 MiB: no huge page
+  small[99] = 1;
+  CHECK(small[0] == 0);
+  CHECK(small[99] == 1);
+  // The table works the same either way.
+  for (bool huge : {false, true}) {
+    FlowTable t(1u << 20, huge);
+    for (uint32_t i = 0; i < 1000; i++) REQUIRE(t.insert(i * 2654435761u, i));
+    uint32_t found = 0;
+    for (uint32_t i = 0; i < 1000; i++)
+      found += t.find(i * 2654435761u, [&](uint32_t ref) { return ref == i; }) == i;
+    CHECK(found == 1000);
+  }
+}
+
 TEST_CASE("slot pool: stable indices and generations", "[flow]") {
   SlotPool<int> p(2);
   uint32_t a = p.alloc(), b = p.alloc();
