@@ -58,16 +58,16 @@ class FlowTable {
     uint32_t max_probe = 0;  // buckets visited by the longest insert
   };
 
-  // huge_pages: back the buckets with transparent huge pages (LazyArray):
-  // lookups at random over tens of MiB then rarely miss the TLB, and the
-  // table is committed 2 MiB at a time.
-  explicit FlowTable(uint32_t capacity, bool huge_pages = true) : capacity_(capacity) {
+  // huge_pages: back the buckets with transparent huge pages, committed at
+  // once (LazyArray): lookups at random over tens of MiB then rarely miss
+  // the TLB.
+  explicit FlowTable(uint32_t capacity, bool huge_pages = false) : capacity_(capacity) {
     uint32_t want = capacity / 7 + 1;
     nbuckets_ = std::bit_ceil(want < 2 ? 2u : want);
     mask_ = nbuckets_ - 1;
     // Zero pages, faulted in by the first writer (the lcore that runs the
     // table, so its memory lands on that lcore's NUMA node), and only as
-    // buckets are used (tcp/lazy_mem.h).
+    // buckets are used (tcp/lazy_mem.h); on huge pages, all at once.
     buckets_ = tcp::LazyArray<Bucket>(nbuckets_, huge_pages ? tcp::Huge::Yes : tcp::Huge::No);
   }
 

@@ -70,9 +70,10 @@ struct StackConfig {
   uint32_t max_time_wait = 262144; // TIME-WAIT records per lcore
   uint32_t chunks = 65536;         // 2 KiB buffer chunks per lcore (128 MiB, mapped as used)
   uint32_t ooo_states = 4096;      // flows with out-of-order data at once
-  // The flow table on transparent huge pages (--table-hugepages): fewer TLB
-  // misses on its random lookups, committed 2 MiB at a time instead of 4 KiB.
-  bool table_hugepages = true;
+  // The flow table on transparent huge pages, committed when the stack is
+  // built (--table-hugepages on): fewer TLB misses on its random lookups,
+  // for an appliance that may hold its whole table's memory.
+  bool table_hugepages = false;
   uint32_t tw_expire_budget = 8192; // records examined per advance()
   uint32_t reclaim_interval_ms = 100;  // memory reclaim scans at most this often (under pressure only)
   tcp::RandomFn rng = tcp::random_bytes;  // the source of every secret (tests may fix it)
