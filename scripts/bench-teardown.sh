@@ -40,7 +40,7 @@ ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
 build build || exit 1
 mkdir -p "$out"
 # TIME-WAIT must hold CPS x 2*MSL records on each side that keeps them.
-cps_guess=$([ "$rate" -gt 0 ] && echo "$rate" || echo 800000)
+cps_guess=$([ "$rate" -gt 0 ] && echo "$rate" || echo 1200000)
 tw=$(( cps_guess * 2 * msl / 1000 * 12 / 10 + 65536 ))
 app=http
 [ "$mode" = simultaneous ] && app="discard,close=open"

@@ -159,7 +159,8 @@ std::string BenchReporter::summary(double seconds) {
                 "  tx_dropped_frames: %llu\n"
                 "  syn_dropped_overload: %llu (overload entered %llu times)\n"
                 "  orphans_reclaimed: %llu\n"
-                "  limits_hit: syncookies_sent %llu, flow_table_full %llu, rcv_buf_full %llu\n"
+                "  limits_hit: syncookies_sent %llu, flow_table_full %llu, rcv_buf_full %llu, "
+                "tw_recycled %llu, tw_cap_skipped %llu\n"
                 "  ipv6_addresses_held: %llu (an IPv6 TIME-WAIT record whose peer shares no address: %zu bytes)\n",
                 (unsigned long long)t.flows, (unsigned long long)est, (unsigned long long)t.time_wait,
                 sc.max_flows, sc.max_time_wait, sc.chunks, (unsigned long long)t.memory,
@@ -167,6 +168,7 @@ std::string BenchReporter::summary(double seconds) {
                 (unsigned long long)t.wc.syn_dropped_overload, (unsigned long long)t.wc.overload_entered,
                 (unsigned long long)t.tcp.orphans_reclaimed, (unsigned long long)t.sst.syncookies_sent,
                 (unsigned long long)t.sst.flow_table_full, (unsigned long long)t.tcp.rcv_buf_full,
+                (unsigned long long)t.tcp.tw_recycled, (unsigned long long)t.tcp.tw_cap_skipped,
                 (unsigned long long)t.addr6,
                 flow::kTimeWait6Bytes);
   o << b;
