@@ -306,7 +306,6 @@ bool bq_append_queue(ByteQueue& to, const ByteQueue& from, ChunkPool& chunks, ui
   return ok;
 }
 
-
 // Out-of-order data (RFC 9293 3.10.7.4 seventh, "queue for later"): keeps
 // [s, end) as a range with its own queue, merging it with the ranges it
 // touches; only bytes no range holds yet are taken from the segment (the
@@ -1101,8 +1100,7 @@ bool keep_held(Tcb& t, Env& e, Out& out) {
   bool ok = bq_write_at(rcvq, e.chunks, rcvq.len, out.held, out.held_len);
   if (ok) rcvq.len += out.held_len;
   else e.st.rcv_buf_full++;
-  out.held = nullptr;
-  out.held_len = 0;
+  out.held_len = 0;  // (held_len says whether there are any, as Out::reset leaves it)
   return ok;
 }
 
