@@ -2,8 +2,11 @@
 // a generator stack and a terminator stack (the http app) in one thread,
 // joined by real frames (Ethernet, IPv4, TCP with options and checksums,
 // built and verified as dp/tx.cc and dp/worker.cc do), in bursts of up to 32.
+// Checksums are left to the link by default, as the loopback's ring pair
+// does with --ring-cksum offload (a NIC with checksum offload, Linux's veth);
+// `software` computes and verifies every one, as on a device without it.
 // It times only the terminator's share -- parsing its frames (checksums
-// verified), Stack::input_burst (lookup, state machine, the http app, the
+// verified in software mode), Stack::input_burst (lookup, state machine, the http app, the
 // frames it sends), and its timers and TIME-WAIT expiry -- so what the stack
 // costs can be told apart from what the loopback benchmark's cross-core
 // rings and mbufs cost.  Under valgrind --tool=callgrind
@@ -11,7 +14,7 @@
 // collected, which gives exact instruction counts per lifecycle, free of
 // the machine's noise (scripts/bench-lifecycle.sh --callgrind).
 //
-//   build/bench/lifecycle [LIFECYCLES] [server|client] [MSL_MS]
+//   build/bench/lifecycle [LIFECYCLES] [server|client] [MSL_MS] [offload|software]
 //     -> terminator_cycles_per_lifecycle=N instructions=... (callgrind: see
 //        scripts/bench-lifecycle.sh)
 //
@@ -50,7 +53,9 @@ struct FrameSink : stack::TxSink {
   size_t n = 0;
   wire::Mac src, dst;
   uint16_t ip_id = 0;
-  FrameSink(wire::Mac s, wire::Mac d) : arena(size_t(1) << 22), len(arena.size() / kFrameRoom), src(s), dst(d) {}
+  bool offload;  // checksums left to the link, as on the ring pair with --ring-cksum offload
+  FrameSink(wire::Mac s, wire::Mac d, bool o)
+      : arena(size_t(1) << 22), len(arena.size() / kFrameRoom), src(s), dst(d), offload(o) {}
   void tcp_out(const flow::FlowKey4& key, uint32_t, const wire::TcpRepr& h, const stack::Payload& p) override {
     if (n == len.size()) std::abort();
     uint8_t* d = arena.data() + n * kFrameRoom;
@@ -63,15 +68,24 @@ struct FrameSink : stack::TxSink {
     ip.id = ip_id++;
     wire::emit_eth(d, {dst, src, wire::kEtherTypeIpv4});
     uint8_t* l3 = d + wire::kEthHdrLen;
-    wire::emit_ipv4(l3, ip, true);
     uint8_t* l4 = l3 + wire::kIpv4MinHdr;
-    wire::emit_tcp_header(l4, h, &ip, p.len, p.copy_to_sum(l4 + hl));
+    if (offload) {  // dp/tx.cc's offload path: the pseudo-header's sum in the TCP checksum field
+      wire::emit_ipv4(l3, ip, false);
+      p.copy_to(l4 + hl);
+      wire::emit_tcp_header(l4, h, nullptr, p.len);
+      wire::store16(l4 + 16, uint16_t(~wire::fold(wire::pseudo_sum(ip.src, ip.dst, ip.proto, ip.payload_len))));
+    } else {
+      wire::emit_ipv4(l3, ip, true);
+      wire::emit_tcp_header(l4, h, &ip, p.len, p.copy_to_sum(l4 + hl));
+    }
     len[n++] = uint16_t(wire::kEthHdrLen + wire::kIpv4MinHdr + hl + p.len);
   }
 };
 
 // The receive side of dp/worker.cc, reduced to what a TCP frame takes:
-// Ethernet, IPv4 (checksum verified), TCP (checksum verified), then the burst.
+// Ethernet, IPv4 (checksum verified), TCP (checksum verified; both trusted
+// when the sender left them to the link, as dp/offload.h's virtual_wire_rx),
+// then the burst.
 void receive(stack::Stack& s, const FrameSink& from, size_t count) {
   wire::Ipv4Repr ips[kBurst];
   wire::TcpRepr segs[kBurst];
@@ -81,9 +95,9 @@ void receive(stack::Stack& s, const FrameSink& from, size_t count) {
     wire::EthRepr eth;
     if (wire::parse_eth(f, eth) != wire::Drop::None) std::abort();
     auto l3 = f.subspan(wire::kEthHdrLen);
-    if (wire::parse_ipv4(l3, ips[k], false) != wire::Drop::None) std::abort();
+    if (wire::parse_ipv4(l3, ips[k], from.offload) != wire::Drop::None) std::abort();
     auto l4 = l3.subspan(ips[k].hdr_len, ips[k].payload_len);
-    if (wire::parse_tcp(l4, segs[k], &ips[k], false) != wire::Drop::None) std::abort();
+    if (wire::parse_tcp(l4, segs[k], &ips[k], from.offload) != wire::Drop::None) std::abort();
     if (++k == kBurst) {
       s.input_burst(ips, segs, nullptr, k);
       k = 0;
@@ -117,12 +131,18 @@ int main(int argc, char** argv) {
   uint64_t lifecycles = argc > 1 ? std::strtoull(argv[1], nullptr, 10) : 300000;
   std::string mode = argc > 2 ? argv[2] : "server";
   uint32_t msl = argc > 3 ? uint32_t(std::strtoul(argv[3], nullptr, 10)) : 1000;
+  std::string cksum = argc > 4 ? argv[4] : "offload";
+  if (cksum != "offload" && cksum != "software") {
+    std::fprintf(stderr, "checksums: offload or software\n");
+    return 2;
+  }
+  const bool offload = cksum == "offload";
   const uint32_t term_ip = 0xC6120002, gen_first = 0xC6128001, gen_last = 0xC612FFFE;
 
   stack::StackConfig cfg;
   cfg.tcp.msl_ms = msl;
   cfg.max_time_wait = uint32_t(std::min<uint64_t>(uint64_t(kPerMs) * 2 * msl * 12 / 10 + 65536, 1u << 30));
-  FrameSink to_gen(kTermMac, kGenMac), to_term(kGenMac, kTermMac);
+  FrameSink to_gen(kTermMac, kGenMac, offload), to_term(kGenMac, kTermMac, offload);
   uint64_t now = 1000;
   stack::Stack term(cfg, to_gen, now), gen(cfg, to_term, now);
   apps::Http http(64, apps::Http::Close::Auto);
@@ -177,7 +197,7 @@ int main(int argc, char** argv) {
   }
   uint64_t measured = term.stats().flows_freed - term_done;
   const auto& g = app.stats();
-  std::printf("mode=%s lifecycles=%llu completed=%llu failed=%llu measured=%llu time_wait=%llu\n", mode.c_str(),
+  std::printf("cksum=%s mode=%s lifecycles=%llu completed=%llu failed=%llu measured=%llu time_wait=%llu\n", cksum.c_str(), mode.c_str(),
               (unsigned long long)lifecycles, (unsigned long long)g.gen_completed,
               (unsigned long long)(g.gen_reset + g.gen_failed_connect + g.gen_timed_out),
               (unsigned long long)measured, (unsigned long long)term.tcp_stats().states[size_t(tcp::TcpState::TimeWait)]);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench-lifecycle.sh [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind] [--pair]
+# scripts/bench-lifecycle.sh [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--cksum offload|software] [--callgrind] [--pair]
 #
 # The terminator's stack alone on one core (bench/lifecycle.cc): a generator
 # stack and a terminator stack in one thread, joined by real frames built and
@@ -11,10 +11,12 @@
 # run also runs two instances at once, on CPUs 0 and 1 (two share-nothing
 # engines side by side, each with its own TIME-WAIT records), and prints
 # how the per-lifecycle cost on two busy cores compares with one alone.
+# --cksum: checksums left to the link (offload, the default, as the
+# loopback's ring pair) or computed and verified by both stacks (software).
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-runs=5 n=1000000 mode=server msl=250 cg=0 pair=0
+runs=5 n=1000000 mode=server msl=250 cg=0 pair=0 cksum=offload
 while [ $# -gt 0 ]; do
   case $1 in
     --runs) runs=$2; shift 2 ;;
@@ -23,12 +25,14 @@ while [ $# -gt 0 ]; do
     --msl-ms) msl=$2; shift 2 ;;
     --callgrind) cg=1; shift ;;
     --pair) pair=1; shift ;;
-    *) echo "usage: $0 [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--callgrind] [--pair]" >&2; exit 2 ;;
+    --cksum) cksum=$2; shift 2 ;;
+    *) echo "usage: $0 [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--cksum offload|software] [--callgrind] [--pair]" >&2; exit 2 ;;
   esac
 done
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" >/dev/null || exit 1
 build build || exit 1
-echo "command: $0 --runs $runs --lifecycles $n --mode $mode --msl-ms $msl$([ $cg = 1 ] && echo ' --callgrind')$([ $pair = 1 ] && echo ' --pair')   (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+case $cksum in offload|software) ;; *) echo "$0: --cksum: bad value '$cksum' (offload, software)" >&2; exit 2 ;; esac
+echo "command: $0 --runs $runs --lifecycles $n --mode $mode --msl-ms $msl --cksum $cksum$([ $cg = 1 ] && echo ' --callgrind')$([ $pair = 1 ] && echo ' --pair')   (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field() { grep -o "$1=[0-9]*" | cut -d= -f2; }  # a NAME=N figure of bench/lifecycle's output (stdin)
 cyc() { field terminator_cycles_per_lifecycle <"$1"; }
@@ -37,7 +41,7 @@ if [ "$cg" = 1 ]; then
   out=$(mktemp -d)
   [ "$n" -gt 200000 ] && n=200000  # callgrind runs ~50x slower; instruction counts do not need more
   valgrind --tool=callgrind --toggle-collect='*terminator_turn*' --callgrind-out-file="$out/cg" \
-    ./build/bench/lifecycle "$n" "$mode" "$msl" >"$out/log" 2>&1 || { cat "$out/log"; rm -rf "$out"; exit 1; }
+    ./build/bench/lifecycle "$n" "$mode" "$msl" "$cksum" >"$out/log" 2>&1 || { cat "$out/log"; rm -rf "$out"; exit 1; }
   total=$(field terminator_lifecycles_total <"$out/log")
   ir=$(grep -o 'Collected : [0-9]*' "$out/log" | awk '{print $3}')
   echo "terminator_instructions_per_lifecycle: $((ir / total)) ($mode closes first, $total lifecycles)"
@@ -53,9 +57,9 @@ if [ "$pair" = 1 ]; then
   trap 'rm -rf "$tmp"' EXIT
   solo=() p0=() p1=()
   for i in $(seq "$runs"); do
-    taskset -c 1 ./build/bench/lifecycle "$n" "$mode" "$msl" >"$tmp/s" || { cat "$tmp/s"; exit 1; }
-    taskset -c 0 ./build/bench/lifecycle "$n" "$mode" "$msl" >"$tmp/a" &
-    taskset -c 1 ./build/bench/lifecycle "$n" "$mode" "$msl" >"$tmp/b"
+    taskset -c 1 ./build/bench/lifecycle "$n" "$mode" "$msl" "$cksum" >"$tmp/s" || { cat "$tmp/s"; exit 1; }
+    taskset -c 0 ./build/bench/lifecycle "$n" "$mode" "$msl" "$cksum" >"$tmp/a" &
+    taskset -c 1 ./build/bench/lifecycle "$n" "$mode" "$msl" "$cksum" >"$tmp/b"
     wait
     solo+=("$(cyc "$tmp/s")") p0+=("$(cyc "$tmp/a")") p1+=("$(cyc "$tmp/b")")
     echo "run $i: alone on cpu 1: ${solo[-1]}   both at once: cpu 0 ${p0[-1]}, cpu 1 ${p1[-1]}"
@@ -67,7 +71,7 @@ if [ "$pair" = 1 ]; then
 fi
 vals=() gvals=()
 for i in $(seq "$runs"); do
-  out=$(./build/bench/lifecycle "$n" "$mode" "$msl")
+  out=$(./build/bench/lifecycle "$n" "$mode" "$msl" "$cksum")
   v=$(field terminator_cycles_per_lifecycle <<<"$out")
   g=$(field generator_cycles_per_lifecycle <<<"$out")
   [ -n "$v" ] && [ -n "$g" ] || { echo "run $i failed: $out" >&2; exit 1; }

@@ -2,6 +2,7 @@
 # scripts/bench-teardown.sh [--mode client|server|simultaneous|rst] [--seconds S]
 #                           [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]
 #                           [--http-stats IP:PORT] [--ipv6] [--memif]
+#                           [--ring-cksum offload|software]
 #
 # The loopback teardown benchmark: one tcpterm process, a generator (client
 # role) and a terminator (http) on two lcores joined by a pair of net_ring
@@ -17,10 +18,15 @@
 # generator's figures (CPS, failures, latency) with the terminator's
 # (cycles, TIME-WAIT).  --mode forgetful makes the generator forget each
 # connection at close (no TIME-WAIT, no RST, challenge ACKs unanswered).
+# --ring-cksum: the ring pair carries checksums as offload requests, as
+# Linux's veth does (offload, the default: neither lcore computes them,
+# docs/config.md), or both lcores compute and verify every one (software,
+# as over a device without offload).  memif offers no offload: there both
+# processes always do.
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=() ipv6=0 memif=0 term_extra=()
+mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=() ipv6=0 memif=0 term_extra=() rcksum=offload
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) mode=$2; shift 2 ;;
@@ -32,10 +38,12 @@ while [ $# -gt 0 ]; do
     --http-stats) stats=(--http-stats "$2"); shift 2 ;;  # watch it live: docs/observability.md
     --ipv6) ipv6=1; shift ;;
     --memif) memif=1; shift ;;
+    --ring-cksum) rcksum=$2; shift 2 ;;
     --term-opt) term_extra+=("$2"); shift 2 ;;  # an extra terminator option (repeatable), e.g. --max-flows=65536
-    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT] [--ipv6]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT] [--ipv6] [--memif] [--ring-cksum offload|software]" >&2; exit 2 ;;
   esac
 done
+case $rcksum in offload|software) ;; *) echo "$0: --ring-cksum: bad value '$rcksum' (offload, software)" >&2; exit 2 ;; esac
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
 build build || exit 1
 mkdir -p "$out"
@@ -111,11 +119,11 @@ net=(--addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen "19
      --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds")
 [ "$ipv6" = 1 ] && net=(--addr 1@2001:2::2/64 --addr 0@2001:2::1:0-2001:2::1:7fff/64 --listen "[2001:2::2]:80/$app"
      --connect "[2001:2::2]:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds")
-echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc$([ "$ipv6" = 1 ] && echo " --ipv6")"
+echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc --ring-cksum $rcksum$([ "$ipv6" = 1 ] && echo " --ipv6")"
 echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the idle CLI lcore)"
 trap 'rm -rf /var/run/dpdk/bench$$' EXIT  # left behind only if tcpterm did not exit cleanly
 ./build/app/tcpterm --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
-  --ring-pair "${net[@]}" \
+  --ring-pair --ring-cksum "$rcksum" "${net[@]}" \
   --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on \
   --bench-csv "$out/teardown.csv" "${stats[@]}" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
 rc=${PIPESTATUS[0]}

@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
     for (const auto& p : dp.ports())
       spdlog::info("port {} ({}, {}): {} queue(s), rss {}{}, tx checksum offload {}", p.id, p.name,
                    p.driver, p.queues, p.rss ? "on" : "off", p.sw_steer ? ", software flow steering" : "",
-                   p.tx_tcp_cksum ? "on" : "off");
+                   p.virtual_wire ? "on (in-memory link)" : p.tx_tcp_cksum ? "on" : "off");
     spdlog::info("{} worker lcore(s), {} listener(s), MSL {} ms", dp.workers().size(),
                  opts.listens.size(), opts.stack.tcp.msl_ms);
     dp.start();

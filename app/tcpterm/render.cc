@@ -228,8 +228,11 @@ std::string render_port_info(const dp::Dataplane& dp) {
       << (p.queues <= 1 ? "one queue" : p.sw_steer ? "software (keyed tuple hash; frames handed between lcores)"
           : p.has_peer_mac ? "fixed (the ring pair joins queues to lcores)" : "RSS (the NIC's Toeplitz hash)")
       << "\n";
-    o << "  Checksum offload: rx ip " << (p.rx_ip_cksum ? "on" : "off") << ", rx tcp "
-      << (p.rx_tcp_cksum ? "on" : "off") << ", tx ip/tcp " << (p.tx_tcp_cksum ? "on" : "off") << "\n";
+    if (p.virtual_wire)
+      o << "  Checksum offload: in-memory link (sent as offload requests, received as verified; --ring-cksum)\n";
+    else
+      o << "  Checksum offload: rx ip " << (p.rx_ip_cksum ? "on" : "off") << ", rx tcp "
+        << (p.rx_tcp_cksum ? "on" : "off") << ", tx ip/tcp " << (p.tx_tcp_cksum ? "on" : "off") << "\n";
     o << "  Addresses:";
     for (const auto& a : p.addrs) o << " " << ip(a.addr) << "/" << int(a.prefix);
     for (const auto& a : p.addrs6) o << " " << wire::ip6_to_string(a.addr) << "/" << int(a.prefix);

@@ -276,7 +276,7 @@ std::string usage() {
          "[--listen IPV4:PORT/APP[,key=value...]|[IPV6]:PORT/APP[,...]]... [--msl-ms N] "
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
-         "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
+         "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--ring-cksum offload|software] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
          "[--log-file F] [--syn-admission on|off] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--table-hugepages on|off] [--route PREFIX/LEN,via=GATEWAY]... "
          "[--pool NAME=IP:PORT[,weight=W][,IP:PORT...][,key=value...]]... [--http-stats IP:PORT]";
 }
@@ -336,6 +336,11 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
     } else if (a == "--ring-pair") {
       if (inline_val) return a + " takes no value";
       o.ring_pair = true;
+    } else if (a == "--ring-cksum") {
+      if (auto e = value()) return e;
+      if (val == "offload") o.ring_cksum_offload = true;
+      else if (val == "software") o.ring_cksum_offload = false;
+      else return "--ring-cksum: bad value '" + val + "' (offload, software)";
     } else if (a == "--bench-csv") {
       if (auto e = value()) return e;
       o.bench_csv = val;

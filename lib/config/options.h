@@ -83,6 +83,11 @@ struct Options {
   std::vector<ListenSpec> listens;
   std::vector<ConnectSpec> connects;
   bool ring_pair = false;  // two net_ring ports joined to each other (loopback benchmark)
+  // --ring-cksum offload|software: whether the ring pair acts as an
+  // in-memory link that carries checksums as offload requests (Linux veth's
+  // CHECKSUM_PARTIAL; a NIC's offload) or has both ends compute and verify
+  // them in software.
+  bool ring_cksum_offload = true;
   std::string bench_csv;   // non-interactive: per-second CSV of states and rates
   std::vector<RouteSpec> routes;
   std::vector<lb::PoolConf> pools;  // --pool (the load-balancer front end)

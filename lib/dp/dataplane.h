@@ -77,6 +77,11 @@ struct PortInfo {
   // choice cannot be predicted; each frame goes to the lcore its tuple names.
   std::shared_ptr<RssSteer> sw_steer;
   bool has_peer_mac = false;  // a point-to-point link (the ring pair): no ARP needed
+  // An in-memory link (the ring pair with --ring-cksum offload): a frame
+  // never leaves this process's memory, so, as Linux's veth does, its
+  // checksums travel as offload requests (tx_*_cksum set) and the frame is
+  // received as one whose integrity is known (offload.h, virtual_wire_rx).
+  bool virtual_wire = false;
   rte_ether_addr peer_mac{};
   std::vector<config::AddrSpec> addrs;
   std::vector<config::Addr6Spec> addrs6;

@@ -31,4 +31,17 @@ inline Cksum rx_l4_cksum(uint64_t ol_flags) {
   }
 }
 
+// A frame received on an in-memory link (PortInfo::virtual_wire) still
+// carries the transmit offload flags it was sent with: the checksums it asked
+// for were never computed, and need not be, since the frame never left memory
+// (Linux veth: CHECKSUM_PARTIAL sent, CHECKSUM_UNNECESSARY received).  Its
+// receive flags say so (NONE: not correct, integrity verified).  A frame
+// that asked for nothing is verified in software as usual.
+inline uint64_t virtual_wire_rx(uint64_t ol_flags) {
+  uint64_t rx = 0;
+  if (ol_flags & RTE_MBUF_F_TX_IP_CKSUM) rx |= RTE_MBUF_F_RX_IP_CKSUM_NONE;
+  if ((ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM) rx |= RTE_MBUF_F_RX_L4_CKSUM_NONE;
+  return rx;
+}
+
 }  // namespace tcpterm::dp

@@ -293,6 +293,8 @@ bool Dataplane::init(std::string& err) {
     a.has_peer_mac = b.has_peer_mac = true;
     a.peer_mac = b.mac;
     b.peer_mac = a.mac;
+    if (opts_.ring_cksum_offload)
+      for (PortInfo* p : {&a, &b}) p->virtual_wire = p->tx_ip_cksum = p->tx_tcp_cksum = true;
   }
   // Which lcore owns a flow on a multi-queue port.  The ring pair's queues
   // are joined to workers by construction.  A NIC whose RSS key and table

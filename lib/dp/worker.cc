@@ -219,13 +219,14 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     auto l3 = frame.subspan(wire::kEthHdrLen);
+    const uint64_t olf = pi.virtual_wire ? virtual_wire_rx(m->ol_flags) : m->ol_flags;
     if (eth.ethertype == wire::kEtherTypeArp) {
       handle_arp(port, l3.data(), l3.size());
       rte_pktmbuf_free(m);
       continue;
     }
     if (eth.ethertype == wire::kEtherTypeIpv6 && !pi.addrs6.empty()) {
-      if (rx_ipv6(port, eth, l3, m->ol_flags, ips6[k6], segs6[k6], nhs6[k6])) {
+      if (rx_ipv6(port, eth, l3, olf, ips6[k6], segs6[k6], nhs6[k6])) {
         if (refuse_syn(segs6[k6])) {  // admission control (dataplane.h)
           nh_release(nhs6[k6]);
           rte_pktmbuf_free(m);
@@ -243,7 +244,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
       rte_pktmbuf_free(m);
       continue;
     }
-    Cksum ipc = rx_ip_cksum(m->ol_flags), l4c = rx_l4_cksum(m->ol_flags);
+    Cksum ipc = rx_ip_cksum(olf), l4c = rx_l4_cksum(olf);
     wire::Ipv4Repr ip;
     why = ipc == Cksum::Bad ? wire::Drop::Ipv4Checksum : wire::parse_ipv4(l3, ip, ipc == Cksum::Trusted);
     if (why == wire::Drop::None && !dp_.owns(port, ip.dst)) {

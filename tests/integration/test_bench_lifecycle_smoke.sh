@@ -8,16 +8,23 @@ set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 fail=0
+# Both close modes, with checksums left to the link and computed in
+# software (every frame's sums verified: a wrong one aborts the harness).
 for mode in server client; do
-  out=$(timeout 300 ./build/bench/lifecycle 30000 "$mode" 50 2>&1)
-  rc=$?
-  if [ $rc -eq 0 ] && grep -q "completed=30000 failed=0" <<<"$out" &&
-     grep -qE "terminator_cycles_per_lifecycle=[1-9]" <<<"$out" && grep -qE "generator_cycles_per_lifecycle=[1-9]" <<<"$out"; then
-    echo "ok: bench/lifecycle $mode: 30000 lifecycles, none failed"
-  else
-    echo "FAIL: bench/lifecycle $mode rc=$rc"; echo "$out" | tail -10; fail=1
-  fi
+  for ck in offload software; do
+    out=$(timeout 300 ./build/bench/lifecycle 30000 "$mode" 50 "$ck" 2>&1)
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q "cksum=$ck mode=$mode lifecycles=30000 completed=30000 failed=0" <<<"$out" &&
+       grep -qE "terminator_cycles_per_lifecycle=[1-9]" <<<"$out" && grep -qE "generator_cycles_per_lifecycle=[1-9]" <<<"$out"; then
+      echo "ok: bench/lifecycle $mode $ck: 30000 lifecycles, none failed"
+    else
+      echo "FAIL: bench/lifecycle $mode $ck rc=$rc"; echo "$out" | tail -10; fail=1
+    fi
+  done
 done
+out=$(./build/bench/lifecycle 100 server 50 none 2>&1)
+[ $? -eq 2 ] && grep -q "offload or software" <<<"$out" && echo "ok: a bad checksum mode exits 2" ||
+  { echo "FAIL: bench/lifecycle with checksum mode 'none': $out"; fail=1; }
 out=$(timeout 300 scripts/bench-lifecycle.sh --runs 1 --lifecycles 20000 2>&1)
 if grep -qE "^terminator_cycles_per_lifecycle: [1-9]" <<<"$out" && grep -qE "^generator_cycles_per_lifecycle: [1-9]" <<<"$out"; then
   echo "ok: scripts/bench-lifecycle.sh prints both medians"

@@ -69,6 +69,29 @@ TEST_CASE("rx checksum flags: NONE means verified data (virtio), UNKNOWN is chec
   CHECK(tcpterm::dp::rx_ip_cksum(RTE_MBUF_F_RX_IP_CKSUM_BAD) == Cksum::Bad);
 }
 
+TEST_CASE("an in-memory link: a frame sent with checksum offload is received as verified, any other is checked",
+          "[offload]") {
+  using tcpterm::dp::Cksum;
+  using tcpterm::dp::virtual_wire_rx;
+  // What dp/tx.cc sets on an IPv4 TCP frame, and dp/ipv6.cc on an IPv6 one.
+  uint64_t v4 = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
+  CHECK(tcpterm::dp::rx_ip_cksum(virtual_wire_rx(v4)) == Cksum::Trusted);
+  CHECK(tcpterm::dp::rx_l4_cksum(virtual_wire_rx(v4)) == Cksum::Trusted);
+  uint64_t v6 = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;
+  CHECK(tcpterm::dp::rx_l4_cksum(virtual_wire_rx(v6)) == Cksum::Trusted);
+  // A frame that asked for nothing (an ICMP reply, an ARP, a frame some
+  // other sender put on the ring) carries its own checksums: verified.
+  CHECK(tcpterm::dp::rx_ip_cksum(virtual_wire_rx(0)) == Cksum::Verify);
+  CHECK(tcpterm::dp::rx_l4_cksum(virtual_wire_rx(0)) == Cksum::Verify);
+  CHECK(tcpterm::dp::rx_l4_cksum(virtual_wire_rx(RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM)) == Cksum::Verify);
+  // UDP or SCTP offload does not vouch for a TCP checksum.
+  CHECK(tcpterm::dp::rx_l4_cksum(virtual_wire_rx(RTE_MBUF_F_TX_UDP_CKSUM)) == Cksum::Verify);
+  CHECK(tcpterm::dp::rx_l4_cksum(virtual_wire_rx(RTE_MBUF_F_TX_SCTP_CKSUM)) == Cksum::Verify);
+  // Receive flags a driver may have left are not carried over: only what
+  // the sender asked for counts.
+  CHECK(tcpterm::dp::rx_l4_cksum(virtual_wire_rx(RTE_MBUF_F_RX_L4_CKSUM_GOOD)) == Cksum::Verify);
+}
+
 TEST_CASE("RSS: software steering names one owner per tuple, spread evenly", "[rss]") {
   for (uint16_t n : {2, 3, 4, 16}) {
     RssSteer s(n, 0x0123456789abcdefull), same(n, 0x0123456789abcdefull), other(n, 0xfedcba9876543210ull);
