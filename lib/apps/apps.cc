@@ -53,16 +53,46 @@ bool has_token(std::string_view value, std::string_view token) {
 template <size_t N>
 bool name_is(const char* n, const char (&lower_name)[N]) {
   constexpr size_t len = N - 1;
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t a, b;
-    std::memcpy(&a, n + i, 8);
-    std::memcpy(&b, lower_name + i, 8);
-    if ((a | 0x2020202020202020ull) != b) return false;
+  auto word_is = [&](size_t i, auto w) {  // the bytes [i, i + sizeof w)
+    decltype(w) a, b;
+    std::memcpy(&a, n + i, sizeof w);
+    std::memcpy(&b, lower_name + i, sizeof w);
+    return (a | decltype(w)(0x2020202020202020ull)) == b;
+  };
+  if constexpr (len >= 8) {  // whole words, the last one overlapping the one before
+    for (size_t i = 0; i + 8 < len; i += 8)
+      if (!word_is(i, uint64_t{})) return false;
+    return word_is(len - 8, uint64_t{});
+  } else if constexpr (len >= 4) {
+    return word_is(0, uint32_t{}) && word_is(len - 4, uint32_t{});
+  } else {
+    for (size_t i = 0; i < len; i++)
+      if ((n[i] | 0x20) != lower_name[i]) return false;
+    return true;
   }
-  for (; i < len; i++)
-    if ((n[i] | 0x20) != lower_name[i]) return false;
-  return true;
+}
+
+// The first CR LF at or after p, or null if none lies before e.  Eight bytes
+// at a time while a whole word and the byte after it are in the buffer: the
+// lowest byte of x flagged by (x - 0x01..) & ~x & 0x80.. is its first zero,
+// the first CR of the word (later flags may be false, never an earlier one).
+const char* find_crlf(const char* p, const char* e) {
+  while (e - p >= 9) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    uint64_t x = w ^ 0x0d0d0d0d0d0d0d0dull;
+    uint64_t m = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+    if (!m) {
+      p += 8;
+      continue;
+    }
+    const char* c = p + (__builtin_ctzll(m) >> 3);
+    if (c[1] == '\n') return c;
+    p = c + 1;  // a CR alone: not a line end
+  }
+  for (; p + 1 < e; p++)
+    if (p[0] == '\r' && p[1] == '\n') return p;
+  return nullptr;
 }
 
 // RFC 9110 5.6.2 tchar, as a table.
@@ -130,12 +160,19 @@ long Http::parse_request(std::string_view buf, Request& r) {
     if (p == n || *p != ':') return bad();  // includes whitespace before the colon
     size_t nlen = size_t(p - n);
     const char* v = ++p;
-    while (p + 1 < e && !(p[0] == '\r' && p[1] == '\n')) p++;
-    if (p + 1 >= e) return 0;
-    std::string_view value = trim(std::string_view(v, size_t(p - v)));
+    p = find_crlf(p, e);
+    if (!p) return 0;
+    // The value without its surrounding whitespace (and a CR before the CR LF).
+    const char* ve = p;
+    while (v < ve && (*v == ' ' || *v == '\t')) v++;
+    while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r')) ve--;
+    std::string_view value(v, size_t(ve - v));
     p += 2;
     if (nlen == 10 && name_is(n, "connection")) {
-      conn_close |= has_token(value, "close");
+      // The common value alone, else the list (RFC 9110 7.6.1).  name_is is
+      // exact on any bytes for a name of letters only: OR-ing 0x20 maps no
+      // byte but the letter's two cases onto a letter.
+      conn_close |= value.size() == 5 ? name_is(value.data(), "close") : has_token(value, "close");
     } else if (nlen == 14 && name_is(n, "content-length")) {
       uint64_t len = 0;
       auto [q, ec] = std::from_chars(value.data(), value.data() + value.size(), len);

@@ -332,6 +332,11 @@ TEST_CASE("http: the single-pass request parser decides as the find-based one di
       "POST /x HTTP/1.1\r\nContent-Length: 12\r\ncontent-length:12\r\n\r\nhello world!",
       "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
       "GET / HTTP/1.1\r\nContent-Length:  7 \t\r\nHost:\r\n\r\n",
+      // Values of every length around a word (the CR LF search takes eight
+      // bytes at a time), a CR alone inside one, whitespace at both ends.
+      "GET / HTTP/1.1\r\nHost: a.example.com.internal\r\nConnection:close\r\nX-A: 1234567\r\n"
+      "X-B: 12345678\r\nX-C: 123456789\r\nX-D: 12\r3456\r7\r\n\r\n",
+      "GET / HTTP/1.1\r\nConnection: \t close\t \r\r\nHost:       x\r\n\r\n",
   };
   const std::string alphabet = " \r\n:,\t/.GETHPOST1.0cClosek-AaZz\x7f\x80\xff^~_`@[{\x0d\x2d\x4d\x6d";
   std::mt19937 rng(21);
