@@ -73,7 +73,7 @@ struct FrameSink : stack::TxSink {
       wire::emit_ipv4(l3, ip, false);
       p.copy_to(l4 + hl);
       wire::emit_tcp_header(l4, h, nullptr, p.len);
-      wire::store16(l4 + 16, uint16_t(~wire::fold(wire::pseudo_sum(ip.src, ip.dst, ip.proto, ip.payload_len))));
+      wire::store16(l4 + 16, wire::offload_phdr(wire::pseudo_sum(ip.src, ip.dst, ip.proto, ip.payload_len)));
     } else {
       wire::emit_ipv4(l3, ip, true);
       wire::emit_tcp_header(l4, h, &ip, p.len, p.copy_to_sum(l4 + hl));

@@ -307,8 +307,7 @@ void Worker::tcp_out6(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRep
     m->l2_len = wire::kEthHdrLen;
     m->l3_len = wire::kIpv6HdrLen;
     m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;
-    uint16_t ph = rte_ipv6_phdr_cksum(reinterpret_cast<const rte_ipv6_hdr*>(l4 - wire::kIpv6HdrLen), m->ol_flags);
-    std::memcpy(l4 + 16, &ph, 2);
+    wire::store16(l4 + 16, wire::offload_phdr(wire::pseudo_sum6(ip.src, ip.dst, wire::kProtoTcp, ip.payload_len)));
   } else {
     wire::emit_tcp_header6(l4, h, ip, p.len, p.copy_to_sum(l4 + hl));
   }

@@ -190,8 +190,7 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
     m->l2_len = wire::kEthHdrLen;
     m->l3_len = wire::kIpv4MinHdr;
     m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
-    uint16_t ph = rte_ipv4_phdr_cksum(reinterpret_cast<const rte_ipv4_hdr*>(l3), m->ol_flags);
-    std::memcpy(l4 + 16, &ph, 2);
+    wire::store16(l4 + 16, wire::offload_phdr(wire::pseudo_sum(ip.src, ip.dst, wire::kProtoTcp, ip.payload_len)));
   } else {
     wire::emit_tcp_header(l4, h, &ip, p.len, p.copy_to_sum(l4 + hl));
   }

@@ -124,6 +124,12 @@ inline uint16_t fold(uint32_t acc) {
   return uint16_t(~acc & 0xffff);
 }
 inline uint16_t checksum(const uint8_t* p, size_t n) { return fold(sum_bytes(p, n)); }
+// What a device's TCP checksum offload wants in the checksum field: the
+// pseudo-header's sum folded, not complemented (DPDK's rte_ipv4_phdr_cksum
+// and rte_ipv6_phdr_cksum), stored with store16.  Taken from the fields,
+// never read back from the header just written: a wide load over the
+// narrower stores that wrote it cannot be forwarded and waits for them.
+inline uint16_t offload_phdr(uint32_t pseudo_partial) { return uint16_t(~fold(pseudo_partial)); }
 // A 32-bit partial sum folded to at most 17 bits (so more may be added).
 inline uint32_t fold32(uint32_t acc) { return (acc & 0xffff) + (acc >> 16); }
 // The sum of bytes that follow `prior` bytes already summed, of any parity
