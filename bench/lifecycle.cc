@@ -87,8 +87,9 @@ struct FrameSink : stack::TxSink {
 // when the sender left them to the link, as dp/offload.h's virtual_wire_rx),
 // then the burst.
 void receive(stack::Stack& s, const FrameSink& from, size_t count) {
-  wire::Ipv4Repr ips[kBurst];
-  wire::TcpRepr segs[kBurst];
+  // Not zeroed per call: the parsers write them whole (dp::Worker::rx4_).
+  static wire::Ipv4Repr ips[kBurst];
+  static wire::TcpRepr segs[kBurst];
   unsigned k = 0;
   for (size_t i = 0; i < count; i++) {
     std::span<const uint8_t> f(from.arena.data() + i * kFrameRoom, from.len[i]);

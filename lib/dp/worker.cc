@@ -165,8 +165,8 @@ int Worker::run() {
 }
 
 void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
-  wire::Ipv4Repr ips[kBurst];
-  wire::TcpRepr segs[kBurst];
+  wire::Ipv4Repr* ips = rx4_.ips;
+  wire::TcpRepr* segs = rx4_.segs;
   uint32_t nhs[kBurst];
   rte_mbuf* queued[kBurst];  // frames whose segments the stack reads in this burst
   unsigned k = 0, nq = 0;

@@ -140,7 +140,11 @@ void Stack::input6_burst(const wire::Ipv6Repr* ips, const wire::TcpRepr* segs, c
                          unsigned n) {
   // As input_burst, with the address ids found (not held) in stage 1.
   constexpr unsigned kMax = 64;
-  FlowKey4 keys[kMax];
+  // Storage, not 64 default-constructed (zeroed) keys a burst: each key is
+  // written before it is read.  (FlowKey4 is an aggregate, so the bytes
+  // hold keys once written: C++20's implicit object creation.)
+  alignas(FlowKey4) unsigned char key_room[kMax * sizeof(FlowKey4)];
+  FlowKey4* keys = reinterpret_cast<FlowKey4*>(key_room);
   uint32_t hashes[kMax];
   while (n) {
     unsigned m = std::min(n, kMax);
@@ -235,7 +239,11 @@ void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, co
   // flow of a later one in the same burst, so lookups are not batched
   // ahead of processing; the prefetch has already paid the cache miss).
   constexpr unsigned kMax = 64;
-  FlowKey4 keys[kMax];
+  // Storage, not 64 default-constructed (zeroed) keys a burst: each key is
+  // written before it is read.  (FlowKey4 is an aggregate, so the bytes
+  // hold keys once written: C++20's implicit object creation.)
+  alignas(FlowKey4) unsigned char key_room[kMax * sizeof(FlowKey4)];
+  FlowKey4* keys = reinterpret_cast<FlowKey4*>(key_room);
   uint32_t hashes[kMax];
   while (n) {
     unsigned m = std::min(n, kMax);
