@@ -283,7 +283,9 @@ void Http::pump(stack::Stream& s) {
       // request is taken first: read in place from its segment, it is then
       // never copied (stack/stream.h).
       s.consume(size_t(head));
-      s.send(std::span(reinterpret_cast<const uint8_t*>(whole.data()), whole.size()));
+      // Lent, not copied: whole_keep_ and whole_close_ are built once and
+      // live as long as this application (tcp::send_lent).
+      s.send_lent(std::span(reinterpret_cast<const uint8_t*>(whole.data()), whole.size()));
       st.a = 0;
       if (!keep) st.flags |= kCloseAfter;
     } else if (start_response(s, 200, keep, r.head_method)) {

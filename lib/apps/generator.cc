@@ -166,7 +166,7 @@ void Generator::on_open(stack::Stream& s) {
 void Generator::send_request(stack::Stream& s) {
   auto& a = s.app();
   if (!(a.flags & kRequestPending) || s.send_space() < request_.size()) return;
-  s.send(std::span(reinterpret_cast<const uint8_t*>(request_.data()), request_.size()));
+  s.send_lent(std::span(reinterpret_cast<const uint8_t*>(request_.data()), request_.size()));  // built once
   a.flags &= uint8_t(~kRequestPending);
 }
 

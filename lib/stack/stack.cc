@@ -626,9 +626,10 @@ void Stack::transmit(uint32_t fi, tcp::Out& out) {
     if (s.data_len) {
       uint32_t off = uint32_t(tcp::Seq(h.seq) - f.tcb.snd_una);
       // Data queued and then aborted in the same event: the queue is gone.
-      const tcp::ByteQueue& sndq = tcp::queues(f.tcb, chunks_).snd;
+      const tcp::FlowQueues& fq = tcp::queues(f.tcb, chunks_);
+      const tcp::ByteQueue& sndq = fq.snd;
       if (uint64_t(off) + s.data_len > sndq.len) continue;
-      p = Payload{&chunks_, &sndq, off, s.data_len};
+      p = Payload{&chunks_, &sndq, off, s.data_len, fq.snd_lent};
     }
     sink_.tcp_out(f.key, f.nh, h, p);
   }
@@ -1003,6 +1004,14 @@ size_t Stream::send(std::span<const uint8_t> data) {
   settle();
   tcp::Env e = stack().env();
   size_t n = tcp::send(stack().flow_at(flow_).tcb, data, e);
+  if (n && flow_ != scope_->owner()) stack().touch(flow_);
+  return n;
+}
+size_t Stream::send_lent(std::span<const uint8_t> data) {
+  if (!alive()) return 0;
+  settle();
+  tcp::Env e = stack().env();
+  size_t n = tcp::send_lent(stack().flow_at(flow_).tcb, data, e);
   if (n && flow_ != scope_->owner()) stack().touch(flow_);
   return n;
 }

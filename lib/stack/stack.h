@@ -118,13 +118,21 @@ struct Payload {
   const tcp::ChunkPool* pool = nullptr;
   const tcp::ByteQueue* queue = nullptr;
   uint32_t offset = 0, len = 0;
+  // Lent bytes (tcp::send_lent): the payload is bytes[offset, offset + len),
+  // not in the queue's chunks.
+  const uint8_t* bytes = nullptr;
   void copy_to(uint8_t* dst) const {
-    if (len) tcp::bq_copy_out(*queue, *pool, offset, dst, len);
+    if (bytes) std::memcpy(dst, bytes + offset, len);
+    else if (len) tcp::bq_copy_out(*queue, *pool, offset, dst, len);
   }
   // Copies and returns the bytes' one's-complement sum (wire::sum_bytes),
   // taken from the chunks as they are read: the checksum never reads the
   // frame back.
   uint32_t copy_to_sum(uint8_t* dst) const {
+    if (bytes) {
+      std::memcpy(dst, bytes + offset, len);
+      return wire::sum_bytes(bytes + offset, len);
+    }
     uint32_t acc = 0;
     size_t done = 0;
     if (len)

@@ -101,6 +101,10 @@ class Stream {
   void consume(size_t n);
   size_t send_space() const;
   size_t send(std::span<const uint8_t> data);
+  // send() of bytes the application lends instead of copying (tcp::send_lent):
+  // its constant data, valid and unchanged for as long as any flow it was
+  // sent on lives (an application's member that is never modified).
+  size_t send_lent(std::span<const uint8_t> data);
   // Into an empty send queue, bytes that spliced bytes will follow (a PROXY
   // header, at most a chunk): placed so that later splices hand chunks
   // over.  False if the queue is not empty or memory is short.

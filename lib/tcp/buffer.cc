@@ -166,7 +166,7 @@ bool rebase(ByteQueue& from, ByteQueue& to, ChunkPool& pool) {
 }  // namespace
 
 bool bq_put_before_splice(ByteQueue& q, ChunkPool& pool, const uint8_t* p, size_t n) {
-  if (q.nchunks != 0 || n == 0 || n > ChunkPool::kChunk) return false;
+  if (q.nchunks != 0 || q.len != 0 || n == 0 || n > ChunkPool::kChunk) return false;
   uint32_t c = pool.alloc();
   if (c == kNil) return false;
   std::memcpy(pool.data(c) + (ChunkPool::kChunk - n), p, n);
@@ -321,6 +321,24 @@ uint32_t OooPool::prune(ChunkPool& chunks, uint32_t want, uint32_t except, uint6
     dropped++;
   }
   return dropped;
+}
+
+bool lend_to_chunks(FlowQueues& q, ChunkPool& pool) {
+  if (!q.snd_lent) return true;
+  const uint8_t* p = q.snd_lent;
+  const uint32_t n = q.snd.len;
+  if (pool.available() < (n + ChunkPool::kChunk - 1) / ChunkPool::kChunk) return false;
+  q.snd = ByteQueue{};
+  q.snd_lent = nullptr;
+  bq_append(q.snd, pool, p, n);  // room was checked: all of it
+  return true;
+}
+
+void snd_consume(FlowQueues& q, ChunkPool& pool, size_t n) {
+  if (!q.snd_lent) return bq_consume(q.snd, pool, n);
+  q.snd_lent += n;
+  q.snd.len -= uint32_t(n);
+  if (q.snd.len == 0) q.snd_lent = nullptr;
 }
 
 }  // namespace tcpterm::tcp

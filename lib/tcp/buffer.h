@@ -124,10 +124,16 @@ struct FlowQueues {
   // chunks without scanning every flow; kNil until recorded, kFree when
   // the header is not taken.  A reader checks the flow still holds it.
   uint32_t owner = kNil;
+  // Lent bytes (tcp::send_lent): the send queue's snd.len bytes lie here,
+  // from SND.UNA on, in the application's own memory, and the queue holds
+  // no chunk (head == tail == kNil, off == 0, nchunks == 0).  Null when the
+  // queue's bytes, if any, are in chunks.  Nothing is copied until a later
+  // send or splice appends to the queue (lend_to_chunks).
+  const uint8_t* snd_lent = nullptr;
   // Nothing held: the headers can go back to the pool.
-  bool idle() const { return snd.nchunks == 0 && rcv.nchunks == 0 && ooo == kNil; }
+  bool idle() const { return snd.nchunks == 0 && !snd_lent && rcv.nchunks == 0 && ooo == kNil; }
 };
-static_assert(sizeof(FlowQueues) == 40);
+static_assert(sizeof(FlowQueues) == 48);
 
 inline FlowQueues& ChunkPool::queues(uint32_t q) { return qs_[q]; }
 inline const FlowQueues& ChunkPool::queues(uint32_t q) const { return qs_[q]; }
@@ -173,11 +179,23 @@ size_t bq_splice(ByteQueue& from, ByteQueue& to, ChunkPool& pool, size_t n);
 // Into an empty send queue, n <= kChunk bytes that spliced bytes will
 // follow (a PROXY protocol header): placed at the end of their chunk, so
 // that the queue ends on a chunk boundary and the splices that follow hand
-// chunks over.  False if the queue is not empty or the pool is dry.
+// chunks over.  False if the queue is not empty (chunks or lent bytes) or
+// the pool is dry.
 bool bq_put_before_splice(ByteQueue& q, ChunkPool& pool, const uint8_t* p, size_t n);
 // Before a send queue appends: if its tail chunk is shared with a receive
 // queue, replace it by a private copy.  False if the pool is dry.
 bool bq_unshare_tail(ByteQueue& q, ChunkPool& pool);
+// Before a send queue holding lent bytes (FlowQueues::snd_lent) appends or
+// takes a splice: the lent bytes copied into chunks.  False (nothing
+// changed) if the pool cannot hold them.
+bool lend_to_chunks(FlowQueues& q, ChunkPool& pool);
+// The send queue's bytes go: chunks returned, lent bytes forgotten.
+inline void snd_clear(FlowQueues& q, ChunkPool& pool) {
+  bq_clear(q.snd, pool);
+  q.snd_lent = nullptr;
+}
+// Drops n bytes (n <= snd.len) from the front of the send queue.
+void snd_consume(FlowQueues& q, ChunkPool& pool, size_t n);
 
 // Out-of-order ranges [start, end) above RCV.NXT, sorted, disjoint and not
 // adjacent, each with its own queue of exactly its bytes.  Four holes is

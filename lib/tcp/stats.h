@@ -18,7 +18,7 @@ namespace tcpterm::tcp {
   X(unacceptable_segments) X(acks_future) X(acks_too_old) X(paws_rejected) X(dup_acks_in)     \
   X(syn_retransmits) X(synack_retransmits) X(retransmits) X(fast_retransmits)                 \
   X(rto_expired) X(persist_probes) X(delayed_acks) X(window_updates)                          \
-  X(ooo_segments) X(ooo_dropped) X(ooo_pressure_dropped) X(ooo_pruned_ranges) X(ooo_pruned_bytes) X(rcv_buf_full) X(snd_pool_exhausted) X(spliced_bytes) X(splice_copied_bytes) X(syn_data_ignored)    \
+  X(ooo_segments) X(ooo_dropped) X(ooo_pressure_dropped) X(ooo_pruned_ranges) X(ooo_pruned_bytes) X(rcv_buf_full) X(snd_pool_exhausted) X(snd_lent_bytes) X(spliced_bytes) X(splice_copied_bytes) X(syn_data_ignored)    \
   X(urg_ignored) X(orphans_reclaimed) X(keepalive_probes) X(zero_window_probes_in) X(ts_ecr_invalid)                                                          \
   X(timeout_syn_sent) X(timeout_syn_received) X(timeout_established) X(timeout_fin_wait_1)    \
   X(timeout_fin_wait_2) X(timeout_close_wait) X(timeout_closing) X(timeout_last_ack)          \

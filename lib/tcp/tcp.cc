@@ -176,7 +176,7 @@ void release_for_close(Tcb& t, Env& e) {
   }
   if (t.q == kNil) return;
   FlowQueues& q = e.chunks.queues(t.q);
-  bq_clear(q.snd, e.chunks);
+  snd_clear(q, e.chunks);
   if (q.ooo != kNil) {
     e.ooo.free(q.ooo, e.chunks);
     q.ooo = kNil;
@@ -486,7 +486,7 @@ void process_ack(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
     uint32_t acked = uint32_t(ack - t.snd_una);
     uint32_t data_acked = std::min(acked, queues(t, e.chunks).snd.len);
     if (data_acked) {
-      bq_consume(e.chunks.queues(t.q).snd, e.chunks, data_acked);
+      snd_consume(e.chunks.queues(t.q), e.chunks, data_acked);
       out.events |= ev::Writable;
     }
     t.snd_una = ack;
@@ -1030,30 +1030,61 @@ void on_segment(Tcb& t, const TcpRepr& seg, Env& e, Out& out) {
   }
 }
 
-size_t send_space(const Tcb& t, const Env& e) {
+namespace {
+// The send buffer's room (0 where SEND is refused): what lent bytes need.
+size_t send_room(const Tcb& t, const Env& e) {
   if (!can_send(t.state) || t.has(kFinQueued)) return 0;
   // Under memory pressure a flow may queue at most 1/8 of its send buffer.
   uint32_t limit = e.chunks.under_pressure() ? e.cfg.snd_buf / 8 : e.cfg.snd_buf;
-  const ByteQueue& sndq = queues(t, e.chunks).snd;
-  size_t by_window = limit > sndq.len ? limit - sndq.len : 0;
+  uint32_t queued = queues(t, e.chunks).snd.len;
+  return limit > queued ? limit - queued : 0;
+}
+}  // namespace
+
+size_t send_space(const Tcb& t, const Env& e) {
+  size_t by_window = send_room(t, e);
+  if (!by_window) return 0;
+  const FlowQueues& fq = queues(t, e.chunks);
+  const ByteQueue& sndq = fq.snd;
   // Never promise bytes the lcore's chunk pool cannot hold.
   uint32_t free = e.chunks.capacity() - e.chunks.in_use();
   free -= std::min(free, e.reserved_chunks);
-  size_t by_pool = (sndq.covered() - sndq.len) + size_t(free) * ChunkPool::kChunk;
+  size_t by_pool;
+  if (fq.snd_lent) {  // what appending leaves once the lent bytes are in chunks (lend_to_chunks)
+    uint32_t need = (sndq.len + ChunkPool::kChunk - 1) / ChunkPool::kChunk;
+    by_pool = free >= need ? size_t(free) * ChunkPool::kChunk - sndq.len : 0;
+  } else {
+    by_pool = (sndq.covered() - sndq.len) + size_t(free) * ChunkPool::kChunk;
+  }
   return std::min(by_window, by_pool);
 }
 
 size_t send(Tcb& t, std::span<const uint8_t> data, Env& e) {
   size_t n = std::min(data.size(), send_space(t, e));
   if (!n) return 0;
-  ByteQueue& sndq = queues_w(t, e.chunks).snd;
-  if (!bq_unshare_tail(sndq, e.chunks)) {  // a splice seam: the room is the receiver's
+  FlowQueues& fq = queues_w(t, e.chunks);
+  ByteQueue& sndq = fq.snd;
+  if (!lend_to_chunks(fq, e.chunks) || !bq_unshare_tail(sndq, e.chunks)) {  // a splice seam: the room is the receiver's
     e.st.snd_pool_exhausted++;
     return 0;
   }
   size_t done = bq_append(sndq, e.chunks, data.data(), n);
   if (done < n) e.st.snd_pool_exhausted++;
   return done;
+}
+
+size_t send_lent(Tcb& t, std::span<const uint8_t> data, Env& e) {
+  // Only into an empty queue, and only whole: the queue then holds just
+  // these bytes (a later send copies them into chunks first).  They take
+  // no chunk, so only the send buffer's room bounds them.
+  const FlowQueues& now = queues(t, e.chunks);
+  if (data.empty() || data.size() > send_room(t, e) || now.snd.len != 0 || now.snd.nchunks != 0)
+    return send(t, data, e);
+  FlowQueues& fq = queues_w(t, e.chunks);
+  fq.snd_lent = data.data();
+  fq.snd.len = uint32_t(data.size());
+  e.st.snd_lent_bytes += data.size();
+  return data.size();
 }
 
 namespace {
@@ -1117,8 +1148,9 @@ size_t splice(Tcb& from, Tcb& to, size_t n, Env& e, bool all) {
     return 0;
   }
   Seq before = window_edge(from, e.cfg, e.chunks);
-  ByteQueue& tosnd = queues_w(to, e.chunks).snd;  // before `from`'s: may take headers
-  size_t copied = bq_splice(e.chunks.queues(from.q).rcv, tosnd, e.chunks, n);
+  FlowQueues& tofq = queues_w(to, e.chunks);  // before `from`'s: may take headers
+  size_t copied = lend_to_chunks(tofq, e.chunks) ? bq_splice(e.chunks.queues(from.q).rcv, tofq.snd, e.chunks, n)
+                                                 : SIZE_MAX;
   if (copied == SIZE_MAX) {
     e.st.snd_pool_exhausted++;
     return 0;
@@ -1409,7 +1441,7 @@ void abort(Tcb& t, Env& e, Out& out) {
 void release(Tcb& t, Env& e) {
   if (t.q == kNil) return;
   FlowQueues& q = e.chunks.queues(t.q);
-  bq_clear(q.snd, e.chunks);
+  snd_clear(q, e.chunks);
   bq_clear(q.rcv, e.chunks);
   if (q.ooo != kNil) {
     e.ooo.free(q.ooo, e.chunks);
@@ -1454,6 +1486,10 @@ bool check_invariants(const Tcb& t, const ChunkPool& chunks) {
   // queued bytes, our FIN.
   uint32_t syn_unacked = t.state == TcpState::SynSent || t.state == TcpState::SynReceived ? 1 : 0;
   if (t.snd_una + syn_unacked + queues(t, chunks).snd.len + (t.has(kFinSent) ? 1 : 0) < t.snd_max)
+    return false;
+  // Lent bytes: the queue holds them alone, with no chunk.
+  const FlowQueues& fq = queues(t, chunks);
+  if (fq.snd_lent && (fq.snd.nchunks != 0 || fq.snd.len == 0 || fq.snd.head != kNil || fq.snd.off != 0))
     return false;
   // Something in flight is always covered by the retransmission timer.
   if (t.snd_una < t.snd_max && !(t.timers & (kTmRtx | kTmPersist))) return false;

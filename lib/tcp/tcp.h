@@ -127,6 +127,13 @@ void output(Tcb& t, Env& e, Out& out);
 // SEND (RFC 9293 3.10.2): queues up to data.size() bytes, bounded by
 // Config::snd_buf and the chunk pool; returns bytes queued.
 size_t send(Tcb& t, std::span<const uint8_t> data, Env& e);
+// SEND of bytes the application lends (its constant data, such as a
+// prepared response): when the send queue is empty and all of them fit,
+// the queue refers to them instead of copying them into chunks
+// (FlowQueues::snd_lent); they are read from there for every
+// (re)transmission until acknowledged.  Otherwise as send().  The bytes
+// must stay valid and unchanged until the flow ends.  Returns bytes queued.
+size_t send_lent(Tcb& t, std::span<const uint8_t> data, Env& e);
 size_t send_space(const Tcb& t, const Env& e);
 // The application consumed n bytes of the receive queue (RECEIVE); may owe a
 // window update.

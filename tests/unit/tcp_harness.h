@@ -4,6 +4,7 @@
 #pragma once
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <string_view>
 
 #include "tcp/tcp.h"
@@ -73,7 +74,12 @@ struct H {
     Env e = env();
     return send(t, std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size()), e);
   }
+  size_t app_send_lent(std::string_view s) {
+    Env e = env();
+    return send_lent(t, std::span(reinterpret_cast<const uint8_t*>(s.data()), s.size()), e);
+  }
   Out& flush() { return step([](Env&) {}); }
+  void queues_trim_now() { queues_trim(t, chunks); }
   uint32_t deadline() {
     uint32_t d = 0;
     REQUIRE(next_deadline(t, d));
@@ -82,9 +88,15 @@ struct H {
   const ByteQueue& sndq() const { return queues(t, chunks).snd; }
   const ByteQueue& rcvq() const { return queues(t, chunks).rcv; }
   uint32_t ooo_index() const { return queues(t, chunks).ooo; }
+  // A data segment's bytes, read as the stack's transmit reads them (lent
+  // bytes in place, else the queue's chunks).
   std::string sent_data(const OutSeg& s) {
     std::string r(s.data_len, '\0');
-    bq_copy_out(sndq(), chunks, uint32_t(Seq(s.h.seq) - t.snd_una), reinterpret_cast<uint8_t*>(r.data()), s.data_len);
+    uint32_t off = uint32_t(Seq(s.h.seq) - t.snd_una);
+    if (const uint8_t* lent = queues(t, chunks).snd_lent)
+      std::memcpy(r.data(), lent + off, s.data_len);
+    else
+      bq_copy_out(sndq(), chunks, off, reinterpret_cast<uint8_t*>(r.data()), s.data_len);
     return r;
   }
   std::string received() {

@@ -142,6 +142,48 @@ TEST_CASE("stack: http answers with the same bytes whether a response goes in on
   }
 }
 
+TEST_CASE("stack: http's lent responses arrive intact over a lossy, reordering wire, in several segments each",
+          "[stack][http][lent]") {
+  // The whole response is lent to the send queue (tcp::send_lent): its
+  // segments and every retransmission read it in place, at their offsets.
+  // Half the clients pipeline two requests: the second response finds the
+  // first still queued, which is then copied into chunks with it behind.
+  // Each client must get exactly its responses' bytes.
+  StackConfig cfg = Net::small();
+  cfg.tcp.mss = 300;  // a 1 000-byte body's response takes four segments
+  Net n(cfg);
+  n.loss = 0.2;
+  n.reorder = true;
+  apps::Http http(1000);
+  n.server->add_listener(kServerIp, 80, &http);
+  const std::string pattern = "tcpterm says hello\n";
+  std::string body;
+  for (size_t i = 0; i < 1000; i++) body += pattern[i % pattern.size()];
+  const std::string head = "HTTP/1.1 200 OK\r\nServer: tcpterm\r\nContent-Type: text/plain\r\nContent-Length: 1000\r\n";
+  const std::string close_only = head + "Connection: close\r\n\r\n" + body;
+  const std::string both = head + "\r\n" + body + close_only;
+  std::vector<std::unique_ptr<Client>> cs;
+  for (uint16_t i = 0; i < 40; i++) {
+    cs.push_back(std::make_unique<Client>());
+    cs.back()->request = i % 2 ? "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                               : "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    REQUIRE(n.open(*cs.back(), uint16_t(41000 + i)));
+  }
+  n.run(n.now + 120000);
+  CHECK(n.dropped > 50);
+  CHECK(n.server->tcp_stats().retransmits > 0);
+  // Each client's first response was lent (a pipelined second is copied).
+  CHECK(n.server->tcp_stats().snd_lent_bytes == 20 * close_only.size() + 20 * (both.size() - close_only.size()));
+  for (size_t i = 0; i < cs.size(); i++) {
+    INFO("client " << i);
+    CHECK(cs[i]->got == (i % 2 ? both : close_only));
+    CHECK(cs[i]->peer_closed);
+  }
+  n.run(n.now + 2 * n.cfg.tcp.msl_ms + 10);
+  CHECK(n.server->chunks().queues_in_use() == 0);
+  CHECK(n.server->chunks().in_use() == 0);
+}
+
 TEST_CASE("stack: an idle established flow holds no queue headers; a busy one holds one until drained",
           "[stack][http][memory]") {
   Net n;

@@ -1041,7 +1041,9 @@ TEST_CASE("random segments never break the TCB invariants or leak buffers",
       } else if (what < 9) {
         o = &h.at(h.now + uint32_t(rng() % 3000));
       } else if (what == 9) {
-        h.app_send(std::string_view(junk, rng() % 64));
+        // Copied or lent (the junk is static): either may follow the other.
+        if (rng() & 1) h.app_send(std::string_view(junk, rng() % 64));
+        else h.app_send_lent(std::string_view(junk, rng() % 64));
         o = &h.flush();
       } else if (what == 10) {
         h.read_all();
@@ -1057,7 +1059,167 @@ TEST_CASE("random segments never break the TCB invariants or leak buffers",
     }
     REQUIRE(h.chunks.in_use() == 0);
     REQUIRE(h.ooo.in_use() == 0);
+    h.queues_trim_now();
+    REQUIRE(h.chunks.queues_in_use() == 0);
   }
+}
+
+// ================================================== lent bytes (send_lent) ===
+namespace {
+const std::string kLent = [] {
+  std::string r = "HTTP/1.1 200 OK\r\nServer: tcpterm\r\nContent-Length: 300\r\n\r\n";
+  for (int i = 0; r.size() < 400; i++) r += char('a' + i % 26);
+  return r;
+}();
+}  // namespace
+
+TEST_CASE("send_lent: the queue refers to the bytes, takes no chunk, retransmits from them, and lets go when ACKed",
+          "[tcp][lent]") {
+  H h;
+  established(h);
+  REQUIRE(h.app_send_lent(kLent) == kLent.size());
+  CHECK(h.chunks.in_use() == 0);
+  CHECK(queues(h.t, h.chunks).snd_lent == reinterpret_cast<const uint8_t*>(kLent.data()));
+  CHECK(h.st.snd_lent_bytes == kLent.size());
+  uint32_t t0 = h.now;
+  Out& o = h.flush();
+  expect_one(o, 100, 300, F::ACK | F::PSH, uint32_t(kLent.size()));
+  CHECK(h.sent_data(o.seg[0]) == kLent);
+  // A partial ACK: the rest stays lent, from the right place.
+  h.now += 5;
+  expect_none(h.seg(S(300, 100 + 120, F::ACK)));
+  CHECK(h.sndq().len == kLent.size() - 120);
+  CHECK(queues(h.t, h.chunks).snd_lent == reinterpret_cast<const uint8_t*>(kLent.data()) + 120);
+  // The retransmission timeout sends the rest again, read from the lent bytes.
+  Out& r = h.at(h.now + h.t.rto_ms + 1);
+  (void)t0;
+  expect_one(r, 220, 300, F::ACK | F::PSH, uint32_t(kLent.size() - 120));
+  CHECK(h.sent_data(r.seg[0]) == kLent.substr(120));
+  CHECK(h.chunks.in_use() == 0);
+  // All ACKed: the queue lets go of the bytes and the flow of its headers.
+  expect_none(h.seg(S(300, 100 + uint32_t(kLent.size()), F::ACK)));
+  CHECK(h.sndq().len == 0);
+  CHECK(h.t.q == kNil);
+  CHECK(h.chunks.queues_in_use() == 0);
+}
+
+TEST_CASE("send_lent: a send after lent bytes copies them into chunks first; lent bytes after queued ones are copied",
+          "[tcp][lent]") {
+  H h;
+  established(h);
+  REQUIRE(h.app_send_lent(std::string_view(kLent).substr(0, 50)) == 50);
+  REQUIRE(h.app_send("XYZ") == 3);
+  CHECK(queues(h.t, h.chunks).snd_lent == nullptr);
+  CHECK(h.chunks.in_use() == 1);
+  Out& o = h.flush();
+  expect_one(o, 100, 300, F::ACK | F::PSH, 53);
+  CHECK(h.sent_data(o.seg[0]) == kLent.substr(0, 50) + "XYZ");
+  // A queue that holds bytes already takes lent ones by copy, in order.
+  H g;
+  established(g);
+  REQUIRE(g.app_send("123") == 3);
+  REQUIRE(g.app_send_lent(std::string_view(kLent).substr(0, 10)) == 10);
+  CHECK(queues(g.t, g.chunks).snd_lent == nullptr);
+  CHECK(g.st.snd_lent_bytes == 0);
+  Out& p = g.flush();
+  expect_one(p, 100, 300, F::ACK | F::PSH, 13);
+  CHECK(g.sent_data(p.seg[0]) == "123" + kLent.substr(0, 10));
+}
+
+TEST_CASE("send_lent: with no chunk free for them, a later send takes nothing and the lent bytes stay whole",
+          "[tcp][lent]") {
+  H h;
+  established(h);
+  std::vector<uint32_t> taken;
+  for (uint32_t c; (c = h.chunks.alloc()) != kNil;) taken.push_back(c);
+  // Lending needs no chunk at all.
+  REQUIRE(h.app_send_lent(kLent) == kLent.size());
+  // Appending would first copy them: no room is offered, nothing is taken.
+  {
+    Env e = h.env();
+    CHECK(send_space(h.t, e) == 0);
+  }
+  CHECK(h.app_send("more") == 0);
+  CHECK(queues(h.t, h.chunks).snd_lent == reinterpret_cast<const uint8_t*>(kLent.data()));
+  CHECK(h.sndq().len == kLent.size());
+  // One chunk free: enough for the 400 lent bytes and 1 648 more.
+  h.chunks.free(taken.back());
+  taken.pop_back();
+  {
+    Env e = h.env();
+    CHECK(send_space(h.t, e) == ChunkPool::kChunk - kLent.size());
+  }
+  CHECK(h.app_send("more") == 4);
+  CHECK(queues(h.t, h.chunks).snd_lent == nullptr);
+  Out& o = h.flush();
+  expect_one(o, 100, 300, F::ACK | F::PSH, uint32_t(kLent.size() + 4));
+  CHECK(h.sent_data(o.seg[0]) == kLent + "more");
+  for (uint32_t c : taken) h.chunks.free(c);
+}
+
+TEST_CASE("send_lent: CLOSE sends the FIN after the lent bytes; ABORT and TIME-WAIT let go of them",
+          "[tcp][lent]") {
+  {
+    H h;
+    established(h);
+    REQUIRE(h.app_send_lent(kLent) == kLent.size());
+    Out& o = h.app_close();
+    expect_one(o, 100, 300, F::ACK | F::PSH | F::FIN, uint32_t(kLent.size()));
+    CHECK(h.sent_data(o.seg[0]) == kLent);
+    // The peer ACKs all and closes: TIME-WAIT, the headers gone.
+    uint32_t end = 100 + uint32_t(kLent.size()) + 1;
+    h.seg(S(300, end, F::ACK));
+    Out& tw = h.seg(S(300, end, F::FIN | F::ACK));
+    CHECK(tw.op == FlowOp::ToTimeWait);
+    CHECK(h.t.q == kNil);
+    CHECK(h.chunks.queues_in_use() == 0);
+  }
+  {
+    H h;
+    established(h);
+    REQUIRE(h.app_send_lent(kLent) == kLent.size());
+    h.flush();
+    Out& o = h.app_abort();
+    CHECK(o.op == FlowOp::Free);
+    CHECK(h.t.q == kNil);
+    CHECK(h.chunks.queues_in_use() == 0);
+  }
+}
+
+TEST_CASE("lent bytes: copied into chunks for a splice; a PROXY header is not put before them; the invariants see them",
+          "[tcp][lent]") {
+  ChunkPool pool(16);
+  FlowQueues q;
+  q.snd_lent = reinterpret_cast<const uint8_t*>(kLent.data());
+  q.snd.len = uint32_t(kLent.size());
+  CHECK(!q.idle());
+  CHECK(!bq_put_before_splice(q.snd, pool, reinterpret_cast<const uint8_t*>("PROXY"), 5));
+  REQUIRE(lend_to_chunks(q, pool));
+  CHECK(q.snd_lent == nullptr);
+  CHECK(q.snd.len == kLent.size());
+  std::string back(kLent.size(), '\0');
+  bq_copy_out(q.snd, pool, 0, reinterpret_cast<uint8_t*>(back.data()), back.size());
+  CHECK(back == kLent);
+  // The consumption of lent bytes moves the pointer; the last byte lets go.
+  FlowQueues r;
+  r.snd_lent = reinterpret_cast<const uint8_t*>(kLent.data());
+  r.snd.len = 10;
+  snd_consume(r, pool, 4);
+  CHECK(r.snd_lent == reinterpret_cast<const uint8_t*>(kLent.data()) + 4);
+  snd_consume(r, pool, 6);
+  CHECK(r.snd_lent == nullptr);
+  CHECK(r.idle());
+  snd_clear(q, pool);
+  CHECK(pool.in_use() == 0);
+  // A TCB whose queue claims lent bytes and chunks at once is refused.
+  H h;
+  established(h);
+  REQUIRE(h.app_send("abc") == 3);
+  FlowQueues& bad = h.chunks.queues(h.t.q);
+  bad.snd_lent = reinterpret_cast<const uint8_t*>(kLent.data());
+  CHECK(!check_invariants(h.t, h.chunks));
+  bad.snd_lent = nullptr;
+  CHECK(check_invariants(h.t, h.chunks));
 }
 
 // ================================================ CLOSE before ESTABLISHED ===
