@@ -72,7 +72,7 @@ struct FrameSink : stack::TxSink {
     if (offload) {  // dp/tx.cc's offload path: the pseudo-header's sum in the TCP checksum field
       wire::emit_ipv4(l3, ip, false);
       p.copy_to(l4 + hl);
-      wire::emit_tcp_header(l4, h, nullptr, p.len);
+      wire::emit_tcp_header(l4, h, nullptr, p.len, 0);
       wire::store16(l4 + 16, wire::offload_phdr(wire::pseudo_sum(ip.src, ip.dst, ip.proto, ip.payload_len)));
     } else {
       wire::emit_ipv4(l3, ip, true);

@@ -186,7 +186,7 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
   wire::emit_ipv4(l3, ip, !offload);
   if (offload) {
     p.copy_to(l4 + hl);
-    wire::emit_tcp_header(l4, h, nullptr, p.len);
+    wire::emit_tcp_header(l4, h, nullptr, p.len, 0);  // no checksum: the device sums
     m->l2_len = wire::kEthHdrLen;
     m->l3_len = wire::kIpv4MinHdr;
     m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
