@@ -357,7 +357,12 @@ class Dataplane {
   // The appliance's address on the port that reaches dst (by route): the
   // default source of backend connections; 0 when nothing reaches it.
   uint32_t source_for(uint32_t dst) const;
-  bool owns(uint16_t port, uint32_t addr) const;
+  // Inline: asked twice for every IPv4 frame received.
+  bool owns(uint16_t port, uint32_t addr) const {
+    for (const auto& a : ports_[port].addrs)
+      if (a.contains(addr)) return true;
+    return false;
+  }
   uint32_t idle_sleep_us() const { return opts_.idle_sleep_us; }
   uint64_t tsc_per_ms() const { return tsc_per_ms_; }
   std::vector<rte_mempool*>& pools() { return pools_; }

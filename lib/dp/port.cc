@@ -98,12 +98,6 @@ bool Dataplane::source_for6(const wire::Ip6& dst, wire::Ip6& out) const {
   return true;
 }
 
-bool Dataplane::owns(uint16_t port, uint32_t addr) const {
-  for (const auto& a : ports_[port].addrs)
-    if (a.contains(addr)) return true;
-  return false;
-}
-
 // Two ring ports, A (the generator's side) and B (the terminator's), joined
 // crosswise so that what worker q sends on one port is received by worker
 // n-1-q on the other: with two workers, the generator on worker 1 talks to

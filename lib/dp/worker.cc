@@ -245,7 +245,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
       continue;
     }
     Cksum ipc = rx_ip_cksum(olf), l4c = rx_l4_cksum(olf);
-    wire::Ipv4Repr ip;
+    wire::Ipv4Repr& ip = ips[k];  // parsed in place: kept if the segment is (k < n <= kBurst)
     why = ipc == Cksum::Bad ? wire::Drop::Ipv4Checksum : wire::parse_ipv4(l3, ip, ipc == Cksum::Trusted);
     if (why == wire::Drop::None && !dp_.owns(port, ip.dst)) {
       c_.not_for_us++;
@@ -288,7 +288,6 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
           continue;
         }
         if (why == wire::Drop::None) {
-          ips[k] = ip;
           nhs[k++] = nh_acquire(last_nh);  // held by the burst until processed
           queued[nq++] = m;
           continue;
