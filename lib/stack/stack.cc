@@ -999,19 +999,14 @@ size_t Stream::send_space() const {
   if (n < own && tcp::can_send(t.state)) stack().starved(flow_);
   return n;
 }
-size_t Stream::send(std::span<const uint8_t> data) {
+size_t Stream::send(std::span<const uint8_t> data) { return queue_send(data, false); }
+size_t Stream::send_lent(std::span<const uint8_t> data) { return queue_send(data, true); }
+size_t Stream::queue_send(std::span<const uint8_t> data, bool lent) {
   if (!alive()) return 0;
   settle();
   tcp::Env e = stack().env();
-  size_t n = tcp::send(stack().flow_at(flow_).tcb, data, e);
-  if (n && flow_ != scope_->owner()) stack().touch(flow_);
-  return n;
-}
-size_t Stream::send_lent(std::span<const uint8_t> data) {
-  if (!alive()) return 0;
-  settle();
-  tcp::Env e = stack().env();
-  size_t n = tcp::send_lent(stack().flow_at(flow_).tcb, data, e);
+  tcp::Tcb& t = stack().flow_at(flow_).tcb;
+  size_t n = lent ? tcp::send_lent(t, data, e) : tcp::send(t, data, e);
   if (n && flow_ != scope_->owner()) stack().touch(flow_);
   return n;
 }

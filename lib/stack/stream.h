@@ -128,6 +128,8 @@ class Stream {
   // event takes buffer chunks (so the pool still has the room
   // tcp::process_text saw for them).
   void settle() const;
+  // send() and send_lent().
+  size_t queue_send(std::span<const uint8_t> data, bool lent);
 
   EventScope* scope_;
   uint32_t flow_;
