@@ -18,7 +18,7 @@ srcs=("$top/lib/wire/wire.cc" "$top/lib/wire/ipv6.cc" "$top/lib/tcp/state.cc" "$
       "$top/lib/tcp/time_wait.cc" "$top/lib/tcp/iss.cc" "$top/lib/tcp/syncookie.cc" "$top/lib/tcp/random.cc"
       "$top/lib/flow/flow.cc" "$top/lib/timer/wheel.cc" "$top/lib/stack/stack.cc"
       "$top/lib/lb/maglev.cc" "$top/lib/lb/pool.cc" "$top/lib/lb/proxy_protocol.cc" "$top/lib/lb/balancer.cc"
-      "$top/lib/lb/proxy.cc")
+      "$top/lib/lb/proxy.cc" "$top/lib/apps/apps.cc")
 rc=0
 for t in "${targets[@]}"; do
   bin=$out/fuzz_$t

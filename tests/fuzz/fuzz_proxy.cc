@@ -1,6 +1,9 @@
 // libFuzzer target: the proxy between two hostile peers.  The input is a
 // program run against one Stack with a proxy listener and a pool of two
-// backends: segments from four clients and from the backends (with sequence
+// backends, and an http listener beside it (whose whole responses are lent
+// to the send queue, tcp::send_lent): segments from four proxy clients, two
+// http clients (their text a run of valid requests, cut anywhere) and from
+// the backends (with sequence
 // numbers near those the stack last used, so that they land in windows),
 // clock jumps (timers, connect timeouts, health checks), and pool changes.
 // After every step the stack's invariants must hold (every flow has a timer,
@@ -14,6 +17,7 @@
 #include <vector>
 #include <cstring>
 
+#include "apps/apps.h"
 #include "lb/balancer.h"
 #include "lb/proxy.h"
 #include "stack/stack.h"
@@ -63,6 +67,13 @@ struct Sink : stack::TxSink {
 };
 
 const uint8_t kText[1500] = {'y'};
+// Pipelined requests, some closing: what an http client sends, cut anywhere.
+const std::string kRequests = [] {
+  std::string r;
+  for (int i = 0; r.size() < 1500; i++)
+    r += i % 3 != 2 ? "GET / HTTP/1.1\r\nHost: f\r\n\r\n" : "GET /x HTTP/1.1\r\nConnection: close\r\n\r\n";
+  return r;
+}();
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -92,14 +103,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bal.add_pool(pc, err);
   lb::Proxy proxy(bal, 0);
   s.add_listener(kVip, 80, &proxy);
+  apps::Http http(r.u8() & 1 ? 64 : 3000);  // a response in one segment, or in three
+  s.add_listener(kVip, 81, &http);
 
   while (r.n) {
-    uint8_t op = r.u8() % 10;
-    if (op < 6) {
-      // A segment: from a client (0-3) or from a backend to one of the
-      // stack's backend-side tuples (4-5).
+    uint8_t op = r.u8() % 12;
+    if (op < 6 || op >= 10) {
+      // A segment: from a proxy client (0-3), from a backend to one of the
+      // stack's backend-side tuples (4-5), or from an http client (10-11).
       flow::FlowKey4 k;
-      if (op < 4) {
+      const bool to_http = op >= 10;
+      if (to_http) {
+        k = flow::FlowKey4{kVip, kClient + 2, 81, uint16_t(41000 + (op & 1))};
+      } else if (op < 4) {
         k = flow::FlowKey4{kVip, kClient + (op & 1), 80, uint16_t(40000 + (op >> 1))};
       } else {
         // One of the recent tuples towards a backend, if any.
@@ -126,7 +142,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       h.opt.ts_val = r.u32();
       h.opt.ts_ecr = r.u32();
       size_t len = r.u8() % 4 == 0 ? r.u16() % sizeof kText : 0;
-      h.payload = std::span<const uint8_t>(kText, len);
+      h.payload = to_http ? std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(kRequests.data()), len)
+                          : std::span<const uint8_t>(kText, len);
       s.input(ip, h);
     } else if (op < 8) {
       now += r.u16() % 5000;

@@ -89,7 +89,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint32_t d;
       if (next_deadline(t, d) && time_reached(now, d)) on_timer(t, e, out);
     } else if (op == 5) {
-      send(t, std::span<const uint8_t>(kText, r.u8()), e);
+      // Copied into chunks, or lent (kText is constant): either may follow the other.
+      bool lent = r.u8() & 1;
+      std::span<const uint8_t> d(kText, r.u8());
+      if (lent) send_lent(t, d, e);
+      else send(t, d, e);
     } else if (op == 6) {
       consume(t, r.u16(), e);
     } else {
