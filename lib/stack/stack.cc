@@ -20,6 +20,16 @@ uint64_t draw(tcp::RandomFn rng) {
   rng(&v, sizeof v);
   return v;
 }
+
+// A burst's keys: storage, not kMax default-constructed (zeroed) keys per
+// burst, since each key is written before it is read.  (FlowKey4 is an
+// aggregate, so the bytes hold keys once written: C++20's implicit object
+// creation.)
+constexpr unsigned kBurstKeys = 64;
+struct BurstKeys {
+  alignas(FlowKey4) unsigned char room[kBurstKeys * sizeof(FlowKey4)];
+  FlowKey4* get() { return reinterpret_cast<FlowKey4*>(room); }
+};
 }  // namespace
 
 Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
@@ -139,12 +149,9 @@ void Stack::input6(const wire::Ipv6Repr& ip, const wire::TcpRepr& seg, uint32_t 
 void Stack::input6_burst(const wire::Ipv6Repr* ips, const wire::TcpRepr* segs, const uint32_t* nhs,
                          unsigned n) {
   // As input_burst, with the address ids found (not held) in stage 1.
-  constexpr unsigned kMax = 64;
-  // Storage, not 64 default-constructed (zeroed) keys a burst: each key is
-  // written before it is read.  (FlowKey4 is an aggregate, so the bytes
-  // hold keys once written: C++20's implicit object creation.)
-  alignas(FlowKey4) unsigned char key_room[kMax * sizeof(FlowKey4)];
-  FlowKey4* keys = reinterpret_cast<FlowKey4*>(key_room);
+  constexpr unsigned kMax = kBurstKeys;
+  BurstKeys room;
+  FlowKey4* keys = room.get();
   uint32_t hashes[kMax];
   while (n) {
     unsigned m = std::min(n, kMax);
@@ -238,12 +245,9 @@ void Stack::input_burst(const wire::Ipv4Repr* ips, const wire::TcpRepr* segs, co
   // each up right before processing it (a segment may insert or erase the
   // flow of a later one in the same burst, so lookups are not batched
   // ahead of processing; the prefetch has already paid the cache miss).
-  constexpr unsigned kMax = 64;
-  // Storage, not 64 default-constructed (zeroed) keys a burst: each key is
-  // written before it is read.  (FlowKey4 is an aggregate, so the bytes
-  // hold keys once written: C++20's implicit object creation.)
-  alignas(FlowKey4) unsigned char key_room[kMax * sizeof(FlowKey4)];
-  FlowKey4* keys = reinterpret_cast<FlowKey4*>(key_room);
+  constexpr unsigned kMax = kBurstKeys;
+  BurstKeys room;
+  FlowKey4* keys = room.get();
   uint32_t hashes[kMax];
   while (n) {
     unsigned m = std::min(n, kMax);
