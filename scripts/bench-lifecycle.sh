@@ -29,9 +29,9 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--runs N] [--lifecycles N] [--mode server|client] [--msl-ms MS] [--cksum offload|software] [--callgrind] [--pair]" >&2; exit 2 ;;
   esac
 done
+case $cksum in offload|software) ;; *) echo "$0: --cksum: bad value '$cksum' (offload, software)" >&2; exit 2 ;; esac
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" >/dev/null || exit 1
 build build || exit 1
-case $cksum in offload|software) ;; *) echo "$0: --cksum: bad value '$cksum' (offload, software)" >&2; exit 2 ;; esac
 echo "command: $0 --runs $runs --lifecycles $n --mode $mode --msl-ms $msl --cksum $cksum$([ $cg = 1 ] && echo ' --callgrind')$([ $pair = 1 ] && echo ' --pair')   (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 field() { grep -o "$1=[0-9]*" | cut -d= -f2; }  # a NAME=N figure of bench/lifecycle's output (stdin)

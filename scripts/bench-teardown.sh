@@ -6,7 +6,8 @@
 #
 # The loopback teardown benchmark: one tcpterm process, a generator (client
 # role) and a terminator (http) on two lcores joined by a pair of net_ring
-# ports -- no NIC, no kernel, no hugetlbfs pages (the flow tables on transparent huge pages: --table-hugepages on).  Prints a progress line every
+# ports -- no NIC, no kernel, no hugetlbfs pages (the flow tables on
+# transparent huge pages: --table-hugepages on).  Prints a progress line every
 # second, writes DIR/teardown.csv (connections per state per role, rates)
 # and renders DIR/teardown.png, then ends with the summary: CPS, teardowns/s,
 # teardown latency p50/p99, cycles per lifecycle per role, bytes per flow and

@@ -25,6 +25,16 @@ done
 out=$(./build/bench/lifecycle 100 server 50 none 2>&1)
 [ $? -eq 2 ] && grep -q "offload or software" <<<"$out" && echo "ok: a bad checksum mode exits 2" ||
   { echo "FAIL: bench/lifecycle with checksum mode 'none': $out"; fail=1; }
+# The scripts refuse a bad checksum mode before building or running anything.
+for cmd in "scripts/bench-lifecycle.sh --cksum none" "scripts/bench-teardown.sh --ring-cksum none"; do
+  out=$(timeout 30 $cmd 2>&1)
+  rc=$?
+  if [ $rc -eq 2 ] && [ "$(wc -l <<<"$out")" -eq 1 ] && grep -q "bad value 'none' (offload, software)" <<<"$out"; then
+    echo "ok: $cmd exits 2 with one line"
+  else
+    echo "FAIL: $cmd: rc=$rc: $out"; fail=1
+  fi
+done
 out=$(timeout 300 scripts/bench-lifecycle.sh --runs 1 --lifecycles 20000 2>&1)
 if grep -qE "^terminator_cycles_per_lifecycle: [1-9]" <<<"$out" && grep -qE "^generator_cycles_per_lifecycle: [1-9]" <<<"$out"; then
   echo "ok: scripts/bench-lifecycle.sh prints both medians"

@@ -2,7 +2,12 @@
 // and IPv4/TCP vectors every NIC vendor tests with).  DPDK headers, no EAL.
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
+#include <rte_ip.h>
 
+#include <cstring>
+#include <random>
+
+#include "dp/offload.h"
 #include "dp/rss.h"
 #include "wire/wire.h"
 
@@ -53,10 +58,6 @@ TEST_CASE("RSS: the redirection table maps hashes to queues", "[rss]") {
 }
 
 // ---- receive checksum flags (lib/dp/offload.h) ----
-#include "dp/offload.h"
-#include <rte_ip.h>
-#include <cstring>
-#include <random>
 
 TEST_CASE("rx checksum flags: NONE means verified data (virtio), UNKNOWN is checked, BAD drops",
           "[offload]") {
