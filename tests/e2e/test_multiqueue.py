@@ -65,6 +65,22 @@ with ThreadPoolExecutor(16) as ex:
 HTTP_OK = 'head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: 16" in head and len(body) == 16'
 
 
+def wait_time_wait(a, n, what):
+    """Waits until the lcores hold n TIME-WAIT records in all.  A client's
+    FIN lost under load (a busy CI machine, the ASan build) comes back by
+    retransmission with exponential backoff, tens of seconds after a few
+    losses; the records cannot expire before 2 x MSL (120 s here).  On a
+    timeout, says where the flows are, so a failure can be read."""
+    try:
+        a.wait_for(lambda: sum(v.get("time_wait", 0) for v in per_lcore(a).values()) == n,
+                   timeout=90, what=what)
+    except AssertionError:
+        print("lcores:", per_lcore(a))
+        print("states:", {k: v for k, v in a.states().items() if v})
+        print("tcp stats:", {k: v for k, v in a.stats().items() if v})
+        raise
+
+
 def clients(a, addr, n, ok_expr=HTTP_OK):
     """Runs the clients in the namespace; how many succeeded."""
     r = a.python(CLIENT.replace("ADDR", repr(addr)).replace("N_CONN", str(n)).replace("OK_EXPR", ok_expr))
@@ -103,8 +119,7 @@ with Appliance(listen=["198.18.0.2:80/http,body=16"], msl_ms=60000, workers=2) a
 
     # HTTP/1.0: the appliance closes first, so each connection ends in a
     # TIME-WAIT record on the lcore that owned it.
-    a.wait_for(lambda: sum(v.get("time_wait", 0) for v in per_lcore(a).values()) == N,
-               what=f"{N} TIME-WAIT records across the lcores")
+    wait_time_wait(a, N, f"{N} TIME-WAIT records across the lcores")
     lc = per_lcore(a)
     tw = {k: v["time_wait"] for k, v in lc.items()}
     check(all(v > 0 for v in tw.values()), f"both lcores terminated connections (TIME-WAIT per lcore {tw})")
@@ -176,8 +191,7 @@ with Appliance(listen=[], workers=2,
 with Appliance(listen=["[2001:2::2]:80/http,body=16"], msl_ms=60000, workers=2, ipv6=True) as a:
     ok = clients(a, "2001:2::2", N // 2)
     check(ok == N // 2, f"{N // 2} IPv6 HTTP/1.0 connections over two queues ({ok})")
-    a.wait_for(lambda: sum(v.get("time_wait", 0) for v in per_lcore(a).values()) == N // 2,
-               what=f"{N // 2} IPv6 TIME-WAIT records")
+    wait_time_wait(a, N // 2, f"{N // 2} IPv6 TIME-WAIT records")
     tw = {k: v["time_wait"] for k, v in per_lcore(a).items()}
     check(all(v > 0 for v in tw.values()), f"both lcores terminated IPv6 connections ({tw})")
     st = a.stats()
