@@ -36,6 +36,18 @@
 
 namespace tcpterm::flow {
 
+// Loads the cache line at p ahead of use.  An asm statement, not
+// __builtin_prefetch: GCC 12 at -O3 deleted the builtin from
+// TimeWaitTable::expire's look-ahead walk (whose only effect it is), so
+// expiry paid every bucket miss in full.
+inline void prefetch_line(const void* p) {
+#if defined(__x86_64__)
+  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p);
+#endif
+}
+
 class FlowTable {
  public:
   static constexpr uint32_t kNotFound = 0xffffffffu;
@@ -80,7 +92,7 @@ class FlowTable {
 
   static uint16_t tag_of(uint32_t hash) { return uint16_t(hash >> 16); }
 
-  void prefetch(uint32_t hash) const { __builtin_prefetch(&buckets_[hash & mask_]); }
+  void prefetch(uint32_t hash) const { prefetch_line(&buckets_[hash & mask_]); }
 
   // Returns the ref whose key matches (eq(ref) true), or kNotFound.
   template <class Eq>

@@ -125,7 +125,7 @@ class TimeWaitTable {
   // The same, calling ahead(index) for each live record kAhead places
   // behind the one being expired, so the caller can prefetch what expiring
   // it will touch (its flow-table bucket) while earlier ones are processed.
-  static constexpr unsigned kAhead = 6;
+  static constexpr unsigned kAhead = 8;
   template <class F, class A>
   uint32_t expire(uint32_t now, uint32_t budget, F&& on_expire, A&& ahead) {
     uint32_t n = 0;
