@@ -282,6 +282,9 @@ class Worker final : public stack::TxSink {
   static constexpr unsigned kStash = 32, kStashAhead = 8;
   rte_mbuf* take_mbuf();
   void warm_mbuf(const rte_mbuf* m) const;
+  // The device's offload lengths of a TCP frame (not on an in-memory link).
+  static void set_tx_offload(rte_mbuf* m, const PortInfo& pi, uint64_t l2_len, uint64_t l3_len);
+  void free_rx(rte_mbuf** ms, unsigned n);  // received frames back to their pool
   void drop_stash();  // back to the pool (on stop)
   rte_mbuf* stash_[kStash];
   unsigned stash_n_ = 0, stash_i_ = 0;

@@ -304,8 +304,7 @@ void Worker::tcp_out6(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRep
   if (pi.tx_tcp_cksum) {
     p.copy_to(l4 + hl);
     wire::emit_tcp_header(l4, h, nullptr, p.len, 0);  // no checksum: the device sums
-    m->l2_len = wire::kEthHdrLen;
-    m->l3_len = wire::kIpv6HdrLen;
+    set_tx_offload(m, pi, wire::kEthHdrLen, wire::kIpv6HdrLen);
     m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;
     wire::store16(l4 + 16, wire::offload_phdr(wire::pseudo_sum6(ip.src, ip.dst, wire::kProtoTcp, ip.payload_len)));
   } else {

@@ -24,15 +24,14 @@ wire::Mac to_mac(const rte_ether_addr& a) {
 
 void Worker::warm_mbuf(const rte_mbuf* m) const {
   // The addresses follow from the mbuf's own: nothing of it is read here.
+  // The mbuf's second line is not among them: take_mbuf() does not write it.
   const char* p = reinterpret_cast<const char*>(m);
 #if defined(__x86_64__)
   asm volatile("prefetchw %0" ::"m"(*p));
-  asm volatile("prefetchw %0" ::"m"(*(p + RTE_CACHE_LINE_SIZE)));
   asm volatile("prefetchw %0" ::"m"(*(p + data_offset_)));
   asm volatile("prefetchw %0" ::"m"(*(p + data_offset_ + RTE_CACHE_LINE_SIZE)));
 #else
   __builtin_prefetch(p, 1, 3);
-  __builtin_prefetch(p + RTE_CACHE_LINE_SIZE, 1, 3);
   __builtin_prefetch(p + data_offset_, 1, 3);
   __builtin_prefetch(p + data_offset_ + RTE_CACHE_LINE_SIZE, 1, 3);
 #endif
@@ -48,9 +47,54 @@ rte_mbuf* Worker::take_mbuf() {
   }
   rte_mbuf* m = stash_[stash_i_++];
   if (stash_i_ + kStashAhead - 1 < stash_n_) warm_mbuf(stash_[stash_i_ + kStashAhead - 1]);
-  // As rte_pktmbuf_alloc(): a pool mbuf has refcnt 1, one segment, no next.
-  rte_pktmbuf_reset(m);
+  // As rte_pktmbuf_reset(), but only the fields of the mbuf's first line.
+  // A pool mbuf has refcnt 1, one segment and no next (DPDK's invariant for
+  // a free mbuf, which free_rx() keeps); tx_offload, the second line's
+  // other field, is written whole by set_tx_offload() when a device will
+  // read it.  So a frame on the ring pair never writes the second line, and
+  // that line does not travel between the pair's two cores with every frame.
+  m->pkt_len = 0;
+  m->data_len = 0;
+  m->vlan_tci = 0;
+  m->vlan_tci_outer = 0;
+  m->nb_segs = 1;
+  m->port = RTE_MBUF_PORT_INVALID;
+  m->ol_flags &= RTE_MBUF_F_EXTERNAL;
+  m->packet_type = 0;
+  rte_pktmbuf_reset_headroom(m);
   return m;
+}
+
+void Worker::set_tx_offload(rte_mbuf* m, const PortInfo& pi, uint64_t l2_len, uint64_t l3_len) {
+  // The in-memory link reads only the flags (virtual_wire_rx); a device
+  // reads the lengths, and no stale bit of an earlier use may reach it.
+  if (!pi.virtual_wire) m->tx_offload = rte_mbuf_tx_offload(l2_len, l3_len, 0, 0, 0, 0, 0);
+}
+
+// Received frames back to their pool.  What rx_burst queues is one segment,
+// direct and held once, all read from the mbuf's first line; such a frame
+// goes straight back to its pool, in runs per pool, as rte_pktmbuf_free_bulk
+// would put it but without reading `next` in the second line (NULL for a
+// single segment: DPDK's invariant), which on a ring pair the sending core
+// wrote last.  Anything else takes rte_pktmbuf_free().
+void Worker::free_rx(rte_mbuf** ms, unsigned n) {
+  void* run[kBurst];
+  unsigned k = 0;
+  rte_mempool* pool = nullptr;
+  for (unsigned i = 0; i < n; i++) {
+    rte_mbuf* m = ms[i];
+    if (rte_mbuf_refcnt_read(m) != 1 || !RTE_MBUF_DIRECT(m) || m->nb_segs != 1) {
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    if (m->pool != pool || k == kBurst) {
+      if (k) rte_mempool_put_bulk(pool, run, k);
+      pool = m->pool;
+      k = 0;
+    }
+    run[k++] = m;
+  }
+  if (k) rte_mempool_put_bulk(pool, run, k);
 }
 
 void Worker::drop_stash() {
@@ -66,12 +110,17 @@ rte_mbuf* Worker::alloc_frame(uint16_t port, const wire::Mac& dst, uint16_t ethe
     c_.tx_nombuf++;
     return nullptr;
   }
-  uint8_t* d = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, uint16_t(wire::kEthHdrLen + l3_len)));
-  if (!d) {
+  // rte_pktmbuf_append() without its walk to the last segment (a read of
+  // `next`, the second line): a fresh mbuf is its own last segment.
+  const size_t len = wire::kEthHdrLen + l3_len;
+  if (len > rte_pktmbuf_tailroom(m)) {
     c_.tx_nombuf++;
     rte_pktmbuf_free(m);
     return nullptr;
   }
+  uint8_t* d = rte_pktmbuf_mtod(m, uint8_t*);
+  m->data_len = uint16_t(len);
+  m->pkt_len = uint32_t(len);
   wire::emit_eth(d, {dst, to_mac(dp_.ports()[port].mac), ethertype});
   l3 = d + wire::kEthHdrLen;
   return m;
@@ -187,8 +236,7 @@ void Worker::tcp_out(const flow::FlowKey4& key, uint32_t nh, const wire::TcpRepr
   if (offload) {
     p.copy_to(l4 + hl);
     wire::emit_tcp_header(l4, h, nullptr, p.len, 0);  // no checksum: the device sums
-    m->l2_len = wire::kEthHdrLen;
-    m->l3_len = wire::kIpv4MinHdr;
+    set_tx_offload(m, pi, wire::kEthHdrLen, wire::kIpv4MinHdr);
     m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_TCP_CKSUM;
     wire::store16(l4 + 16, wire::offload_phdr(wire::pseudo_sum(ip.src, ip.dst, wire::kProtoTcp, ip.payload_len)));
   } else {

@@ -302,7 +302,7 @@ void Worker::rx_burst(uint16_t port, rte_mbuf** pkts, uint16_t n) {
   if (k6) stack_->input6_burst(ips6, segs6, nhs6, k6);
   for (unsigned i = 0; i < k; i++) nh_release(nhs[i]);
   for (unsigned i = 0; i < k6; i++) nh_release(nhs6[i]);
-  rte_pktmbuf_free_bulk(queued, nq);
+  free_rx(queued, nq);
 }
 
 // Software steering (dp/rss.h).  Which lcore owns each frame: a TCP
