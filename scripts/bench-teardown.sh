@@ -7,7 +7,8 @@
 # The loopback teardown benchmark: one tcpterm process, a generator (client
 # role) and a terminator (http) on two lcores joined by a pair of net_ring
 # ports -- no NIC, no kernel, no hugetlbfs pages (the flow tables on
-# transparent huge pages: --table-hugepages on).  Prints a progress line every
+# transparent huge pages: --table-hugepages on; the TIME-WAIT records
+# committed at start: --prefault on).  Prints a progress line every
 # second, writes DIR/teardown.csv (connections per state per role, rates)
 # and renders DIR/teardown.png, then ends with the summary: CPS, teardowns/s,
 # teardown latency p50/p99, cycles per lifecycle per role, bytes per flow and
@@ -68,14 +69,14 @@ if [ "$memif" = 1 ]; then
   echo "terminator: its own process, worker on cpu 1 (memif server); generator: its own process, worker on cpu 0 (memif client)"
   ./build/app/tcpterm --lcores 0@0,1@1 $mem --no-pci --file-prefix "benchT$$" --log-level warn \
     --vdev "net_memif0,role=server,socket=$sock" -- --addr 198.18.0.2/16 --listen "198.18.0.2:80/$app" \
-    --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on \
+    --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on --prefault on \
     --bench-csv "$out/terminator.csv" "${term_extra[@]}" "${stats[@]}" >"$out/terminator.log" 2>&1 &
   tpid=$!
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
   ./build/app/tcpterm --lcores 0@0,1@0 $mem --no-pci --file-prefix "benchG$$" --log-level warn \
     --vdev "net_memif0,role=client,socket=$sock" -- --addr 198.18.128.1-198.18.255.254/16 \
     --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds" \
-    --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 1048576 --table-hugepages on \
+    --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 1048576 --table-hugepages on --prefault on \
     --bench-csv "$out/teardown.csv" >"$out/generator.log" 2>&1 &
   gpid=$!
   # The generator opens for $seconds; a second later (its own clock: its
@@ -125,7 +126,7 @@ echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the id
 trap 'rm -rf /var/run/dpdk/bench$$' EXIT  # left behind only if tcpterm did not exit cleanly
 ./build/app/tcpterm --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
   --ring-pair --ring-cksum "$rcksum" "${net[@]}" \
-  --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on \
+  --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on --prefault on \
   --bench-csv "$out/teardown.csv" "${stats[@]}" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
 rc=${PIPESTATUS[0]}
 if command -v gnuplot >/dev/null && [ -s "$out/teardown.csv" ]; then

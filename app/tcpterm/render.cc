@@ -335,6 +335,7 @@ std::string render_config(const dp::Dataplane& dp) {
   line(o, "max_time_wait", dp.stack_config().max_time_wait);
   line(o, "buffer_chunks", dp.stack_config().chunks);
   o << "  table_hugepages: " << (dp.stack_config().table_hugepages ? "on" : "off") << "\n";
+  o << "  prefault: " << (dp.stack_config().prefault ? "on" : "off") << "\n";
   line(o, "workers", dp.workers().size());
   o << "  tw_rst: " << (c.tw_rst == tcp::TwRstPolicy::Ignore ? "ignore" : "close") << "\n";
   o << "  tw_cap_policy: "

@@ -277,7 +277,7 @@ std::string usage() {
          "[--fin-wait-2-timeout-ms N] [--idle-timeout-ms N] [--max-flows N] "
          "[--max-time-wait N] [--buffer-chunks N] [--orphan-retries N] [--synack-retries N] [--syncookies on|off|auto] [--syn-backlog N] [-i|--interactive] [--cmdline-file FILE] "
          "[--connect IPV4:PORT[,key=value...]] [--ring-pair] [--ring-cksum offload|software] [--bench-csv FILE] [--stats-period S] [--run-seconds S] [--idle-sleep-us N] [--log-level L] "
-         "[--log-file F] [--syn-admission on|off] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--table-hugepages on|off] [--route PREFIX/LEN,via=GATEWAY]... "
+         "[--log-file F] [--syn-admission on|off] [--tw-rst ignore|close] [--tw-cap-policy recycle-oldest|skip] [--table-hugepages on|off] [--prefault on|off] [--route PREFIX/LEN,via=GATEWAY]... "
          "[--pool NAME=IP:PORT[,weight=W][,IP:PORT...][,key=value...]]... [--http-stats IP:PORT]";
 }
 
@@ -399,6 +399,11 @@ std::optional<std::string> parse_options(int argc, char** argv, Options& o) {
       if (val == "on") o.stack.table_hugepages = true;
       else if (val == "off") o.stack.table_hugepages = false;
       else return "--table-hugepages: bad value '" + val + "' (on, off)";
+    } else if (a == "--prefault") {
+      if (auto e = value()) return e;
+      if (val == "on") o.stack.prefault = true;
+      else if (val == "off") o.stack.prefault = false;
+      else return "--prefault: bad value '" + val + "' (on, off)";
     } else if (a == "--tw-cap-policy") {
       if (auto e = value()) return e;
       if (val == "recycle-oldest") o.stack.tcp.tw_cap_policy = tcp::TwCapPolicy::RecycleOldest;

@@ -13,7 +13,8 @@
 // under RFC 6191) is marked dead and reclaimed when it reaches the head.
 //
 // Records come from a lazily mapped array (tcp/lazy_mem.h) handed out by a
-// bump index before the free list: an unused capacity costs no memory.
+// bump index before the free list: an unused capacity costs no memory
+// (unless committed up front: --prefault on).
 //
 // The link word: bits 0..26 next index (so at most 2^27-1 = 134 M records
 // per lcore), bit 27 restarted, bit 28 ts_ok, bit 29 ws_ok, bit 30 live.
@@ -48,7 +49,10 @@ class TimeWaitTable {
   static constexpr uint32_t kRestarted = 1u << 27, kTsOk = 1u << 28, kWsOk = 1u << 29,
                             kLive = 1u << 30;
 
-  explicit TimeWaitTable(uint32_t capacity) : recs_(capacity) {}
+  // commit: every record's memory committed now (tcp::Huge::Commit), not as
+  // the records are first handed out.
+  explicit TimeWaitTable(uint32_t capacity, bool commit = false)
+      : recs_(capacity, commit ? tcp::Huge::Commit : tcp::Huge::No) {}
 
   uint32_t capacity() const { return uint32_t(recs_.size()); }
   uint32_t size() const { return live_; }      // live records

@@ -40,7 +40,7 @@ Stack::Stack(const StackConfig& cfg, TxSink& sink, uint64_t now_ms)
       ooo_(cfg.ooo_states),
       pool_(cfg.max_flows),
       table_(cfg.max_flows + cfg.max_time_wait, cfg.table_hugepages),
-      tw_(std::min(cfg.max_time_wait, flow::TimeWaitTable::kMaxCapacity)),
+      tw_(std::min(cfg.max_time_wait, flow::TimeWaitTable::kMaxCapacity), cfg.prefault),
       // Every IPv6 holder holds two ids; distinct addresses are at most the
       // local ones plus one per flow or record.
       addr6_(uint32_t(std::min<uint64_t>(2ull * cfg.max_flows + cfg.max_time_wait + 1024, flow::kV6IndexMask)),

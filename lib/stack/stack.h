@@ -74,6 +74,9 @@ struct StackConfig {
   // built (--table-hugepages on): fewer TLB misses on its random lookups,
   // for an appliance that may hold its whole table's memory.
   bool table_hugepages = false;
+  // --prefault on: the TIME-WAIT records committed when the stack is built
+  // (on THP where offered), so no page fault lands on the data path.
+  bool prefault = false;
   uint32_t tw_expire_budget = 8192; // records examined per advance()
   uint32_t reclaim_interval_ms = 100;  // memory reclaim scans at most this often (under pressure only)
   tcp::RandomFn rng = tcp::random_bytes;  // the source of every secret (tests may fix it)

@@ -35,6 +35,7 @@ expect_bad "--cmdline-file" --cmdline-file /nonexistent/file
 expect_bad "--stats-period" -i --stats-period 1
 expect_bad "--tw-rst" --tw-rst maybe
 expect_bad "--table-hugepages" --table-hugepages maybe
+expect_bad "--prefault" --prefault yes
 expect_bad "--ring-cksum" --ring-cksum none
 expect_bad "--log-level" --log-level loud
 expect_bad "--http-stats" --http-stats 127.0.0.1

@@ -140,6 +140,41 @@ TEST_CASE("lazy arrays: a huge-page array is 2 MiB-aligned, whole and zeroed; a 
   }
 }
 
+TEST_CASE("lazy array: Huge::Commit makes every page resident before the first write (--prefault)",
+          "[flow][memory]") {
+  const size_t page = size_t(sysconf(_SC_PAGESIZE));
+  auto resident_pages = [&](const void* p, size_t bytes) {
+    std::vector<unsigned char> v((bytes + page - 1) / page);
+    REQUIRE(mincore(const_cast<void*>(p), bytes, v.data()) == 0);
+    size_t n = 0;
+    for (unsigned char c : v) n += c & 1;
+    return std::pair<size_t, size_t>(n, v.size());
+  };
+  for (size_t n : {size_t(100), (size_t(5) << 20) / 8 + 3}) {  // under 2 MiB (4 KiB pages), and over
+    tcpterm::tcp::LazyArray<uint64_t> lazy(n), committed(n, tcpterm::tcp::Huge::Commit);
+    auto [lr, lt] = resident_pages(lazy.data(), lazy.bytes());
+    auto [cr, ct] = resident_pages(committed.data(), committed.bytes());
+    INFO("elements " << n);
+    CHECK(lr == 0);   // lazy: nothing until touched
+    CHECK(cr == ct);  // committed: every page
+    CHECK(committed[0] == 0);
+    CHECK(committed[n - 1] == 0);
+    committed[n - 1] = 9;
+    CHECK(committed[n - 1] == 9);
+  }
+  // The TIME-WAIT records, committed or not, hold the same.
+  for (bool commit : {false, true}) {
+    TimeWaitTable tw(100000, commit);
+    auto [r, t] = resident_pages(&tw[0], tw.memory_bytes());
+    CHECK((commit ? r == t : r == 0));
+    FlowKey4 k{1, 2, 3, 4};
+    uint32_t i = tw.add(k, tcpterm::tcp::TwState{}, 1000);
+    REQUIRE(i != TimeWaitTable::kNil);
+    CHECK(tw[i].key == k);
+    CHECK(tw.size() == 1);
+  }
+}
+
 TEST_CASE("slot pool: stable indices and generations", "[flow]") {
   SlotPool<int> p(2);
   uint32_t a = p.alloc(), b = p.alloc();
