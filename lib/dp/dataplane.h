@@ -139,7 +139,6 @@ class Worker final : public stack::TxSink {
   void build(const stack::StackConfig& cfg);
   unsigned lcore() const { return lcore_; }
   uint16_t queue() const { return queue_; }
-  rte_mempool* pool() const { return pool_; }  // the mbufs it sends and receives into
   int socket() const { return socket_; }
   int built_on_lcore() const { return built_on_; }
   const stack::StackConfig& dp_config() const;
@@ -383,7 +382,7 @@ class Dataplane {
   void drain_requests();  // control.cc: workers stopped, free what is left
   config::Options opts_;
   std::vector<PortInfo> ports_;
-  std::vector<rte_mempool*> pools_;  // per worker (workers_[i] sends from pools_[i])
+  std::vector<rte_mempool*> pools_;  // per NUMA socket
   std::vector<std::unique_ptr<Worker>> workers_;
   Routes routes_;
   Routes6 routes6_;

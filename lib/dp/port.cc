@@ -185,7 +185,9 @@ bool Dataplane::init_port(uint16_t port, std::string& err) {
   rte_eth_txconf txc = info.default_txconf;
   txc.offloads = conf.txmode.offloads;
   for (uint16_t q = 0; q < pi.queues; q++) {
-    rte_mempool* pool = workers_[q]->pool();
+    unsigned lc = workers_[q]->lcore();
+    int sock = int(rte_lcore_to_socket_id(lc));
+    rte_mempool* pool = pools_[size_t(sock) < pools_.size() && pools_[size_t(sock)] ? sock : 0];
     if (rte_eth_rx_queue_setup(port, q, nrx, unsigned(pi.socket), &rxc, pool) < 0 ||
         rte_eth_tx_queue_setup(port, q, ntx, unsigned(pi.socket), &txc) < 0) {
       err = "port " + std::to_string(port) + ": queue " + std::to_string(q) + " setup failed";
@@ -235,27 +237,24 @@ bool Dataplane::init(std::string& err) {
       err = "--addr: port " + std::to_string(a.port) + " does not exist (" + std::to_string(nports) + " ports)";
       return false;
     }
-  // One mbuf pool per worker, on its lcore's socket: its receive queues
-  // fill from it and it sends from it.  A frame is freed by whichever lcore
-  // receives it, back into the sender's pool, so an mbuf is written only by
-  // the lcore that sends it and only read by the one that receives it: on
-  // the ring pair a pool shared by both lcores had each one overwrite
-  // mbufs the other had just written (docs/benchmarks.md, the seventh
-  // pass).  Each pool is sized as the shared one was, for every queue of
-  // every port (frames of one worker can wait in another's rings, caches
-  // and inbox).
+  // One mbuf pool per NUMA socket in use.
   unsigned per_queue = kRxDesc + kTxDesc + 2 * kBurst + kPoolCache;
   unsigned n = std::max(8191u, nports * unsigned(lcores.size()) * per_queue + 4096) ;
-  for (size_t q = 0; q < lcores.size(); q++) {
-    unsigned sock = rte_lcore_to_socket_id(lcores[q]);
-    std::string name = "tcpterm_mbuf_w" + std::to_string(q);
-    rte_mempool* mp = rte_pktmbuf_pool_create(name.c_str(), n, kPoolCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE, int(sock));
-    if (!mp) {
-      err = "cannot create the mbuf pool of lcore " + std::to_string(lcores[q]) + ": " + rte_strerror(rte_errno);
+  for (unsigned l : lcores) {
+    unsigned sock = rte_lcore_to_socket_id(l);
+    if (pools_.size() <= sock) pools_.resize(sock + 1, nullptr);
+    if (pools_[sock]) continue;
+    std::string name = "tcpterm_mbuf_s" + std::to_string(sock);
+    pools_[sock] = rte_pktmbuf_pool_create(name.c_str(), n, kPoolCache, 0,
+                                           RTE_MBUF_DEFAULT_BUF_SIZE, int(sock));
+    if (!pools_[sock]) {
+      err = "cannot create mbuf pool on socket " + std::to_string(sock) + ": " + rte_strerror(rte_errno);
       return false;
     }
-    pools_.push_back(mp);
-    workers_.push_back(std::make_unique<Worker>(*this, lcores[q], uint16_t(q), mp));
+  }
+  for (size_t q = 0; q < lcores.size(); q++) {
+    unsigned sock = rte_lcore_to_socket_id(lcores[q]);
+    workers_.push_back(std::make_unique<Worker>(*this, lcores[q], uint16_t(q), pools_[sock]));
   }
   size_time_wait();
   // Each worker builds its own stack on its own lcore: first touch puts the

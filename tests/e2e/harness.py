@@ -130,9 +130,9 @@ class Appliance:
         out, _ = self.proc.communicate(timeout=30)
         self.exit_output = self.buf + out
         text = self.exit_output.decode(errors="replace")
-        pools = re.findall(r"mbufs: (\d+)/(\d+) back", text)  # one per worker
+        m = re.search(r"mbufs: (\d+)/(\d+) back", text)
         assert self.proc.returncode == 0, f"tcpterm exited {self.proc.returncode}: {text[-2000:]}"
-        assert pools and all(a == b for a, b in pools), f"mbufs not all returned: {text[-500:]}"
+        assert m and m.group(1) == m.group(2), f"mbufs not all returned: {text[-500:]}"
         return text
 
     # ---------------------------------------------------------------- CLI --
