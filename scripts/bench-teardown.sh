@@ -49,6 +49,12 @@ case $rcksum in offload|software) ;; *) echo "$0: --ring-cksum: bad value '$rcks
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
 build build || exit 1
 mkdir -p "$out"
+# The machine's phase (bench/phase.cc): core clock, the round trip of a cache
+# line between the two benchmark CPUs and a memory miss, in TSC cycles.  On a
+# shared VM they move by a factor of two or three within minutes, and the
+# cycles per lifecycle with them: printed before and after every run, so a
+# figure can be read against the machine it was measured on.
+phase() { ./build/bench/phase 0 1 2>/dev/null | sed "s/^machine_phase:/  machine_phase_$1:/"; }
 # TIME-WAIT must hold CPS x 2*MSL records on each side that keeps them.
 cps_guess=$([ "$rate" -gt 0 ] && echo "$rate" || echo 1200000)
 tw=$(( cps_guess * 2 * msl / 1000 * 12 / 10 + 65536 ))
@@ -67,6 +73,7 @@ if [ "$memif" = 1 ]; then
   trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$sock" /var/run/dpdk/benchT$$ /var/run/dpdk/benchG$$' EXIT
   echo "command: $0 --memif --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc ${term_extra[*]}"
   echo "terminator: its own process, worker on cpu 1 (memif server); generator: its own process, worker on cpu 0 (memif client)"
+  before=$(phase before)
   ./build/app/tcpterm --lcores 0@0,1@1 $mem --no-pci --file-prefix "benchT$$" --log-level warn \
     --vdev "net_memif0,role=server,socket=$sock" -- --addr 198.18.0.2/16 --listen "198.18.0.2:80/$app" \
     --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on --prefault on \
@@ -114,6 +121,8 @@ if [ "$memif" = 1 ]; then
   block "$out/terminator.log" | grep -E "^  (tx_dropped_frames|syn_dropped_overload|orphans_reclaimed|limits_hit):" | sed 's/^  /  terminator_/'
   echo "  terminator_$(grep -o 'mbufs: [0-9]*/[0-9]* back' "$out/terminator.log")"
   echo "  generator_$(grep -o 'mbufs: [0-9]*/[0-9]* back' "$out/generator.log")"
+  echo "$before"
+  phase after
   [ $grc -eq 0 ] && [ $trc -eq 0 ]
   exit
 fi
@@ -124,11 +133,14 @@ net=(--addr 1@198.18.0.2/24 --addr 0@198.18.128.1-198.18.255.254/17 --listen "19
 echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc --ring-cksum $rcksum$([ "$ipv6" = 1 ] && echo " --ipv6")"
 echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the idle CLI lcore)"
 trap 'rm -rf /var/run/dpdk/bench$$' EXIT  # left behind only if tcpterm did not exit cleanly
+before=$(phase before)
 ./build/app/tcpterm --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
   --ring-pair --ring-cksum "$rcksum" "${net[@]}" \
   --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on --prefault on \
   --bench-csv "$out/teardown.csv" "${stats[@]}" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
 rc=${PIPESTATUS[0]}
+echo "$before"
+phase after
 if command -v gnuplot >/dev/null && [ -s "$out/teardown.csv" ]; then
   gnuplot <<GP
 set datafile separator ","

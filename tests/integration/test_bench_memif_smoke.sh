@@ -26,6 +26,13 @@ for mode in server forgetful; do
   else
     echo "FAIL: --memif --mode $mode rc=$rc completed=$completed mbufs-back-lines=$backs"; tail -30 <<<"$out"; fail=1
   fi
+  # The machine's phase (bench/phase) beside the run, before and after it.
+  re="core_clock_ghz=[0-9]+\.[0-9]+ tsc_ghz=[0-9]+\.[0-9]+ cross_core_rtt_tsc=[1-9][0-9]* dram_tsc=[1-9][0-9]*"
+  if grep -qE "^  machine_phase_before: $re" <<<"$out" && grep -qE "^  machine_phase_after: $re" <<<"$out"; then
+    echo "ok: --mode $mode: the machine's phase printed before and after the run"
+  else
+    echo "FAIL: --mode $mode: no machine_phase lines"; grep machine_phase <<<"$out"; fail=1
+  fi
   if [ "$mode" = forgetful ]; then
     tw=$(sed -n 's/^  time_wait_records: \([0-9]*\) .*/\1/p' <<<"$out" | head -1)
     [ "${tw:-1}" -eq 0 ] && echo "ok: forgetful: no TIME-WAIT on the terminator (it closed passively)" ||
@@ -39,5 +46,7 @@ if [ $rc -eq 0 ] && [ "$(wc -l <"$tmp/ov/overload.csv")" -eq 3 ] && [ "$(grep -c
 else
   echo "FAIL: bench-overload.sh rc=$rc"; tail -20 <<<"$out"; fail=1
 fi
+build/bench/phase 0 >/dev/null 2>&1; [ $? -eq 2 ] && echo "ok: bench/phase with one CPU: usage, exit 2" ||
+  { echo "FAIL: bench/phase 0 did not exit 2"; fail=1; }
 ls /run/tcpterm-bench-*.sock 2>/dev/null && { echo "FAIL: a memif socket was left behind"; fail=1; }
 exit $fail
