@@ -4,7 +4,7 @@
 //   phase [CPU_A CPU_B]      (default 0 1: the loopback's two lcores)
 //
 // Prints one line:
-//   machine_phase: core_clock_ghz=G tsc_ghz=T cross_core_rtt_tsc=R dram_tsc=D
+//   machine_phase: core_clock_ghz=G tsc_ghz=T cross_core_rtt_tsc=R neighbour_share=S dram_tsc=D
 //
 // - core_clock_ghz: a chain of dependent adds (one per core cycle) timed by
 //   the TSC on CPU_B: what a TSC cycle buys in core cycles right now.
@@ -13,6 +13,10 @@
 //   a line between the two cores, in TSC cycles, the median of 7 trials.
 //   Every frame of the loopback crosses between those two cores (docs/
 //   benchmarks.md, "The machine's phase").
+// - neighbour_share: this CPU's add throughput while CPU_A runs the same
+//   adds, as a share of it alone.  About 1: two cores.  Well below 1: the
+//   host runs the two vCPUs as hardware threads of one core, and the
+//   loopback's generator, always busy on CPU_A, slows the terminator.
 // - dram_tsc: a random pointer chase over 256 MiB on transparent huge pages
 //   (no TLB misses to speak of), on CPU_B: the latency of one miss to
 //   memory, the cost of a flow-table bucket no cache holds.
@@ -67,6 +71,43 @@ double core_per_tsc() {
     best = std::min<uint64_t>(best, __rdtsc() - t0);
   }
   return 8e6 / double(best);
+}
+
+// Independent adds a TSC cycle on this CPU: six chains, so the core's issue
+// width, not a dependency, bounds it.  The best of 10.
+double add_throughput() {
+  uint64_t best = ~0ull;
+  for (int r = 0; r < 10; r++) {
+    uint64_t x0 = 1, x1 = 2, x2 = 3, x3 = 4, x4 = 5, x5 = 6;
+    const uint64_t t0 = __rdtsc();
+    for (long i = 0; i < 1000000; i++)
+      asm volatile(
+          "add $1,%0\n\tadd $1,%1\n\tadd $1,%2\n\tadd $1,%3\n\tadd $1,%4\n\tadd $1,%5\n\t"
+          "add $1,%0\n\tadd $1,%1\n\tadd $1,%2\n\tadd $1,%3\n\tadd $1,%4\n\tadd $1,%5"
+          : "+r"(x0), "+r"(x1), "+r"(x2), "+r"(x3), "+r"(x4), "+r"(x5));
+    best = std::min<uint64_t>(best, __rdtsc() - t0);
+  }
+  return 12e6 / double(best);
+}
+
+// The throughput above while CPU a runs the same loop, as a share of it
+// alone: near 1 when the two CPUs are separate cores, near 0.5-0.7 when the
+// host runs them as two hardware threads of one core (then the loopback's
+// generator takes issue slots from the terminator).
+double neighbour_share(int a) {
+  const double alone = add_throughput();
+  std::atomic<bool> stop{false}, ready{false};
+  std::thread busy([&] {
+    pin(a);
+    ready.store(true);
+    while (!stop.load(std::memory_order_relaxed)) add_throughput();
+  });
+  while (!ready.load()) {
+  }
+  const double shared = add_throughput();
+  stop.store(true);
+  busy.join();
+  return shared / alone;
 }
 
 struct alignas(64) Line {
@@ -151,8 +192,10 @@ int main(int argc, char** argv) {
   std::vector<double> rtt;
   for (int i = 0; i < 7; i++) rtt.push_back(bounce(a));  // this thread is on b
   std::sort(rtt.begin(), rtt.end());
+  const double share = neighbour_share(a);
   const double dram = dram_latency();
-  std::printf("machine_phase: core_clock_ghz=%.2f tsc_ghz=%.3f cross_core_rtt_tsc=%.0f dram_tsc=%.0f (cpus %d,%d)\n",
-              core, tsc, rtt[3], dram, a, b);
+  std::printf(
+      "machine_phase: core_clock_ghz=%.2f tsc_ghz=%.3f cross_core_rtt_tsc=%.0f neighbour_share=%.2f dram_tsc=%.0f (cpus %d,%d)\n",
+      core, tsc, rtt[3], share, dram, a, b);
   return 0;
 }
