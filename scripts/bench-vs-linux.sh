@@ -4,7 +4,8 @@
 # over loopback (bench/linux_lifecycle: an epoll client and server, one CPU
 # each, in a namespace of its own) and on tcpterm's loopback teardown
 # benchmark (one terminator and one generator lcore), one after the other in
-# this invocation.  Ends with:  RESULT tcpterm_cps=X linux_cps=Y ratio=Z
+# this invocation.  The machine's phase (bench/phase: how the host placed
+# the two vCPUs) is printed before and after the tcpterm run.  Ends with:  RESULT tcpterm_cps=X linux_cps=Y ratio=Z
 set -u
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
@@ -20,7 +21,7 @@ lin=$(ip netns exec "$ns" ./build/bench/linux_lifecycle "$secs" 256)
 echo "$lin"
 echo "== tcpterm, loopback ring pair, ${secs}s"
 tt=$(./scripts/bench-teardown.sh --mode server --seconds "$secs" --out build/bench-vs-linux 2>&1)
-echo "$tt" | grep -E '^\s+(cps|teardown_latency|terminator_cycles|failed):'
+echo "$tt" | grep -E '^\s+(cps|teardown_latency|terminator_cycles|failed|machine_phase_[a-z]+):'
 l=$(sed -n 's/.*linux_cps=\([0-9]*\).*/\1/p' <<<"$lin")
 t=$(echo "$tt" | sed -n 's/^ *cps: \([0-9]*\)$/\1/p' | head -1)
 ratio=$(awk -v a="$t" -v b="$l" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "inf" }')
