@@ -2,7 +2,7 @@
 # scripts/bench-teardown.sh [--mode client|server|simultaneous|rst] [--seconds S]
 #                           [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR]
 #                           [--http-stats IP:PORT] [--ipv6] [--memif]
-#                           [--ring-cksum offload|software]
+#                           [--ring-cksum offload|software] [--bin PATH]
 #
 # The loopback teardown benchmark: one tcpterm process, a generator (client
 # role) and a terminator (http) on two lcores joined by a pair of net_ring
@@ -24,11 +24,13 @@
 # Linux's veth does (offload, the default: neither lcore computes them,
 # docs/config.md), or both lcores compute and verify every one (software,
 # as over a device without offload).  memif offers no offload: there both
-# processes always do.
+# processes always do.  --bin: the tcpterm binary to run (default: this
+# tree's build/app/tcpterm, built first); scripts/bench-ab.sh passes two.
 set -u
+start_dir=$PWD  # a relative --bin is the caller's
 . "$(dirname "$0")/lib.sh"
 cd "$TCPTERM_TOP"
-mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=() ipv6=0 memif=0 term_extra=() rcksum=offload
+mode=server seconds=20 rate=0 msl=5000 conc=256 out=build/bench stats=() ipv6=0 memif=0 term_extra=() rcksum=offload bin=
 while [ $# -gt 0 ]; do
   case $1 in
     --mode) mode=$2; shift 2 ;;
@@ -41,13 +43,17 @@ while [ $# -gt 0 ]; do
     --ipv6) ipv6=1; shift ;;
     --memif) memif=1; shift ;;
     --ring-cksum) rcksum=$2; shift 2 ;;
+    --bin) case $2 in /*) bin=$2 ;; *) bin=$start_dir/$2 ;; esac; shift 2 ;;
     --term-opt) term_extra+=("$2"); shift 2 ;;  # an extra terminator option (repeatable), e.g. --max-flows=65536
-    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT] [--ipv6] [--memif] [--ring-cksum offload|software]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--mode client|server|simultaneous|rst] [--seconds S] [--rate R] [--msl-ms MS] [--concurrency N] [--out DIR] [--http-stats IP:PORT] [--ipv6] [--memif] [--ring-cksum offload|software] [--bin PATH]" >&2; exit 2 ;;
   esac
 done
 case $rcksum in offload|software) ;; *) echo "$0: --ring-cksum: bad value '$rcksum' (offload, software)" >&2; exit 2 ;; esac
+if [ -n "$bin" ] && [ ! -x "$bin" ]; then echo "$0: --bin: '$bin' is not an executable" >&2; exit 2; fi
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" gnuplot-nox >/dev/null || exit 1
-build build || exit 1
+build build || exit 1  # bench/phase, and the default binary
+[ -n "$bin" ] || bin=./build/app/tcpterm
+echo "binary: $bin"
 mkdir -p "$out"
 # The machine's phase (bench/phase.cc): core clock, the round trip of a cache
 # line between the two benchmark CPUs and a memory miss, in TSC cycles.  On a
@@ -74,13 +80,13 @@ if [ "$memif" = 1 ]; then
   echo "command: $0 --memif --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --concurrency $conc ${term_extra[*]}"
   echo "terminator: its own process, worker on cpu 1 (memif server); generator: its own process, worker on cpu 0 (memif client)"
   before=$(phase before)
-  ./build/app/tcpterm --lcores 0@0,1@1 $mem --no-pci --file-prefix "benchT$$" --log-level warn \
+  "$bin" --lcores 0@0,1@1 $mem --no-pci --file-prefix "benchT$$" --log-level warn \
     --vdev "net_memif0,role=server,socket=$sock" -- --addr 198.18.0.2/16 --listen "198.18.0.2:80/$app" \
     --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on --prefault on \
     --bench-csv "$out/terminator.csv" "${term_extra[@]}" "${stats[@]}" >"$out/terminator.log" 2>&1 &
   tpid=$!
   for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
-  ./build/app/tcpterm --lcores 0@0,1@0 $mem --no-pci --file-prefix "benchG$$" --log-level warn \
+  "$bin" --lcores 0@0,1@0 $mem --no-pci --file-prefix "benchG$$" --log-level warn \
     --vdev "net_memif0,role=client,socket=$sock" -- --addr 198.18.128.1-198.18.255.254/16 \
     --connect "198.18.0.2:80,close=$mode,concurrency=$conc,rate=$rate,duration=$seconds" \
     --run-seconds $((seconds + 60)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 1048576 --table-hugepages on --prefault on \
@@ -134,7 +140,7 @@ echo "command: $0 --mode $mode --seconds $seconds --rate $rate --msl-ms $msl --c
 echo "terminator: lcore 1 (cpu 1); generator: lcore 2 (cpu 0, shared with the idle CLI lcore)"
 trap 'rm -rf /var/run/dpdk/bench$$' EXIT  # left behind only if tcpterm did not exit cleanly
 before=$(phase before)
-./build/app/tcpterm --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
+"$bin" --lcores 0@0,1@1,2@0 $mem --no-pci --file-prefix "bench$$" --log-level warn -- \
   --ring-pair --ring-cksum "$rcksum" "${net[@]}" \
   --run-seconds $((seconds + 1)) --msl-ms "$msl" --max-time-wait "$tw" --max-flows 262144 --table-hugepages on --prefault on \
   --bench-csv "$out/teardown.csv" "${stats[@]}" | tee "$out/teardown.log" | grep -v -E '^(LISTEN|SYN|ESTAB|FIN|CLOSE|CLOSING|LAST|TIME)' 
