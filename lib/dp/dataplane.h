@@ -41,7 +41,7 @@ struct rte_eth_dev_tx_buffer;
 
 namespace tcpterm::dp {
 
-inline constexpr unsigned kBurst = 32;
+inline constexpr unsigned kBurst = 64;  // frames per rte_eth_rx_burst (docs/benchmarks.md, eighth pass)
 inline constexpr unsigned kInbox = 4096;  // software steering's ring per lcore
 
 #define TCPTERM_WORKER_COUNTERS(X)                                                       \
