@@ -21,7 +21,7 @@ lin=$(ip netns exec "$ns" ./build/bench/linux_lifecycle "$secs" 256)
 echo "$lin"
 echo "== tcpterm, loopback ring pair, ${secs}s"
 tt=$(./scripts/bench-teardown.sh --mode server --seconds "$secs" --out build/bench-vs-linux 2>&1)
-echo "$tt" | grep -E '^\s+(cps|teardown_latency|terminator_cycles|failed|machine_phase_[a-z]+):'
+echo "$tt" | grep -E '^\s+(cps|teardown_latency_p[0-9]+_us|terminator_cycles_per_lifecycle|failed|machine_phase_[a-z]+):'
 l=$(sed -n 's/.*linux_cps=\([0-9]*\).*/\1/p' <<<"$lin")
 t=$(echo "$tt" | sed -n 's/^ *cps: \([0-9]*\)$/\1/p' | head -1)
 ratio=$(awk -v a="$t" -v b="$l" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "inf" }')
