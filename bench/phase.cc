@@ -12,7 +12,7 @@
 //   (each side waits for the other's write, then writes): the round trip of
 //   a line between the two cores, in TSC cycles, the median of 7 trials.
 //   Every frame of the loopback crosses between those two cores (docs/
-//   benchmarks.md, "The machine's phase").
+//   benchmarks.md, section 2, "The eighth pass").
 // - neighbour_share: this CPU's add throughput while CPU_A runs the same
 //   adds, as a share of it alone.  About 1: two cores.  Well below 1: the
 //   host runs the two vCPUs as hardware threads of one core, and the

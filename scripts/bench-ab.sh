@@ -67,25 +67,22 @@ trap 'rm -rf "$out"' EXIT
 echo "command: $0 --pairs $pairs --mode $mode --seconds $seconds --msl-ms $msl ${memif[*]} ${args[*]}"
 echo "A: $A"
 echo "B: $B"
-# One run: prints "BUSY CPS FAILED RTT1 SHARE1 RTT2 SHARE2" (phase before, after).
+# One run: prints "BUSY FAILED RTT1 SHARE1 RTT2 SHARE2" (phase before, after).
 run() {
-  local o
+  local o busy failed ph
   o=$(scripts/bench-teardown.sh "${memif[@]}" --bin "$1" --mode "$mode" --seconds "$seconds" --msl-ms "$msl" --out "$out/run" 2>&1)
-  local busy cps failed
   busy=$(sed -n 's/^  terminator_cycles_per_lifecycle: \([0-9]*\) (busy).*/\1/p' <<<"$o" | head -1)
-  cps=$(sed -n 's/^  cps: \([0-9]*\)$/\1/p' <<<"$o" | head -1)
   failed=$(sed -n 's/^  failed: \([0-9]*\).*/\1/p' <<<"$o" | head -1)
-  local ph
   ph=$(grep -E '^  machine_phase_(before|after):' <<<"$o" | sed -E 's/.*cross_core_rtt_tsc=([0-9]+) neighbour_share=([0-9.]+).*/\1 \2/' | tr '\n' ' ')
-  echo "${busy:-0} ${cps:-0} ${failed:-1} ${ph:-0 0 0 0}"
+  echo "${busy:-0} ${failed:-1} ${ph:-0 0 0 0}"
 }
 ratios=() faster=0 kept=0
 printf '%-5s %-8s %10s %10s %7s  %s\n' pair order "A busy" "B busy" "B/A" "phase (rtt share, four probes)"
 for i in $(seq "$pairs"); do
   if [ $((i % 2)) = 1 ]; then ra=$(run "$A"); rb=$(run "$B"); order=AB
   else rb=$(run "$B"); ra=$(run "$A"); order=BA; fi
-  read -r ab ac af a1 as1 a2 as2 <<<"$ra"
-  read -r bb bc bf b1 bs1 b2 bs2 <<<"$rb"
+  read -r ab af a1 as1 a2 as2 <<<"$ra"
+  read -r bb bf b1 bs1 b2 bs2 <<<"$rb"
   verdict=$(awk -v ab="$ab" -v bb="$bb" -v af="$af" -v bf="$bf" -v r="$a1 $a2 $b1 $b2" -v s="$as1 $as2 $bs1 $bs2" 'BEGIN {
     n = split(r, R, " "); split(s, S, " ")
     lo = hi = R[1]; slo = shi = S[1]

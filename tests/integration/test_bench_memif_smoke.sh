@@ -27,7 +27,7 @@ for mode in server forgetful; do
     echo "FAIL: --memif --mode $mode rc=$rc completed=$completed mbufs-back-lines=$backs"; tail -30 <<<"$out"; fail=1
   fi
   # The machine's phase (bench/phase) beside the run, before and after it.
-  re="core_clock_ghz=[0-9]+\.[0-9]+ tsc_ghz=[0-9]+\.[0-9]+ cross_core_rtt_tsc=[1-9][0-9]* neighbour_share=[0-9]+\\.[0-9]+ dram_tsc=[1-9][0-9]*"
+  re="core_clock_ghz=[0-9]+\.[0-9]+ tsc_ghz=[0-9]+\.[0-9]+ cross_core_rtt_tsc=[1-9][0-9]* neighbour_share=[0-9]+\.[0-9]+ dram_tsc=[1-9][0-9]*"
   if grep -qE "^  machine_phase_before: $re" <<<"$out" && grep -qE "^  machine_phase_after: $re" <<<"$out"; then
     echo "ok: --mode $mode: the machine's phase printed before and after the run"
   else
