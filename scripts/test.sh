@@ -87,7 +87,7 @@ for suite in $SUITES; do
     asan)
       # The unit tests and the tcpterm binary under AddressSanitizer and
       # UndefinedBehaviorSanitizer; the binary then takes the injection test.
-      if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false; then
+      if build build-asan -Db_sanitize=address,undefined -Dbuildtype=debug -Db_lundef=false -Db_lto=false; then
         UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 run_catch unit-asan build-asan/tests/unit/unit_tests
         for t in tests/integration/test_pcap_injection.py tests/integration/test_options.sh tests/e2e/test_control_channel.py \
                  tests/e2e/test_proxy.py tests/e2e/test_ipv6.py tests/e2e/test_multiqueue.py; do
