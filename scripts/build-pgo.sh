@@ -30,6 +30,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $seconds in ''|*[!0-9]*|0) echo "$0: --seconds: '$seconds' is not a positive integer" >&2; exit 2 ;; esac
+shown=${dir#"$TCPTERM_TOP"/}  # as printed: relative to the tree when inside it
 ensure_packages "${TCPTERM_BUILD_PKGS[@]}" >/dev/null || exit 1
 
 # 1. The instrumented binary.  A directory configured before keeps its
@@ -41,7 +42,7 @@ else
 fi
 find "$dir" -name '*.gcda' -delete  # counts of an earlier training, or of older code
 ninja -C "$dir" -j "$(nproc)" app/tcpterm >/dev/null || { ninja -C "$dir" -j "$(nproc)" app/tcpterm; exit 1; }
-echo "instrumented: $dir/app/tcpterm"
+echo "instrumented: $shown/app/tcpterm"
 
 # 2. Training: both close modes, so both lifecycles' branches are counted.
 for mode in server client; do
@@ -62,4 +63,4 @@ echo "profile: $n count files"
 # 3. The binary built from the counts.
 meson configure "$dir" -Db_pgo=use >/dev/null || exit 1
 ninja -C "$dir" -j "$(nproc)" app/tcpterm >/dev/null || { ninja -C "$dir" -j "$(nproc)" app/tcpterm; exit 1; }
-echo "pgo: ${dir#"$TCPTERM_TOP"/}/app/tcpterm"
+echo "pgo: $shown/app/tcpterm"
