@@ -82,8 +82,17 @@ def wait_time_wait(a, n, what):
 
 
 def clients(a, addr, n, ok_expr=HTTP_OK):
-    """Runs the clients in the namespace; how many succeeded."""
-    r = a.python(CLIENT.replace("ADDR", repr(addr)).replace("N_CONN", str(n)).replace("OK_EXPR", ok_expr))
+    """Runs the clients in the namespace; how many succeeded.  A client
+    that fails (reset, timed out) fails the run: what the appliance counted
+    is printed first, so the failure can be read from the log."""
+    try:
+        r = a.python(CLIENT.replace("ADDR", repr(addr)).replace("N_CONN", str(n)).replace("OK_EXPR", ok_expr))
+    except RuntimeError:
+        print("counters:", {k: v for k, v in a.stats().items() if v})
+        print("lcores:", per_lcore(a))
+        print("states:", {k: v for k, v in a.states().items() if v})
+        print(a.cli("show pools"))
+        raise
     return int(r.stdout.decode().strip() or 0)
 
 
