@@ -65,33 +65,36 @@ with ThreadPoolExecutor(16) as ex:
 HTTP_OK = 'head.startswith(b"HTTP/1.1 200 OK") and b"Content-Length: 16" in head and len(body) == 16'
 
 
+def show_where(a):
+    """Prints where the flows are and what the appliance counted, so a
+    failed wait or a failed client can be read from the log."""
+    print("lcores:", per_lcore(a))
+    print("states:", {k: v for k, v in a.states().items() if v})
+    print("counters:", {k: v for k, v in a.stats().items() if v})
+    print(a.cli("show pools"))
+
+
 def wait_time_wait(a, n, what):
     """Waits until the lcores hold n TIME-WAIT records in all.  A client's
     FIN lost under load (a busy CI machine, the ASan build) comes back by
     retransmission with exponential backoff, tens of seconds after a few
     losses; the records cannot expire before 2 x MSL (120 s here).  On a
-    timeout, says where the flows are, so a failure can be read."""
+    timeout, says where the flows are (show_where)."""
     try:
         a.wait_for(lambda: sum(v.get("time_wait", 0) for v in per_lcore(a).values()) == n,
                    timeout=90, what=what)
     except AssertionError:
-        print("lcores:", per_lcore(a))
-        print("states:", {k: v for k, v in a.states().items() if v})
-        print("tcp stats:", {k: v for k, v in a.stats().items() if v})
+        show_where(a)
         raise
 
 
 def clients(a, addr, n, ok_expr=HTTP_OK):
     """Runs the clients in the namespace; how many succeeded.  A client
-    that fails (reset, timed out) fails the run: what the appliance counted
-    is printed first, so the failure can be read from the log."""
+    that fails (reset, timed out) fails the run, after show_where."""
     try:
         r = a.python(CLIENT.replace("ADDR", repr(addr)).replace("N_CONN", str(n)).replace("OK_EXPR", ok_expr))
     except RuntimeError:
-        print("counters:", {k: v for k, v in a.stats().items() if v})
-        print("lcores:", per_lcore(a))
-        print("states:", {k: v for k, v in a.states().items() if v})
-        print(a.cli("show pools"))
+        show_where(a)
         raise
     return int(r.stdout.decode().strip() or 0)
 
